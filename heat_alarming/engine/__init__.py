@@ -1,0 +1,1 @@
+"""Alarm rules, evaluation, state and notification (no Heat imports)."""

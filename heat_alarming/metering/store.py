@@ -1,0 +1,495 @@
+"""The rolling-window store: validated ingest and per-period statistics.
+
+:class:`RollingStore` ties the pieces together: the sample validator, the
+series index, the bucket ring and the raw-value rings.  Its cost model:
+ingest is whole-array work per batch; a statistics query reads
+``periods x buckets-per-period x matching series`` cells, whatever the
+sample rate.  One ``threading.RLock`` serialises writers and readers; the
+single-sample API appends to a buffer that every read flushes first, so
+each sample costs a few Python operations and the numpy work is batched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from oslo_log import log as logging
+
+from heat_alarming.metering import statistics as stats_mod
+from heat_alarming.metering.buckets import FIELDS, BucketRing, bucket_of
+from heat_alarming.metering.clock import Clock, system_clock
+from heat_alarming.metering.index import SeriesIndex
+from heat_alarming.metering.query import Condition, Query, build_query
+from heat_alarming.metering.raw import RawRing
+from heat_alarming.metering.sample import (
+    DEFAULT_SOURCE,
+    GAUGE,
+    METER_TYPES,
+    Rejection,
+    Sample,
+    SampleError,
+    SampleValidator,
+)
+from heat_alarming.metering.statistics import (
+    Statistics,
+    StatisticsError,
+    canonical_aggregate,
+    percentile_of,
+)
+
+LOG = logging.getLogger(__name__)
+
+_NEEDS = {"count": ("count",), "sum": ("total",), "avg": ("total",),
+          "std": ("total", "sumsq"), "min": ("vmin",), "max": ("vmax",),
+          "last": ("last", "last_tick")}
+MAX_PERIODS_PER_REQUEST = 100_000
+
+
+class IngestResult(NamedTuple):
+    """What a batch ingest did: how many rows went in and which were refused."""
+
+    accepted: int
+    rejected: list[Rejection]
+
+
+@dataclasses.dataclass(frozen=True)
+class StatisticsRequest:
+    """One statistics question, for :meth:`RollingStore.statistics_many`."""
+
+    meter: str
+    period: int
+    start: float
+    end: float
+    aggregates: tuple[str, ...] = ("avg",)
+    query: Any = None  # a list of query items or a built Query
+    matching_metadata: Mapping[str, Any] | None = None
+    project_id: str | None = None
+
+
+class RollingStore:
+    """Per-series, fixed-resolution aggregates over a rolling window.
+
+    :param resolution: bucket width in whole seconds (default 10).
+    :param retention: window length in seconds, a multiple of the resolution
+        (default 3600).
+    :param max_clock_skew: how far in the future a sample may be stamped.
+    :param max_metadata_bytes: bound on a sample's resource metadata (JSON size).
+    :param raw_capacity: raw samples kept per series of a tracked meter, for
+        percentiles (see :meth:`track_raw`).
+    :param clock: callable returning "now" in epoch seconds; inject a
+        :class:`~heat_alarming.metering.clock.ManualClock` in tests.
+    :param capacity: initial series capacity (grows by doubling).
+    :param buffer_size: single-sample API buffer size before a forced flush.
+    """
+
+    def __init__(self, resolution: int = 10, retention: int = 3600, *,
+                 max_clock_skew: float = 300.0, max_metadata_bytes: int = 8192,
+                 raw_capacity: int = 512, clock: Clock = system_clock,
+                 capacity: int = 1024, buffer_size: int = 65536) -> None:
+        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
+            raise ValueError(f"resolution: {resolution!r} must be a whole number of seconds >= 1")
+        if (isinstance(retention, bool) or not isinstance(retention, int)
+                or retention < resolution or retention % resolution):
+            raise ValueError(f"retention: {retention!r} must be a positive multiple "
+                             f"of the resolution ({resolution} s)")
+        self.resolution = resolution
+        self.retention = retention
+        self.clock = clock
+        self.validator = SampleValidator(retention, max_clock_skew, max_metadata_bytes)
+        self.index = SeriesIndex(capacity)
+        self.ring = BucketRing(resolution, retention // resolution, capacity)
+        self.raw = RawRing(raw_capacity)
+        self._raw_meters: set[str] = set()
+        self._lock = threading.RLock()
+        self._buffer_size = int(buffer_size)
+        self._buf_rows: list[int] = []
+        self._buf_times: list[float] = []
+        self._buf_volumes: list[float] = []
+
+    # -- configuration ---------------------------------------------------
+    @property
+    def n_buckets(self) -> int:
+        return self.ring.n_buckets
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
+
+    def track_raw(self, meter: str) -> None:
+        """Keep raw values of ``meter`` (``"*"``: every meter) for percentiles.
+
+        History starts now: existing series get an empty raw ring.
+        """
+        with self._lock:
+            self._raw_meters.add(meter)
+            meters = self.index.meters() if meter == "*" else [meter]
+            for name in meters:
+                self.raw.track(self.index.meter_rows(name))
+
+    def tracks_raw(self, meter: str) -> bool:
+        return "*" in self._raw_meters or meter in self._raw_meters
+
+    def __len__(self) -> int:
+        """Number of series."""
+        return len(self.index)
+
+    # -- series ----------------------------------------------------------
+    def series_id(self, meter: str, resource_id: str, project_id: str | None = None, *,
+                  user_id: str | None = None, source: str = DEFAULT_SOURCE,
+                  unit: str = "", type: str = GAUGE,
+                  metadata: Mapping[str, Any] | None = None) -> int:
+        """The row of a series, registering it if new (for :meth:`ingest_arrays`)."""
+        probe = Sample(meter, 0.0, resource_id, type=type, unit=unit, project_id=project_id,
+                       user_id=user_id, resource_metadata=metadata or {}, source=source)
+        self.validator.check_identity(probe)
+        self.validator.check_metadata(probe.resource_metadata)
+        with self._lock:
+            return self._series_row(probe, check_metadata=False)
+
+    def _series_row(self, sample: Sample, check_metadata: bool = True) -> int:
+        key = (sample.name, sample.resource_id, sample.project_id or "")
+        index = self.index
+        row = index.row_of.get(key)
+        metadata = sample.resource_metadata
+        if row is None:
+            if check_metadata:
+                self.validator.check_metadata(metadata)
+            row = index.add(key, user_id=sample.user_id, source=sample.source,
+                            unit=sample.unit, type_=sample.type, metadata=metadata)
+            self.ring.ensure_rows(row + 1)
+            self.raw.ensure_rows(row + 1)
+            if self.tracks_raw(sample.name):
+                self.raw.track(np.array([row]))
+            return row
+        if index.attrs[row] != (sample.type, sample.unit, sample.user_id, sample.source,
+                                metadata):
+            if check_metadata:
+                self.validator.check_metadata(metadata)
+            index.update(row, user_id=sample.user_id, source=sample.source,
+                         unit=sample.unit, type_=sample.type, metadata=metadata)
+        return row
+
+    # -- ingest ----------------------------------------------------------
+    def add(self, sample: Sample) -> None:
+        """Add one sample; raises :class:`SampleError` naming the bad field.
+
+        The sample is visible to every read that starts after this returns.
+        """
+        with self._lock:
+            self._accept(sample, self.clock())
+
+    def _accept(self, sample: Sample, now: float) -> None:
+        # Fast path: a known series whose attributes are unchanged and a plain
+        # finite float volume and timestamp inside the window.  Anything else
+        # goes through the validator, which owns every rule and message.
+        row = None
+        try:
+            row = self.index.row_of.get((sample.name, sample.resource_id,
+                                         sample.project_id or ""))
+        except TypeError:  # an unhashable field; the validator will name it
+            pass
+        volume, ts = sample.volume, sample.timestamp
+        oldest, newest = self.validator.window(now)
+        if (row is None or type(volume) is not float or volume - volume != 0.0
+                or type(ts) is not float or not oldest <= ts <= newest
+                or self.index.attrs[row] != (sample.type, sample.unit, sample.user_id,
+                                             sample.source, sample.resource_metadata)):
+            validator = self.validator
+            validator.check_identity(sample)
+            volume = validator.check_volume(volume)
+            ts = validator.check_timestamp(ts, now)
+            row = None
+        resolution = self.resolution
+        bucket = int(ts * (1.0 / resolution))  # bucket_of(), inlined for speed
+        if bucket * resolution > ts:
+            bucket -= 1
+        elif (bucket + 1) * resolution <= ts:
+            bucket += 1
+        ring = self.ring
+        if bucket <= ring.head - ring.n_buckets:
+            raise SampleError("timestamp", sample.timestamp,
+                              "older than the store's window, which ends at the "
+                              "newest sample's bucket")
+        if row is None:
+            row = self._series_row(sample)  # checks metadata before changing anything
+        if bucket > ring.head:
+            self._flush()
+            ring.advance(bucket)
+        self._buf_rows.append(row)
+        self._buf_times.append(ts)
+        self._buf_volumes.append(volume)
+        if len(self._buf_rows) >= self._buffer_size:
+            self._flush()
+
+    def ingest(self, samples: Iterable[Sample | Mapping[str, Any]]) -> IngestResult:
+        """Add many samples; good rows go in, bad rows come back with a reason."""
+        rejected: list[Rejection] = []
+        accepted = 0
+        with self._lock:
+            now = self.clock()
+            for i, item in enumerate(samples):
+                try:
+                    sample = item if isinstance(item, Sample) else Sample.from_dict(item)
+                    self._accept(sample, now)
+                    accepted += 1
+                except SampleError as exc:
+                    rejected.append(Rejection(i, exc.field, str(exc)))
+            self._flush()
+        return IngestResult(accepted, rejected)
+
+    def ingest_arrays(self, series: np.ndarray, timestamps: np.ndarray,
+                      volumes: np.ndarray) -> IngestResult:
+        """Vectorised ingest: row ids (from :meth:`series_id`), epoch times, volumes."""
+        series = np.asarray(series)
+        timestamps = np.asarray(timestamps, dtype=np.float64)
+        try:
+            volumes = np.asarray(volumes, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise SampleError("volume", "<array>", "must be numeric") from None
+        if not (series.shape == timestamps.shape == volumes.shape) or series.ndim != 1:
+            raise ValueError("series, timestamps and volumes must be 1-D arrays of one length")
+        if series.size and not np.issubdtype(series.dtype, np.integer):
+            raise SampleError("series", "<array>", "must hold integer series ids")
+        series = series.astype(np.int64, copy=False)
+        with self._lock:
+            self._flush()
+            now = self.clock()
+            oldest, newest = self.validator.window(now)
+            n_series = len(self.index)
+            # A whole-array check first; row-by-row reasons only when it fails.
+            clean = series.size == 0 or (
+                series.min() >= 0 and series.max() < n_series
+                and np.isfinite(volumes).all()
+                and timestamps.min() >= oldest and timestamps.max() <= newest)
+            rejected: list[Rejection] = []
+            if clean:
+                good = None
+            else:
+                good = self._array_rejections(series, timestamps, volumes, oldest, newest,
+                                              rejected)
+                series, timestamps, volumes = series[good], timestamps[good], volumes[good]
+            if series.size:
+                self.ring.advance(bucket_of(float(timestamps.max()), self.resolution))
+                first_ok = self.ring.oldest * float(self.resolution)
+                if timestamps.min() < first_ok:
+                    late = timestamps < first_ok
+                    positions = np.flatnonzero(good) if good is not None \
+                        else np.arange(late.size)
+                    rejected.extend(Rejection(int(i), "timestamp", "sample field 'timestamp': "
+                                              "older than the store's window")
+                                    for i in positions[late])
+                    series, timestamps, volumes = series[~late], timestamps[~late], volumes[~late]
+                self._merge(series, timestamps, volumes)
+            rejected.sort()
+            return IngestResult(int(series.size), rejected)
+
+    def _array_rejections(self, series, timestamps, volumes, oldest, newest,
+                          rejected: list[Rejection]) -> np.ndarray:
+        """Name the first failing field of every bad row; return the good-row mask."""
+        skew = self.validator.max_clock_skew
+        reasons = [
+            ("series", ~((series >= 0) & (series < len(self.index))),
+             "unknown series id; register it with series_id()"),
+            ("volume", ~np.isfinite(volumes), "must be a finite number"),
+            ("timestamp", ~np.isfinite(timestamps), "must be a finite time"),
+            ("timestamp", timestamps < oldest, f"older than the retention of {self.retention} s"),
+            ("timestamp", timestamps > newest, f"more than {skew:g} s in the future"),
+        ]
+        bad = np.zeros(series.size, dtype=bool)
+        for field, mask, reason in reasons:
+            fresh = mask & ~bad
+            if fresh.any():
+                rejected.extend(Rejection(int(i), field, f"sample field '{field}': {reason}")
+                                for i in np.flatnonzero(fresh))
+                bad |= fresh
+        return ~bad
+
+    def flush(self) -> None:
+        """Fold buffered single samples into the ring (reads do this themselves)."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buf_rows:
+            return
+        rows = np.array(self._buf_rows, dtype=np.int64)
+        times = np.array(self._buf_times, dtype=np.float64)
+        volumes = np.array(self._buf_volumes, dtype=np.float64)
+        self._buf_rows, self._buf_times, self._buf_volumes = [], [], []
+        self._merge(rows, times, volumes)
+
+    def _merge(self, rows: np.ndarray, times: np.ndarray, volumes: np.ndarray) -> None:
+        self.ring.merge(rows, times, volumes)
+        self.raw.append(rows, times, volumes)
+
+    # -- statistics ------------------------------------------------------
+    def statistics(self, meter: str, *, period: int, start: float, end: float,
+                   aggregates: Sequence[str] = ("avg",), query: Any = None,
+                   matching_metadata: Mapping[str, Any] | None = None,
+                   project_id: str | None = None) -> Statistics:
+        """Per-period statistics of ``meter`` over the series the query selects.
+
+        Periods are aligned to the epoch; the range [start, end) is widened to
+        whole periods.  See :class:`Statistics` for the result.
+        """
+        request = StatisticsRequest(meter, period, start, end, tuple(aggregates), query,
+                                    matching_metadata, project_id)
+        return self.statistics_many([request])[0]
+
+    def select(self, meter: str, query: Any = None,
+               matching_metadata: Mapping[str, Any] | None = None,
+               project_id: str | None = None) -> np.ndarray:
+        """Rows of the series a query selects (for inspection and tests)."""
+        built = build_query(query, matching_metadata)
+        conditions = built.conditions
+        if project_id is not None:
+            conditions += (Condition("project_id", "eq", project_id),)
+        with self._lock:
+            return self.index.select(meter, conditions)
+
+    def statistics_many(self, requests: Sequence[StatisticsRequest]) -> list[Statistics]:
+        """Answer many requests with one gather per distinct (period, range)."""
+        prepared = [self._prepare(i, r) for i, r in enumerate(requests)]
+        results: list[Statistics | None] = [None] * len(prepared)
+        groups: dict[tuple[int, int, int], list[int]] = {}
+        with self._lock:
+            self._flush()
+            for i, p in enumerate(prepared):
+                p["rows"] = self.index.select(p["meter"], p["conditions"])
+                groups.setdefault((p["period"], p["first"], p["n_periods"]), []).append(i)
+            for (period, first, n_periods), members in groups.items():
+                self._answer_group(period, first, n_periods,
+                                   [prepared[i] for i in members], results, members)
+        return results  # type: ignore[return-value]
+
+    def _prepare(self, position: int, request: StatisticsRequest) -> dict:
+        where = f"requests[{position}]"
+        period = request.period
+        if isinstance(period, bool) or not isinstance(period, (int, np.integer)) \
+                or period <= 0 or period % self.resolution:
+            raise StatisticsError(f"{where}.period: {period!r} must be a positive multiple "
+                                  f"of the store resolution ({self.resolution} s)")
+        try:
+            start, end = float(request.start), float(request.end)
+        except (TypeError, ValueError):
+            raise StatisticsError(f"{where}: start and end must be epoch seconds") from None
+        built: Query = build_query(request.query, request.matching_metadata)
+        if built.start is not None:
+            start = max(start, built.start)
+        if built.end is not None:
+            end = min(end, built.end)
+        if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
+            raise StatisticsError(f"{where}: the time range [{start}, {end}) is empty")
+        aggregates = tuple(dict.fromkeys(canonical_aggregate(a) for a in request.aggregates))
+        if not aggregates:
+            raise StatisticsError(f"{where}.aggregates: name at least one statistic")
+        if any(a.startswith("p") for a in aggregates) and not self.tracks_raw(request.meter):
+            raise StatisticsError(
+                f"{where}.aggregates: percentiles of {request.meter!r} need raw values; "
+                f"call track_raw({request.meter!r}) before its samples arrive")
+        first = math.floor(start / period)
+        n_periods = math.ceil(end / period) - first
+        if n_periods > MAX_PERIODS_PER_REQUEST:
+            raise StatisticsError(f"{where}: {n_periods} periods is more than "
+                                  f"{MAX_PERIODS_PER_REQUEST}; use a longer period")
+        conditions = built.conditions
+        if request.project_id is not None:
+            conditions += (Condition("project_id", "eq", request.project_id),)
+        return {"meter": request.meter, "period": int(period), "first": first,
+                "n_periods": n_periods, "aggregates": aggregates, "conditions": conditions}
+
+    def _answer_group(self, period: int, first: int, n_periods: int, members: list[dict],
+                      results: list, positions: list[int]) -> None:
+        per_period = period // self.resolution
+        first_bucket = first * per_period
+        n_cells = n_periods * per_period
+        columns, held = self.ring.window(first_bucket, n_cells)
+        rows, starts, lengths = stats_mod.split_segments([m["rows"] for m in members])
+        wanted = {a for m in members for a in m["aggregates"]}
+        fields = {"count"}.union(*(_NEEDS.get(a, ()) for a in wanted))
+        grid = np.ix_(columns, rows)
+        cells = {f: getattr(self.ring, f)[grid] for f in FIELDS if f in fields}
+        bucket_times = (first_bucket + np.arange(n_cells, dtype=np.float64)) * self.resolution
+        counts, values = stats_mod.reduce_cells(cells, held, per_period, starts, lengths,
+                                                wanted, bucket_times, self.resolution)
+        percentiles = sorted({a for a in wanted if a.startswith("p")})
+        exact = np.ones(counts.shape, dtype=bool)
+        if percentiles:
+            segment_of_row = np.repeat(np.arange(len(members)), lengths)
+            pvals, found = self.raw.percentiles(
+                rows, segment_of_row, len(members), float(first * period), float(period),
+                n_periods, [percentile_of(a) for a in percentiles])
+            exact = found >= counts
+            for name, pv in zip(percentiles, pvals):
+                values[name] = np.where(counts > 0, pv, np.nan)
+        period_start = (first + np.arange(n_periods, dtype=np.float64)) * period
+        for j, (member, position) in enumerate(zip(members, positions)):
+            results[position] = Statistics(
+                meter=member["meter"], period=period, period_start=period_start,
+                count=counts[:, j].astype(np.int64),
+                values={a: values[a][:, j] for a in member["aggregates"]},
+                exact=exact[:, j], series=int(lengths[j]))
+
+    # -- persistence -----------------------------------------------------
+    def export_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """A consistent copy of the store: (JSON-able description, arrays)."""
+        with self._lock:
+            self._flush()
+            n = len(self.index)
+            index = self.index
+            meta = {
+                "format": 1,
+                "resolution": self.resolution, "retention": self.retention,
+                "max_clock_skew": self.validator.max_clock_skew,
+                "max_metadata_bytes": self.validator.max_metadata_bytes,
+                "raw_capacity": self.raw.capacity, "raw_meters": sorted(self._raw_meters),
+                "head": self.ring.head,
+                "series": [[*key, user_id, source, unit, type_, metadata]
+                           for key, (type_, unit, user_id, source, metadata)
+                           in zip(index.keys, index.attrs)],
+            }
+            arrays = {f: getattr(self.ring, f)[:, :n].copy() for f in FIELDS}
+            arrays["bucket_of_column"] = self.ring.bucket_of_column.copy()
+            slots = self.raw.slots_in_use
+            arrays["raw_slot_of_row"] = self.raw.slot_of_row[:n].copy()
+            arrays["raw_times"] = self.raw.times[:slots].copy()
+            arrays["raw_values"] = self.raw.values[:slots].copy()
+            arrays["raw_written"] = self.raw.written[:slots].copy()
+            return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: Mapping[str, np.ndarray], *,
+                   clock: Clock = system_clock) -> RollingStore:
+        """Rebuild a store from :meth:`export_state` output."""
+        series = meta["series"]
+        store = cls(meta["resolution"], meta["retention"],
+                    max_clock_skew=meta["max_clock_skew"],
+                    max_metadata_bytes=meta["max_metadata_bytes"],
+                    raw_capacity=meta["raw_capacity"], clock=clock,
+                    capacity=max(1024, len(series)))
+        for meter, resource_id, project_id, user_id, source, unit, type_, metadata in series:
+            if type_ not in METER_TYPES:
+                raise ValueError(f"snapshot: series {meter}/{resource_id} has type {type_!r}")
+            store.index.add((meter, resource_id, project_id), user_id=user_id,
+                            source=source, unit=unit, type_=type_, metadata=metadata)
+        n = len(series)
+        store.ring.ensure_rows(n)
+        for f in FIELDS:
+            getattr(store.ring, f)[:, :n] = arrays[f]
+        store.ring.bucket_of_column[:] = arrays["bucket_of_column"]
+        store.ring.head = int(meta["head"])
+        store._raw_meters = set(meta["raw_meters"])
+        raw = store.raw
+        raw.ensure_rows(n)
+        slots = arrays["raw_times"].shape[0]
+        if slots:
+            raw.track(np.flatnonzero(arrays["raw_slot_of_row"] >= 0))
+            raw.slot_of_row[:n] = arrays["raw_slot_of_row"]
+            raw.times[:slots] = arrays["raw_times"]
+            raw.values[:slots] = arrays["raw_values"]
+            raw.written[:slots] = arrays["raw_written"]
+        return store

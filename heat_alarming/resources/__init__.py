@@ -1,0 +1,1 @@
+"""Heat resource plugins; the only package that imports Heat."""

@@ -1,0 +1,46 @@
+"""Packaging for heat-alarming: metric alarms and autoscaling inside OpenStack Heat."""
+from setuptools import find_packages, setup
+
+setup(
+    name="heat-alarming",
+    version="0.1.0",
+    description=("Metric alarms and autoscaling evaluated inside heat-engine: "
+                 "a numpy rolling-window store, an alarm engine and Heat "
+                 "resource plugins."),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(exclude=("tests", "tests.*", "benchmarks")),
+    install_requires=[
+        "openstack-heat>=25.0.0",
+        "python-heatclient>=3.0.0",
+        "numpy>=1.26",
+        "sqlalchemy>=1.4",
+        "requests>=2.25",
+        "keystoneauth1>=5.0",
+        "oslo.log>=5.0",
+        "oslo.config>=9.0",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7.4",
+            "pytest-timeout>=2.1",
+            "testtools>=2.5",
+            "ruff>=0.4",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "heat-alarming = heat_alarming.cli:main",
+        ],
+        "oslo.config.opts": [
+            "heat_alarming = heat_alarming.opts:list_opts",
+        ],
+    },
+    classifiers=[
+        "Environment :: OpenStack",
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+)

@@ -1,0 +1,60 @@
+"""The heat-alarming command: its help lists the jobs, and the demo tells a true story."""
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from heat_alarming import cli
+
+
+def test_help_lists_the_subcommands(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "demo" in out and "--config-file" in out
+
+
+def test_no_subcommand_prints_help_and_fails(capsys):
+    assert cli.main([]) == 2
+    assert "usage: heat-alarming" in capsys.readouterr().out
+
+
+def _web_rows(out: str) -> list[tuple[int, float, float]]:
+    section = out.split("cpu_util of group web")[1].split("cpu_util of group db")[0]
+    rows = re.findall(r"^\s+\d\d:\d\d-\d\d:\d\d\s+(\d+)\s+([\d.]+)\s+([\d.]+)", section, re.M)
+    return [(int(c), float(a), float(m)) for c, a, m in rows]
+
+
+def test_the_demo_computes_the_load_profile_from_the_store(capsys, tmp_path):
+    code = cli.main(["demo", "--servers", "6", "--minutes", "9", "--period", "60",
+                     "--no-progress", "--workdir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = _web_rows(out)
+    assert len(rows) == 9
+    # 4 web servers x 6 samples a minute in every period
+    assert all(count == 24 for count, _, _ in rows)
+    averages = [avg for _, avg, _ in rows]
+    # ramp (first third), plateau near 85, drop to 15 in the last third
+    assert averages[0] < averages[2] < averages[4]
+    assert 78 < averages[4] < 92 and all(10 < a < 20 for a in averages[6:])
+    assert all(mx >= avg for _, avg, mx in rows)
+    assert "sample field 'volume': must be a finite number" in out
+    assert "answers identical after restore: yes" in out
+    assert (tmp_path / "store.snap").exists()
+
+
+def test_the_demo_refuses_a_window_longer_than_the_retention(capsys):
+    assert cli.main(["demo", "--minutes", "61"]) == 2
+    assert "--minutes 61" in capsys.readouterr().err
+
+
+def test_the_console_script_is_installed_and_runs():
+    exe = shutil.which("heat-alarming") or shutil.which(
+        "heat-alarming", path=str(__import__("pathlib").Path(sys.executable).parent))
+    assert exe, "pip install -e . must install the heat-alarming console script"
+    done = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("heat-alarming ")
