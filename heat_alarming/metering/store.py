@@ -106,9 +106,12 @@ class RollingStore:
         self._raw_meters: set[str] = set()
         self._lock = threading.RLock()
         self._buffer_size = int(buffer_size)
-        self._buf_rows: list[int] = []
-        self._buf_times: list[float] = []
-        self._buf_volumes: list[float] = []
+        self._buffer: list[tuple[int, float, float]] = []  # (row, time, volume)
+        # hot-path shortcuts to objects that live as long as the store
+        self._row_of = self.index.row_of
+        self._attrs = self.index.attrs
+        self._max_skew = float(max_clock_skew)
+        self._n_buckets = self.ring.n_buckets
 
     # -- configuration ---------------------------------------------------
     @property
@@ -178,51 +181,53 @@ class RollingStore:
         """Add one sample; raises :class:`SampleError` naming the bad field.
 
         The sample is visible to every read that starts after this returns.
+        The common case is handled here in a few operations: a known series
+        whose attributes are unchanged, a finite float volume, a float
+        timestamp inside the window and a bucket the ring already holds.
+        Anything else goes to :meth:`_accept_checked`, where the validator
+        owns every rule and message.
         """
-        with self._lock:
-            self._accept(sample, self.clock())
-
-    def _accept(self, sample: Sample, now: float) -> None:
-        # Fast path: a known series whose attributes are unchanged and a plain
-        # finite float volume and timestamp inside the window.  Anything else
-        # goes through the validator, which owns every rule and message.
-        row = None
-        try:
-            row = self.index.row_of.get((sample.name, sample.resource_id,
-                                         sample.project_id or ""))
-        except TypeError:  # an unhashable field; the validator will name it
-            pass
         volume, ts = sample.volume, sample.timestamp
-        oldest, newest = self.validator.window(now)
-        if (row is None or type(volume) is not float or volume - volume != 0.0
-                or type(ts) is not float or not oldest <= ts <= newest
-                or self.index.attrs[row] != (sample.type, sample.unit, sample.user_id,
-                                             sample.source, sample.resource_metadata)):
-            validator = self.validator
-            validator.check_identity(sample)
-            volume = validator.check_volume(volume)
-            ts = validator.check_timestamp(ts, now)
-            row = None
-        resolution = self.resolution
-        bucket = int(ts * (1.0 / resolution))  # bucket_of(), inlined for speed
-        if bucket * resolution > ts:
-            bucket -= 1
-        elif (bucket + 1) * resolution <= ts:
-            bucket += 1
+        with self._lock:
+            now = self.clock()
+            try:
+                row = self._row_of.get((sample.name, sample.resource_id,
+                                        sample.project_id or ""))
+            except TypeError:  # an unhashable field; the validator will name it
+                row = None
+            if (row is None or type(volume) is not float or type(ts) is not float
+                    or volume - volume != 0.0  # NaN and infinities fail this
+                    or not now - self.retention <= ts <= now + self._max_skew
+                    or self._attrs[row] != (sample.type, sample.unit, sample.user_id,
+                                            sample.source, sample.resource_metadata)):
+                self._accept_checked(sample, now)
+                return
+            bucket = int(ts // self.resolution)
+            head = self.ring.head
+            if not head - self._n_buckets < bucket <= head:
+                self._accept_checked(sample, now)
+                return
+            self._buffer.append((row, ts, volume))
+            if len(self._buffer) >= self._buffer_size:
+                self._flush()
+
+    def _accept_checked(self, sample: Sample, now: float) -> None:
+        validator = self.validator
+        validator.check_identity(sample)
+        volume = validator.check_volume(sample.volume)
+        ts = validator.check_timestamp(sample.timestamp, now)
+        bucket = int(ts // self.resolution)
         ring = self.ring
         if bucket <= ring.head - ring.n_buckets:
             raise SampleError("timestamp", sample.timestamp,
                               "older than the store's window, which ends at the "
                               "newest sample's bucket")
-        if row is None:
-            row = self._series_row(sample)  # checks metadata before changing anything
+        row = self._series_row(sample)  # checks metadata before changing anything
         if bucket > ring.head:
             self._flush()
             ring.advance(bucket)
-        self._buf_rows.append(row)
-        self._buf_times.append(ts)
-        self._buf_volumes.append(volume)
-        if len(self._buf_rows) >= self._buffer_size:
+        self._buffer.append((row, ts, volume))
+        if len(self._buffer) >= self._buffer_size:
             self._flush()
 
     def ingest(self, samples: Iterable[Sample | Mapping[str, Any]]) -> IngestResult:
@@ -230,11 +235,10 @@ class RollingStore:
         rejected: list[Rejection] = []
         accepted = 0
         with self._lock:
-            now = self.clock()
             for i, item in enumerate(samples):
                 try:
                     sample = item if isinstance(item, Sample) else Sample.from_dict(item)
-                    self._accept(sample, now)
+                    self.add(sample)
                     accepted += 1
                 except SampleError as exc:
                     rejected.append(Rejection(i, exc.field, str(exc)))
@@ -314,13 +318,11 @@ class RollingStore:
             self._flush()
 
     def _flush(self) -> None:
-        if not self._buf_rows:
+        if not self._buffer:
             return
-        rows = np.array(self._buf_rows, dtype=np.int64)
-        times = np.array(self._buf_times, dtype=np.float64)
-        volumes = np.array(self._buf_volumes, dtype=np.float64)
-        self._buf_rows, self._buf_times, self._buf_volumes = [], [], []
-        self._merge(rows, times, volumes)
+        columns = np.array(self._buffer, dtype=np.float64)
+        self._buffer = []
+        self._merge(columns[:, 0].astype(np.int64), columns[:, 1], columns[:, 2])
 
     def _merge(self, rows: np.ndarray, times: np.ndarray, volumes: np.ndarray) -> None:
         self.ring.merge(rows, times, volumes)
