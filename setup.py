@@ -12,6 +12,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(exclude=("tests", "tests.*", "benchmarks")),
+    include_package_data=True,
+    package_data={"heat_alarming.engine": ["migrations/*.py", "migrations/*.mako",
+                                           "migrations/versions/*.py"]},
     install_requires=[
         "openstack-heat>=25.0.0",
         "python-heatclient>=3.0.0",
@@ -21,6 +24,10 @@ setup(
         "keystoneauth1>=5.0",
         "oslo.log>=5.0",
         "oslo.config>=9.0",
+        "alembic>=1.8",
+        "croniter>=1.3",
+        "stevedore>=5.0",
+        "tzdata",
     ],
     extras_require={
         "test": [
@@ -28,6 +35,11 @@ setup(
             "pytest-timeout>=2.1",
             "testtools>=2.5",
             "ruff>=0.4",
+            "psycopg2-binary>=2.9",
+            "trustme>=1.0",
+        ],
+        "postgresql": [
+            "psycopg2-binary>=2.9",
         ],
     },
     entry_points={
@@ -36,6 +48,14 @@ setup(
         ],
         "oslo.config.opts": [
             "heat_alarming = heat_alarming.opts:list_opts",
+        ],
+        "heat_alarming.notifiers": [
+            "log = heat_alarming.engine.notifiers.log:LogNotifier",
+            "http = heat_alarming.engine.notifiers.http:HTTPNotifier",
+            "https = heat_alarming.engine.notifiers.http:HTTPNotifier",
+            "trust+http = heat_alarming.engine.notifiers.trust:TrustNotifier",
+            "trust+https = heat_alarming.engine.notifiers.trust:TrustNotifier",
+            "inproc = heat_alarming.engine.notifiers.inproc:InprocNotifier",
         ],
     },
     classifiers=[

@@ -26,12 +26,13 @@ from heat_alarming.metering.snapshot import (
                                            write_snapshot,
 )
 from heat_alarming.metering.statistics import Statistics, StatisticsError
-from heat_alarming.metering.store import IngestResult, RollingStore, StatisticsRequest
+from heat_alarming.metering.store import IngestResult, RollingStore, Selection, StatisticsRequest
 
 __all__ = [
     "CUMULATIVE", "DELTA", "GAUGE", "Condition", "IngestResult", "ManualClock",
     "PeriodicSnapshotter", "Query", "QueryError", "Rejection", "RollingStore", "Sample",
-    "SampleError", "SnapshotError", "Statistics", "StatisticsError", "StatisticsRequest",
+    "SampleError", "Selection", "SnapshotError", "Statistics", "StatisticsError",
+    "StatisticsRequest",
     "build_query", "read_snapshot", "restore_store", "system_clock", "to_epoch",
     "write_snapshot",
 ]

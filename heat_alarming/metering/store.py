@@ -49,6 +49,15 @@ _NEEDS = {"count": ("count",), "sum": ("total",), "avg": ("total",),
 MAX_PERIODS_PER_REQUEST = 100_000
 
 
+class Selection(NamedTuple):
+    """Series rows of many selectors: segment i is ``rows[starts[i]:starts[i]+lengths[i]]``."""
+
+    rows: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+    version: int
+
+
 class IngestResult(NamedTuple):
     """What a batch ingest did: how many rows went in and which were refused."""
 
@@ -406,12 +415,67 @@ class RollingStore:
 
     def _answer_group(self, period: int, first: int, n_periods: int, members: list[dict],
                       results: list, positions: list[int]) -> None:
+        rows, starts, lengths = stats_mod.split_segments([m["rows"] for m in members])
+        wanted = {a for m in members for a in m["aggregates"]}
+        counts, values, exact = self._aggregate(rows, starts, lengths, period, first,
+                                                n_periods, wanted)
+        period_start = (first + np.arange(n_periods, dtype=np.float64)) * period
+        for j, (member, position) in enumerate(zip(members, positions)):
+            results[position] = Statistics(
+                meter=member["meter"], period=period, period_start=period_start,
+                count=counts[:, j].astype(np.int64),
+                values={a: values[a][:, j] for a in member["aggregates"]},
+                exact=exact[:, j], series=int(lengths[j]))
+
+    # -- the vectorised interface the evaluator uses ---------------------
+    def select_many(self, selectors: Sequence[tuple[str, Query, str | None]]) -> Selection:
+        """Resolve many (meter, query, project_id) selectors to row segments at once.
+
+        The result stays valid while ``index_version`` is unchanged; callers
+        keep it and re-select only when the version moves.
+        """
+        with self._lock:
+            self._flush()
+            row_sets = []
+            for meter, query, project_id in selectors:
+                conditions = query.conditions
+                if project_id is not None:
+                    conditions += (Condition("project_id", "eq", project_id),)
+                row_sets.append(self.index.select(meter, conditions))
+            rows, starts, lengths = stats_mod.split_segments(row_sets)
+            return Selection(rows, starts, lengths, self.index.version)
+
+    @property
+    def index_version(self) -> int:
+        """Changes whenever a series is added or its metadata changes."""
+        with self._lock:
+            self._flush()
+            return self.index.version
+
+    def aggregate(self, selection: Selection, period: int, first_period: int, n_periods: int,
+                  aggregates: Iterable[str]) -> tuple[np.ndarray, dict, np.ndarray]:
+        """Statistics of every segment of ``selection`` over ``n_periods`` periods.
+
+        Periods are ``first_period .. first_period + n_periods - 1`` in units of
+        ``period`` since the epoch.  Returns counts of shape (periods, segments),
+        a dict of value arrays of that shape and the ``exact`` flags.
+        """
+        if period % self.resolution:
+            raise StatisticsError(f"period: {period} is not a multiple of the store "
+                                  f"resolution ({self.resolution} s)")
+        wanted = {canonical_aggregate(a) for a in aggregates}
+        with self._lock:
+            self._flush()
+            return self._aggregate(selection.rows, selection.starts, selection.lengths,
+                                   period, first_period, n_periods, wanted)
+
+    def _aggregate(self, rows: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                   period: int, first: int, n_periods: int,
+                   wanted: set[str]) -> tuple[np.ndarray, dict, np.ndarray]:
         per_period = period // self.resolution
         first_bucket = first * per_period
         n_cells = n_periods * per_period
         columns, held = self.ring.window(first_bucket, n_cells)
-        rows, starts, lengths = stats_mod.split_segments([m["rows"] for m in members])
-        wanted = {a for m in members for a in m["aggregates"]}
         fields = {"count"}.union(*(_NEEDS.get(a, ()) for a in wanted))
         grid = np.ix_(columns, rows)
         cells = {f: getattr(self.ring, f)[grid] for f in FIELDS if f in fields}
@@ -421,20 +485,14 @@ class RollingStore:
         percentiles = sorted({a for a in wanted if a.startswith("p")})
         exact = np.ones(counts.shape, dtype=bool)
         if percentiles:
-            segment_of_row = np.repeat(np.arange(len(members)), lengths)
+            segment_of_row = np.repeat(np.arange(lengths.size), lengths)
             pvals, found = self.raw.percentiles(
-                rows, segment_of_row, len(members), float(first * period), float(period),
+                rows, segment_of_row, lengths.size, float(first * period), float(period),
                 n_periods, [percentile_of(a) for a in percentiles])
             exact = found >= counts
             for name, pv in zip(percentiles, pvals):
                 values[name] = np.where(counts > 0, pv, np.nan)
-        period_start = (first + np.arange(n_periods, dtype=np.float64)) * period
-        for j, (member, position) in enumerate(zip(members, positions)):
-            results[position] = Statistics(
-                meter=member["meter"], period=period, period_start=period_start,
-                count=counts[:, j].astype(np.int64),
-                values={a: values[a][:, j] for a in member["aggregates"]},
-                exact=exact[:, j], series=int(lengths[j]))
+        return counts, values, exact
 
     # -- persistence -----------------------------------------------------
     def export_state(self) -> tuple[dict, dict[str, np.ndarray]]:

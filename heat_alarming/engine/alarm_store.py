@@ -1,0 +1,244 @@
+"""The persistent alarm store: definitions, state, history, pending notifications.
+
+SQLAlchemy on SQLite by default (a file path), PostgreSQL for deployments;
+the schema is created and upgraded by alembic (``migrations/``).  An
+evaluation round writes its state changes, history rows and queued
+notifications in one transaction, so a crash mid-round leaves either all of
+the round or none of it, and a notification is queued exactly when its
+transition is recorded.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from oslo_log import log as logging
+
+from heat_alarming.engine import models
+from heat_alarming.engine.alarm import Alarm
+
+LOG = logging.getLogger(__name__)
+MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
+STATE_TRANSITION = "state transition"
+
+
+@dataclasses.dataclass
+class HistoryEntry:
+    """One recorded event of an alarm (a state transition, an action outcome)."""
+
+    event_id: str
+    alarm_id: str
+    type: str
+    timestamp: float
+    previous: str | None
+    current: str | None
+    reason: str
+    reason_data: dict
+    severity: str
+
+
+@dataclasses.dataclass
+class Notification:
+    """An action to call for a transition, kept until it is delivered."""
+
+    idempotency_key: str
+    alarm_id: str
+    action: str
+    payload: dict
+    next_attempt: float
+    created: float
+    attempts: int = 0
+    last_error: str | None = None
+    id: int | None = None
+
+
+def database_url(path_or_url: str) -> str:
+    """A SQLAlchemy URL from a URL or a plain file path (SQLite)."""
+    if "://" in path_or_url:
+        return path_or_url
+    return "sqlite:///" + os.path.abspath(path_or_url)
+
+
+class AlarmStore:
+    """Alarm definitions and their state, history and notifications in SQL."""
+
+    def __init__(self, url: str = "heat-alarming.sqlite", *, upgrade: bool = True) -> None:
+        self.url = database_url(url)
+        kwargs: dict[str, Any] = {"future": True}
+        if self.url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine = sa.create_engine(self.url, **kwargs)
+        if self.url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._lock = threading.Lock()  # SQLite allows one writer; keep writes serial
+        if upgrade:
+            self.upgrade()
+
+    def upgrade(self) -> None:
+        """Create or upgrade the schema to the newest migration."""
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def schema_version(self) -> str | None:
+        with self.engine.connect() as connection:
+            try:
+                return connection.execute(sa.text(
+                    "SELECT version_num FROM ha_alembic_version")).scalar()
+            except sa.exc.DBAPIError:
+                return None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- alarms ----------------------------------------------------------
+    def save_alarm(self, alarm: Alarm) -> None:
+        """Insert or replace an alarm's definition and state."""
+        row = _alarm_row(alarm)
+        with self._lock, self.engine.begin() as connection:
+            done = connection.execute(models.alarms.update().where(
+                models.alarms.c.alarm_id == alarm.alarm_id).values(**row))
+            if done.rowcount == 0:
+                connection.execute(models.alarms.insert().values(alarm_id=alarm.alarm_id,
+                                                                 **row))
+
+    def delete_alarm(self, alarm_id: str) -> bool:
+        """Remove an alarm with its history and pending notifications."""
+        with self._lock, self.engine.begin() as connection:
+            gone = connection.execute(models.alarms.delete().where(
+                models.alarms.c.alarm_id == alarm_id)).rowcount
+            for table in (models.history, models.notifications):
+                connection.execute(table.delete().where(table.c.alarm_id == alarm_id))
+        return bool(gone)
+
+    def load_alarms(self) -> list[Alarm]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(models.alarms)).mappings().all()
+        out = []
+        for row in rows:
+            data = json.loads(row["definition"])
+            data.update(state=row["state"], state_reason=row["state_reason"],
+                        state_timestamp=row["state_timestamp"],
+                        pending_state=row["pending_state"], pending_since=row["pending_since"])
+            out.append(Alarm.from_dict(data))
+        return out
+
+    # -- a round ---------------------------------------------------------
+    def commit_round(self, changed: Sequence[Alarm], history: Sequence[HistoryEntry],
+                     notifications: Sequence[Notification]) -> None:
+        """Write one round's state changes, history and notifications atomically."""
+        if not (changed or history or notifications):
+            return
+        now = time.time()
+        with self._lock, self.engine.begin() as connection:
+            for alarm in changed:
+                connection.execute(models.alarms.update().where(
+                    models.alarms.c.alarm_id == alarm.alarm_id).values(
+                    state=alarm.state, state_reason=alarm.state_reason,
+                    state_timestamp=alarm.state_timestamp, pending_state=alarm.pending_state,
+                    pending_since=alarm.pending_since, updated_at=now))
+            if history:
+                connection.execute(models.history.insert(), [_history_row(h) for h in history])
+            if notifications:
+                connection.execute(models.notifications.insert(),
+                                   [_notification_row(n) for n in notifications])
+
+    def record(self, entries: Iterable[HistoryEntry]) -> None:
+        """Add history entries outside a round (action outcomes, for example)."""
+        rows = [_history_row(h) for h in entries]
+        if rows:
+            with self._lock, self.engine.begin() as connection:
+                connection.execute(models.history.insert(), rows)
+
+    def history(self, alarm_id: str, limit: int = 100) -> list[HistoryEntry]:
+        """An alarm's history, newest first."""
+        table = models.history
+        query = (sa.select(table).where(table.c.alarm_id == alarm_id)
+                 .order_by(table.c.timestamp.desc(), table.c.id.desc()).limit(limit))
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [HistoryEntry(r["event_id"], r["alarm_id"], r["type"], r["timestamp"],
+                             r["previous"], r["current"], r["reason"],
+                             json.loads(r["reason_data"] or "{}"), r["severity"])
+                for r in rows]
+
+    def prune_history(self, older_than: float) -> int:
+        with self._lock, self.engine.begin() as connection:
+            return connection.execute(models.history.delete().where(
+                models.history.c.timestamp < older_than)).rowcount
+
+    # -- notifications ---------------------------------------------------
+    def due_notifications(self, now: float, limit: int = 100,
+                          skip: Iterable[int] = ()) -> list[Notification]:
+        table = models.notifications
+        query = sa.select(table).where(table.c.next_attempt <= now)
+        skip = list(skip)
+        if skip:
+            query = query.where(table.c.id.not_in(skip))
+        query = query.order_by(table.c.next_attempt, table.c.id).limit(limit)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [Notification(r["idempotency_key"], r["alarm_id"], r["action"],
+                             json.loads(r["payload"]), r["next_attempt"], r["created"],
+                             r["attempts"], r["last_error"], r["id"]) for r in rows]
+
+    def next_notification_time(self) -> float | None:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(
+                sa.func.min(models.notifications.c.next_attempt))).scalar()
+
+    def pending_count(self) -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(
+                sa.func.count()).select_from(models.notifications)).scalar()
+
+    def notification_delivered(self, notification_id: int) -> None:
+        with self._lock, self.engine.begin() as connection:
+            connection.execute(models.notifications.delete().where(
+                models.notifications.c.id == notification_id))
+
+    def notification_retry(self, notification_id: int, attempts: int, next_attempt: float,
+                           error: str) -> None:
+        with self._lock, self.engine.begin() as connection:
+            connection.execute(models.notifications.update().where(
+                models.notifications.c.id == notification_id).values(
+                attempts=attempts, next_attempt=next_attempt, last_error=error[:2000]))
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def _alarm_row(alarm: Alarm) -> dict:
+    return {"project_id": alarm.project_id, "name": alarm.name,
+            "definition": json.dumps(alarm.definition()), "state": alarm.state,
+            "state_reason": alarm.state_reason, "state_timestamp": alarm.state_timestamp,
+            "pending_state": alarm.pending_state, "pending_since": alarm.pending_since,
+            "updated_at": time.time()}
+
+
+def _history_row(entry: HistoryEntry) -> dict:
+    row = dataclasses.asdict(entry)
+    row["reason_data"] = json.dumps(entry.reason_data)
+    return row
+
+
+def _notification_row(n: Notification) -> dict:
+    return {"idempotency_key": n.idempotency_key, "alarm_id": n.alarm_id, "action": n.action,
+            "payload": json.dumps(n.payload), "attempts": n.attempts,
+            "next_attempt": n.next_attempt, "created": n.created, "last_error": n.last_error}

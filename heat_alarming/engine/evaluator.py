@@ -1,0 +1,472 @@
+"""The evaluator: one round decides every alarm, then records and notifies.
+
+A round (:meth:`Evaluator.evaluate`) runs the compiled threshold groups
+(one store query per period for all their rules, decided with numpy), applies
+Aodh's state machine to all threshold alarms at once, decides composite
+alarms from their leaves, and writes the round's transitions, history and
+queued notifications to the alarm store in one transaction.  Python runs per
+alarm only for alarms whose state changes or whose actions repeat.
+
+The clock is injectable: tests and replays call ``evaluate(now)`` with the
+times they choose.  :meth:`start` runs rounds on a thread every ``interval``
+seconds and, in between, when a period closes.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from oslo_log import log as logging
+
+from heat_alarming.engine import composite as composite_mod
+from heat_alarming.engine.alarm import (
+    ALARM,
+    COMPOSITE,
+    OK,
+    THRESHOLD,
+    UNKNOWN,
+    Alarm,
+    AlarmError,
+    ThresholdRule,
+)
+from heat_alarming.engine.alarm_store import (
+    STATE_TRANSITION,
+    AlarmStore,
+    HistoryEntry,
+    Notification,
+)
+from heat_alarming.engine.notifiers import NotifierManager
+from heat_alarming.engine.notifiers.dispatcher import Dispatcher
+from heat_alarming.engine.threshold import (
+    V_ALARM,
+    V_KEEP,
+    V_MIXED,
+    V_OK,
+    V_UNKNOWN,
+    ThresholdGroup,
+    Verdicts,
+    reason_for,
+    unknown_reason,
+)
+from heat_alarming.engine.timeconstraints import within
+from heat_alarming.metering.store import RollingStore
+
+LOG = logging.getLogger(__name__)
+
+_CODE = {OK: V_OK, ALARM: V_ALARM, UNKNOWN: V_UNKNOWN}
+_STATE = {V_OK: OK, V_ALARM: ALARM, V_UNKNOWN: UNKNOWN}
+
+
+class Transition(dict):
+    """What a round did to one alarm: the notification payload plus ``transition``."""
+
+
+class _Group:
+    """A threshold group plus where its columns come from and the top-level state arrays."""
+
+    def __init__(self, period: int, entries: list[tuple[Alarm, ThresholdRule, Any]]) -> None:
+        self.group = ThresholdGroup(period, [rule for _, rule, _ in entries],
+                                    [alarm.project_id for alarm, _, _ in entries])
+        self.owners = [(alarm, ref) for alarm, _, ref in entries]
+        top = [i for i, (_, _, ref) in enumerate(entries) if ref is None]
+        self.top = np.array(top, dtype=np.int64)
+        self.top_alarms = [entries[i][0] for i in top]
+        self.state = np.array([_CODE[a.state] for a in self.top_alarms], dtype=np.int8)
+        self.repeat = np.array([a.repeat_actions for a in self.top_alarms], dtype=bool)
+        self.enabled = np.array([a.enabled for a in self.top_alarms], dtype=bool)
+        self.constrained = [j for j, a in enumerate(self.top_alarms) if a.time_constraints]
+        self.position = {a.alarm_id: j for j, a in enumerate(self.top_alarms)}
+        self.leaf_columns = {ref: i for i, (_, _, ref) in enumerate(entries) if ref is not None}
+        self.last: Verdicts | None = None
+
+
+class Evaluator:
+    """Evaluates alarms against a :class:`RollingStore`; state lives in an :class:`AlarmStore`."""
+
+    def __init__(self, store: RollingStore, alarm_store: AlarmStore | None = None, *,
+                 clock: Callable[[], float] | None = None,
+                 notifiers: NotifierManager | None = None, dispatcher: Dispatcher | None = None,
+                 interval: float = 60.0, period_close_delay: float = 0.5,
+                 history_retention: float = 30 * 86400.0) -> None:
+        self.store = store
+        self.alarm_store = alarm_store or AlarmStore("sqlite://")
+        self.clock = clock or store.clock
+        self.notifiers = notifiers or NotifierManager()
+        self.dispatcher = dispatcher or Dispatcher(self.alarm_store, self.notifiers)
+        self.interval = float(interval)
+        self.period_close_delay = float(period_close_delay)
+        self.history_retention = float(history_retention)
+        self._alarms: dict[str, Alarm] = {a.alarm_id: a for a in self.alarm_store.load_alarms()}
+        for alarm in self._alarms.values():
+            self._prepare_store(alarm)
+        self._groups: dict[int, _Group] = {}
+        self._composites: list[Alarm] = []
+        self._dirty = True
+        self._pending: set[str] = {a.alarm_id for a in self._alarms.values() if a.pending_state}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_prune = 0.0
+        self.rounds = 0
+        self.last_round_seconds = 0.0
+
+    # -- definitions -----------------------------------------------------
+    def define(self, alarm: Alarm | Mapping[str, Any]) -> Alarm:
+        """Add (or replace) an alarm; raises :class:`AlarmError` naming a bad field."""
+        alarm = alarm if isinstance(alarm, Alarm) else Alarm.from_dict(alarm)
+        with self._lock:
+            self._check(alarm)
+            old = self._alarms.get(alarm.alarm_id)
+            if old is not None and old.rule == alarm.rule:
+                # same measurement: the state carries over
+                alarm.state, alarm.state_reason = old.state, old.state_reason
+                alarm.state_timestamp = old.state_timestamp
+            self._prepare_store(alarm)
+            self.alarm_store.save_alarm(alarm)
+            self._alarms[alarm.alarm_id] = alarm
+            self._dirty = True
+            return alarm
+
+    def delete(self, alarm_id: str) -> bool:
+        with self._lock:
+            users = [a.name for a in self._alarms.values() if a.type == COMPOSITE
+                     and ("alarm", alarm_id) in a.rule.leaves()]
+            if users:
+                raise AlarmError("alarm_id", f"{alarm_id} is used by composite alarm(s) "
+                                             f"{', '.join(users)}")
+            gone = self._alarms.pop(alarm_id, None) is not None
+            self.alarm_store.delete_alarm(alarm_id)
+            self._pending.discard(alarm_id)
+            self._dirty = True
+            return gone
+
+    def set_enabled(self, alarm_id: str, enabled: bool) -> Alarm:
+        with self._lock:
+            alarm = self.get(alarm_id)
+            alarm.enabled = bool(enabled)
+            self.alarm_store.save_alarm(alarm)
+            self._dirty = True
+            return alarm
+
+    def get(self, alarm_id: str) -> Alarm:
+        try:
+            return self._alarms[alarm_id]
+        except KeyError:
+            raise KeyError(f"no alarm {alarm_id!r}") from None
+
+    def alarms(self) -> list[Alarm]:
+        return list(self._alarms.values())
+
+    def history(self, alarm_id: str, limit: int = 100):
+        return self.alarm_store.history(alarm_id, limit)
+
+    def register_target(self, name: str, target: Callable[[dict], object]) -> None:
+        """Deliver ``inproc://<name>`` actions to ``target(payload)``."""
+        self.notifiers.register_target(name, target)
+
+    def _check(self, alarm: Alarm) -> None:
+        rules = [alarm.rule] if alarm.type == THRESHOLD else \
+            [leaf[1] for leaf in alarm.rule.leaves() if leaf[0] == "rule"]
+        where = "threshold_rule" if alarm.type == THRESHOLD else "composite_rule"
+        for rule in rules:
+            if rule.period % self.store.resolution:
+                raise AlarmError(f"{where}.period", f"{rule.period} is not a multiple of the "
+                                 f"store resolution ({self.store.resolution} s)")
+            look_back = rule.evaluation_periods * (2 if rule.exclude_outliers else 1) + 1
+            if look_back * rule.period > self.store.retention:
+                raise AlarmError(f"{where}.evaluation_periods",
+                                 f"{look_back} periods of {rule.period} s reach further back "
+                                 f"than the store retention ({self.store.retention} s)")
+        if alarm.type == COMPOSITE:
+            for leaf in alarm.rule.leaves():
+                if leaf[0] == "alarm":
+                    if leaf[1] not in self._alarms:
+                        raise AlarmError("composite_rule.alarm_id", f"no alarm {leaf[1]!r}")
+                    if self._reaches(leaf[1], alarm.alarm_id):
+                        raise AlarmError("composite_rule.alarm_id",
+                                         f"{leaf[1]} refers back to this alarm (a cycle)")
+
+    def _reaches(self, start: str, target: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            current = todo.pop()
+            if current == target:
+                return True
+            if current in seen or current not in self._alarms:
+                continue
+            seen.add(current)
+            alarm = self._alarms[current]
+            if alarm.type == COMPOSITE:
+                todo += [leaf[1] for leaf in alarm.rule.leaves() if leaf[0] == "alarm"]
+        return False
+
+    def _prepare_store(self, alarm: Alarm) -> None:
+        rules = [alarm.rule] if alarm.type == THRESHOLD else \
+            [leaf[1] for leaf in alarm.rule.leaves() if leaf[0] == "rule"]
+        for rule in rules:
+            if rule.statistic.startswith("p"):
+                self.store.track_raw(rule.meter_name)
+
+    # -- compilation -----------------------------------------------------
+    def _compile(self) -> None:
+        entries: dict[int, list] = {}
+        composites = []
+        for alarm in self._alarms.values():
+            if alarm.type == THRESHOLD:
+                entries.setdefault(alarm.rule.period, []).append((alarm, alarm.rule, None))
+            else:
+                composites.append(alarm)
+                for i, leaf in enumerate(alarm.rule.leaves()):
+                    if leaf[0] == "rule":
+                        entries.setdefault(leaf[1].period, []).append(
+                            (alarm, leaf[1], (alarm.alarm_id, i)))
+        self._groups = {period: _Group(period, items) for period, items in entries.items()}
+        self._composites = self._in_dependency_order(composites)
+        self._dirty = False
+
+    def _in_dependency_order(self, composites: list[Alarm]) -> list[Alarm]:
+        order, placed = [], set()
+        remaining = list(composites)
+        while remaining:
+            progress = False
+            for alarm in list(remaining):
+                deps = {leaf[1] for leaf in alarm.rule.leaves() if leaf[0] == "alarm"
+                        and self._alarms.get(leaf[1], alarm).type == COMPOSITE}
+                if deps <= placed:
+                    order.append(alarm)
+                    placed.add(alarm.alarm_id)
+                    remaining.remove(alarm)
+                    progress = True
+            if not progress:  # a cycle cannot be defined; keep going regardless
+                order += remaining
+                break
+        return order
+
+    # -- a round -----------------------------------------------------------
+    def evaluate(self, now: float | None = None,
+                 periods: Iterable[int] | None = None) -> list[Transition]:
+        """Run one round at ``now`` (default: the clock); returns what it notified or changed.
+
+        ``periods`` restricts the threshold groups to those periods (used when
+        a period closes); composite alarms are always decided.
+        """
+        started = time.perf_counter()
+        with self._lock:
+            now = self.clock() if now is None else float(now)
+            if self._dirty:
+                self._compile()
+            round_ = _Round(self, now)
+            wanted = None if periods is None else set(periods)
+            for period, group in self._groups.items():
+                if wanted is None or period in wanted:
+                    round_.periods.add(period)
+                    group.last = group.group.evaluate(self.store, now)
+                    self._threshold_alarms(group, round_)
+            for alarm in self._composites:
+                self._composite_alarm(alarm, round_)
+            round_.settle_pending()
+            round_.commit()
+            if now - self._last_prune > 3600:
+                self.alarm_store.prune_history(now - self.history_retention)
+                self._last_prune = now
+        self.rounds += 1
+        self.last_round_seconds = time.perf_counter() - started
+        if round_.notifications:
+            self.dispatcher.wake()
+        return round_.results
+
+    def _threshold_alarms(self, g: _Group, round_: _Round) -> None:
+        if g.top.size == 0:
+            return
+        v = g.last
+        verdict = v.verdict[g.top]
+        trend = v.trend[g.top]
+        current = g.state
+        active = g.enabled.copy()
+        for j in g.constrained:
+            active[j] = active[j] and within(g.top_alarms[j].time_constraints, round_.now)
+        unknown_now = current == V_UNKNOWN
+        mixed = verdict == V_MIXED
+        new = np.full(verdict.shape, -1, dtype=np.int8)
+        # Aodh: a mixed verdict keeps the state; from insufficient data it follows the trend
+        keep_or_trend = mixed & (unknown_now | g.repeat)
+        new[keep_or_trend] = np.where(unknown_now, trend, current)[keep_or_trend]
+        to_unknown = (verdict == V_UNKNOWN) & ~unknown_now
+        new[to_unknown] = V_UNKNOWN
+        decided = ((verdict == V_OK) | (verdict == V_ALARM)) & ((verdict != current) | g.repeat)
+        new[decided] = verdict[decided]
+        touch = (new >= 0) & active
+        for j in np.flatnonzero(touch):
+            alarm = g.top_alarms[j]
+            state = _STATE[int(new[j])]
+            column = int(g.top[j])
+            if state == UNKNOWN:
+                text, data = unknown_reason(alarm.rule.evaluation_periods,
+                                            float(v.most_recent[column]))
+            else:
+                text, data = reason_for(state, state != alarm.state, int(v.points[column]),
+                                        int(v.outside[column]), float(v.most_recent[column]))
+            round_.refresh(alarm, state, text, data)
+            g.state[j] = _CODE[alarm.state]
+
+    def _leaf_states(self, alarm: Alarm) -> list[str]:
+        states = []
+        for i, leaf in enumerate(alarm.rule.leaves()):
+            if leaf[0] == "alarm":
+                states.append(self._alarms[leaf[1]].state)
+                continue
+            group = self._groups[leaf[1].period]
+            verdicts = group.last
+            if verdicts is None:
+                states.append(UNKNOWN)
+                continue
+            column = group.leaf_columns[(alarm.alarm_id, i)]
+            code = int(verdicts.verdict[column])
+            if code == V_MIXED:
+                trend = _STATE[int(verdicts.trend[column])]
+                if alarm.state == UNKNOWN:
+                    states.append(trend)
+                else:  # the state it is leaving
+                    states.append(OK if trend == ALARM else ALARM)
+            elif code == V_KEEP:
+                states.append(alarm.state)
+            else:
+                states.append(_STATE[code])
+        return states
+
+    def _composite_alarm(self, alarm: Alarm, round_: _Round) -> None:
+        if not alarm.enabled or not within(alarm.time_constraints, round_.now):
+            return
+        leaf_states = self._leaf_states(alarm)
+        state = composite_mod.decide(alarm.rule, leaf_states)
+        if state == UNKNOWN and alarm.state == UNKNOWN:
+            return
+        if state == alarm.state and not alarm.repeat_actions:
+            round_.still(alarm, state)
+            return
+        text, data = composite_mod.reason(alarm.rule, state, state != alarm.state, leaf_states)
+        round_.refresh(alarm, state, text, data)
+
+    # -- the loop ----------------------------------------------------------
+    def start(self) -> Evaluator:
+        """Run rounds on a thread: every ``interval`` s and when a period closes."""
+        self.dispatcher.start()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="alarm-evaluator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.dispatcher.stop()
+
+    def _run(self) -> None:
+        next_full = self.clock()
+        closed: dict[int, int] = {}
+        while not self._stop.is_set():
+            now = self.clock()
+            try:
+                if now >= next_full:
+                    self.evaluate(now)
+                    next_full = now + self.interval
+                    closed = {p: self._closed(p, now) for p in self._groups}
+                else:
+                    due = [p for p in self._groups if self._closed(p, now) > closed.get(p, 0)]
+                    if due:
+                        self.evaluate(now, periods=due)
+                        closed.update({p: self._closed(p, now) for p in due})
+            except Exception:  # one bad round must not end evaluation
+                LOG.exception("Alarm evaluation round failed; the next round will retry")
+            wake = next_full
+            for period in self._groups:
+                boundary = (self._closed(period, now) + 1) * period + self.period_close_delay
+                wake = min(wake, boundary)
+            self._stop.wait(max(0.01, min(wake - self.clock(), self.interval)))
+
+    def _closed(self, period: int, now: float) -> int:
+        """Index of the newest period that closed at least period_close_delay ago."""
+        return math.floor((now - self.period_close_delay) / period)
+
+
+class _Round:
+    """Collects one round's changes, history and notifications for one commit."""
+
+    def __init__(self, evaluator: Evaluator, now: float) -> None:
+        self.evaluator = evaluator
+        self.now = now
+        self.changed: dict[str, Alarm] = {}
+        self.history: list[HistoryEntry] = []
+        self.notifications: list[Notification] = []
+        self.results: list[Transition] = []
+        self.proposed: dict[str, str] = {}
+        self.periods: set[int] = set()  # threshold groups evaluated in this round
+
+    def still(self, alarm: Alarm, state: str) -> None:
+        self.proposed[alarm.alarm_id] = state
+
+    def refresh(self, alarm: Alarm, state: str, reason: str, reason_data: dict) -> None:
+        """Aodh's _refresh, plus the stabilization window."""
+        self.proposed[alarm.alarm_id] = state
+        transition = state != alarm.state
+        pending = self.evaluator._pending
+        if transition and alarm.stabilization_window:
+            if alarm.pending_state != state:
+                alarm.pending_state, alarm.pending_since = state, self.now
+                pending.add(alarm.alarm_id)
+                self.changed[alarm.alarm_id] = alarm
+                return
+            if self.now - alarm.pending_since < alarm.stabilization_window:
+                return
+        if alarm.pending_state is not None:
+            alarm.pending_state = alarm.pending_since = None
+            pending.discard(alarm.alarm_id)
+            self.changed[alarm.alarm_id] = alarm
+        previous = alarm.state
+        if not transition and not alarm.repeat_actions:
+            return
+        event_id = str(uuid.uuid4())
+        if transition:
+            alarm.state, alarm.state_reason, alarm.state_timestamp = state, reason, self.now
+            self.changed[alarm.alarm_id] = alarm
+            self.history.append(HistoryEntry(event_id, alarm.alarm_id, STATE_TRANSITION,
+                                             self.now, previous, state, reason, reason_data,
+                                             alarm.severity))
+            LOG.info("Alarm %s (%s) transitioning to %s because %s", alarm.name,
+                     alarm.alarm_id, state, reason)
+        payload = {"alarm_id": alarm.alarm_id, "alarm_name": alarm.name,
+                   "severity": alarm.severity, "previous": previous, "current": state,
+                   "reason": reason, "reason_data": reason_data}
+        for action in alarm.actions_for(state):
+            self.notifications.append(Notification(event_id, alarm.alarm_id, action, payload,
+                                                   next_attempt=self.now, created=self.now))
+        self.results.append(Transition(payload, transition=transition, event_id=event_id))
+
+    def settle_pending(self) -> None:
+        """Drop a pending transition when a round that evaluated its alarm did not
+        propose that state again (the stabilization window starts over)."""
+        evaluator = self.evaluator
+        for alarm_id in list(evaluator._pending):
+            alarm = evaluator._alarms.get(alarm_id)
+            if alarm is None:
+                evaluator._pending.discard(alarm_id)
+                continue
+            if not self._evaluated(alarm) or self.proposed.get(alarm_id) == alarm.pending_state:
+                continue
+            evaluator._pending.discard(alarm_id)
+            alarm.pending_state = alarm.pending_since = None
+            self.changed[alarm_id] = alarm
+
+    def _evaluated(self, alarm: Alarm) -> bool:
+        in_round = alarm.type == COMPOSITE or alarm.rule.period in self.periods
+        return in_round and alarm.enabled and within(alarm.time_constraints, self.now)
+
+    def commit(self) -> None:
+        self.evaluator.alarm_store.commit_round(list(self.changed.values()), self.history,
+                                                self.notifications)

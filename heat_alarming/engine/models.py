@@ -1,0 +1,52 @@
+"""SQL tables of the alarm store (SQLAlchemy Core metadata).
+
+The schema is versioned by the alembic migrations in ``migrations/``; this
+module is the single description of the tables that the code reads and writes.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+alarms = sa.Table(
+    "ha_alarms", metadata,
+    sa.Column("alarm_id", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.String(64), index=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("definition", sa.Text, nullable=False),       # JSON, Aodh-style fields
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("state_reason", sa.Text, nullable=False),
+    sa.Column("state_timestamp", sa.Float),
+    sa.Column("pending_state", sa.String(32)),
+    sa.Column("pending_since", sa.Float),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+history = sa.Table(
+    "ha_alarm_history", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("alarm_id", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),        # state transition, action ...
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("previous", sa.String(32)),
+    sa.Column("current", sa.String(32)),
+    sa.Column("reason", sa.Text),
+    sa.Column("reason_data", sa.Text),                       # JSON
+    sa.Column("severity", sa.String(16)),
+    sa.Index("ix_ha_alarm_history_alarm_time", "alarm_id", "timestamp"),
+)
+
+notifications = sa.Table(
+    "ha_notifications", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("idempotency_key", sa.String(64), nullable=False),
+    sa.Column("alarm_id", sa.String(64), nullable=False, index=True),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),            # JSON
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt", sa.Float, nullable=False, index=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("last_error", sa.Text),
+)
