@@ -1,0 +1,127 @@
+"""Real HTTP servers on 127.0.0.1 for tests: a recording webhook and a stub keystone."""
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class Webhook:
+    """Records every POST; answers with the next status of ``statuses`` (then 200).
+
+    ``delay`` seconds pass before each answer; ``gate`` (an Event), when
+    set, holds every answer until it is set.
+    """
+
+    def __init__(self, port: int | None = None, statuses=(), delay: float = 0.0,
+                 tls_context: ssl.SSLContext | None = None, expect_token: str | None = None):
+        self.requests: list[dict] = []
+        self.statuses = list(statuses)
+        self.delay = delay
+        self.gate: threading.Event | None = None
+        self.expect_token = expect_token
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                hook.requests.append({"path": self.path, "headers": dict(self.headers),
+                                      "body": json.loads(body or b"null")})
+                if hook.gate is not None:
+                    hook.gate.wait(30)
+                if hook.delay:
+                    time.sleep(hook.delay)
+                status = hook.statuses.pop(0) if hook.statuses else 200
+                if hook.expect_token and self.headers.get("X-Auth-Token") != hook.expect_token:
+                    status = 401
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = _Server(("127.0.0.1", port or 0), Handler)
+        if tls_context is not None:
+            self.server.socket = tls_context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        scheme = "https" if tls_context else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}/hook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def bodies(self) -> list[dict]:
+        return [r["body"] for r in self.requests]
+
+    def close(self) -> None:
+        if self.gate is not None:
+            self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class StubKeystone:
+    """Answers keystone v3 password authentication scoped to a trust, and checks it."""
+
+    def __init__(self, username: str, password: str, domain: str = "Default"):
+        self.seen: list[dict] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stub.seen.append(body)
+                auth = body.get("auth", {})
+                user = auth.get("identity", {}).get("password", {}).get("user", {})
+                trust = auth.get("scope", {}).get("OS-TRUST:trust", {}).get("id")
+                ok = (self.path == "/v3/auth/tokens"
+                      and auth.get("identity", {}).get("methods") == ["password"]
+                      and user.get("name") == username and user.get("password") == password
+                      and user.get("domain", {}).get("name") == domain and trust)
+                if not ok:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                token = {"token": {
+                    "methods": ["password"], "expires_at": "2099-01-01T00:00:00.000000Z",
+                    "issued_at": "2026-01-01T00:00:00.000000Z",
+                    "user": {"id": "svc-id", "name": username,
+                             "domain": {"id": "default", "name": domain}},
+                    "OS-TRUST:trust": {"id": trust, "impersonation": False,
+                                       "trustee_user": {"id": "svc-id"},
+                                       "trustor_user": {"id": "owner"}},
+                    "catalog": []}}
+                data = json.dumps(token).encode()
+                self.send_response(201)
+                self.send_header("X-Subject-Token", f"token-for-{trust}")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v3"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,265 @@
+"""Notifications reach real HTTP servers on 127.0.0.1: retries, timeouts, TLS, trusts, restarts."""
+import logging
+import threading
+import time
+import uuid
+
+import pytest
+import trustme
+
+from heat_alarming.engine.alarm_store import AlarmStore, Notification
+from heat_alarming.engine.notifiers import DeliveryError, NotifierManager, NotifierSettings
+from heat_alarming.engine.notifiers.dispatcher import ACTION_FAILED, Dispatcher
+from heat_alarming.engine.notifiers.trust import split_trust_url
+from tests.support.http_servers import StubKeystone, Webhook, free_port
+
+PAYLOAD = {"alarm_id": "a1", "alarm_name": "cpu-high", "severity": "low", "previous": "ok",
+           "current": "alarm", "reason": "Transition to alarm due to 3 samples outside "
+                                         "threshold, most recent: 80.0",
+           "reason_data": {"type": "threshold", "disposition": "outside", "count": 3,
+                           "most_recent": 80.0}}
+
+
+@pytest.fixture
+def alarm_store(tmp_path):
+    store = AlarmStore(str(tmp_path / "alarms.sqlite"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def hooks():
+    made = []
+
+    def make(**kwargs):
+        made.append(Webhook(**kwargs))
+        return made[-1]
+    yield make
+    for hook in made:
+        hook.close()
+
+
+def queue(alarm_store, action, key=None):
+    key = key or str(uuid.uuid4())
+    alarm_store.commit_round([], [], [Notification(key, "a1", action, PAYLOAD,
+                                                   next_attempt=0.0, created=0.0)])
+    return key
+
+
+def drain(dispatcher, rounds=20):
+    """Deliver until nothing is due, moving the dispatcher's clock past each backoff."""
+    for _ in range(rounds):
+        if dispatcher.deliver_due() == 0:
+            upcoming = dispatcher.alarm_store.next_notification_time()
+            if upcoming is None:
+                return
+            dispatcher.clock = lambda t=upcoming: t
+
+
+def test_a_webhook_gets_aodhs_payload_and_an_idempotency_key(alarm_store, hooks):
+    hook = hooks()
+    key = queue(alarm_store, hook.url)
+    Dispatcher(alarm_store).deliver_due()
+    (request,) = hook.requests
+    assert request["body"] == PAYLOAD
+    assert request["headers"]["X-Idempotency-Key"] == key
+    assert request["headers"]["Content-Type"] == "application/json"
+    assert alarm_store.pending_count() == 0
+
+
+def test_server_errors_are_retried_with_backoff_and_the_same_key(alarm_store, hooks):
+    hook = hooks(statuses=[500, 503])
+    key = queue(alarm_store, hook.url)
+    dispatcher = Dispatcher(alarm_store, backoff=2.0, clock=lambda: 100.0)
+    dispatcher.deliver_due()
+    (pending,) = alarm_store.due_notifications(1e12)
+    assert pending.attempts == 1 and pending.next_attempt == 102.0
+    assert "HTTP 500" in pending.last_error
+    dispatcher.clock = lambda: 102.0
+    dispatcher.deliver_due()
+    (pending,) = alarm_store.due_notifications(1e12)
+    assert pending.attempts == 2 and pending.next_attempt == 106.0, "backoff doubles"
+    dispatcher.clock = lambda: 106.0
+    dispatcher.deliver_due()
+    assert alarm_store.pending_count() == 0
+    assert [r["headers"]["X-Idempotency-Key"] for r in hook.requests] == [key] * 3
+
+
+def test_a_client_error_is_not_retried_and_is_recorded(alarm_store, hooks):
+    hook = hooks(statuses=[400])
+    queue(alarm_store, hook.url)
+    Dispatcher(alarm_store).deliver_due()
+    assert alarm_store.pending_count() == 0 and len(hook.requests) == 1
+    (failure,) = alarm_store.history("a1")
+    assert failure.type == ACTION_FAILED and "HTTP 400" in failure.reason
+
+
+def test_after_max_attempts_the_notification_is_dropped_and_recorded(alarm_store, hooks):
+    hook = hooks(statuses=[500] * 10)
+    queue(alarm_store, hook.url)
+    dispatcher = Dispatcher(alarm_store, max_attempts=3, backoff=0.0)
+    drain(dispatcher)
+    assert len(hook.requests) == 3 and alarm_store.pending_count() == 0
+    assert "after 3 attempt(s)" in alarm_store.history("a1")[0].reason
+
+
+def test_a_slow_webhook_times_out_and_is_retried(alarm_store, hooks):
+    hook = hooks(delay=2.0)
+    queue(alarm_store, hook.url)
+    manager = NotifierManager(NotifierSettings(timeout=0.2))
+    Dispatcher(alarm_store, manager, clock=lambda: 0.0).deliver_due()
+    (pending,) = alarm_store.due_notifications(1e12)
+    assert pending.attempts == 1 and "timed out" in pending.last_error
+
+
+@pytest.fixture(scope="module")
+def tls():
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    return ca, cert
+
+
+def tls_hook(hooks, tls):
+    ca, cert = tls
+    context = __import__("ssl").SSLContext(__import__("ssl").PROTOCOL_TLS_SERVER)
+    cert.configure_cert(context)
+    return hooks(tls_context=context)
+
+
+def test_tls_verified_against_a_given_ca(alarm_store, hooks, tls, tmp_path):
+    hook = tls_hook(hooks, tls)
+    bundle = tmp_path / "ca.pem"
+    tls[0].cert_pem.write_to_path(str(bundle))
+    queue(alarm_store, hook.url)
+    Dispatcher(alarm_store, NotifierManager(NotifierSettings(verify=str(bundle)))).deliver_due()
+    assert len(hook.requests) == 1 and alarm_store.pending_count() == 0
+
+
+def test_tls_with_an_untrusted_certificate_is_refused(alarm_store, hooks, tls):
+    hook = tls_hook(hooks, tls)
+    queue(alarm_store, hook.url)
+    Dispatcher(alarm_store, NotifierManager(NotifierSettings(verify=True)),
+               clock=lambda: 0.0).deliver_due()
+    assert hook.requests == []
+    (pending,) = alarm_store.due_notifications(1e12)
+    assert "SSLError" in pending.last_error
+
+
+def test_tls_verification_can_be_turned_off(alarm_store, hooks, tls):
+    hook = tls_hook(hooks, tls)
+    queue(alarm_store, hook.url)
+    Dispatcher(alarm_store, NotifierManager(NotifierSettings(verify=False))).deliver_due()
+    assert len(hook.requests) == 1
+
+
+def test_a_notification_queued_before_a_restart_is_delivered_after_it(tmp_path):
+    path = str(tmp_path / "alarms.sqlite")
+    port = free_port()  # nothing listens yet: the webhook is down
+    first = AlarmStore(path)
+    key = queue(first, f"http://127.0.0.1:{port}/hook")
+    Dispatcher(first, clock=lambda: 0.0).deliver_due()
+    (pending,) = first.due_notifications(1e12)
+    assert pending.attempts == 1 and "ConnectionError" in pending.last_error
+    first.close()  # the process goes away
+
+    hook = Webhook(port=port)
+    try:
+        again = AlarmStore(path)
+        dispatcher = Dispatcher(again).start()
+        deadline = time.monotonic() + 20
+        while not hook.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        dispatcher.stop()
+        assert [r["headers"]["X-Idempotency-Key"] for r in hook.requests] == [key]
+        assert again.pending_count() == 0
+    finally:
+        hook.close()
+
+
+def test_a_slow_webhook_never_delays_an_evaluation_round(hooks, tmp_path):
+    from heat_alarming.engine.evaluator import Evaluator
+    from heat_alarming.metering import ManualClock, RollingStore, Sample
+    hook = hooks()
+    hook.gate = threading.Event()  # the webhook holds every answer until released
+    clock = ManualClock(1_699_999_200.0)
+    store = RollingStore(10, 3600, clock=clock)
+    evaluator = Evaluator(store, AlarmStore(str(tmp_path / "a.sqlite"))).start()
+    try:
+        evaluator.define({"name": "x", "alarm_actions": [hook.url],
+                          "threshold_rule": {"meter_name": "m", "threshold": 1,
+                                             "comparison_operator": "gt", "period": 60}})
+        store.add(Sample("m", 5.0, "r", timestamp=clock() + 1))
+        clock.advance(61)
+        (change,) = evaluator.evaluate()
+        deadline = time.monotonic() + 10
+        while not hook.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(hook.requests) == 1, "the webhook is being called and is stuck"
+        clock.advance(60)
+        assert evaluator.evaluate() == [], "the next round ran while the webhook hangs"
+    finally:
+        hook.gate.set()
+        evaluator.stop()
+
+
+def test_the_trust_notifier_uses_a_trust_scoped_token(alarm_store, hooks):
+    keystone = StubKeystone("aodh-svc", "s3cret")
+    try:
+        hook = hooks(expect_token="token-for-trust-42")
+        action = hook.url.replace("http://", "trust+http://trust-42:delete@")
+        queue(alarm_store, action)
+        settings = NotifierSettings(trust_auth_url=keystone.url, trust_username="aodh-svc",
+                                    trust_password="s3cret")
+        Dispatcher(alarm_store, NotifierManager(settings)).deliver_due()
+        (auth,) = keystone.seen
+        assert auth["auth"]["scope"] == {"OS-TRUST:trust": {"id": "trust-42"}}
+        (request,) = hook.requests
+        assert request["headers"]["X-Auth-Token"] == "token-for-trust-42"
+        assert alarm_store.pending_count() == 0
+    finally:
+        keystone.close()
+
+
+def test_a_refused_trust_is_not_retried(alarm_store, hooks):
+    keystone = StubKeystone("aodh-svc", "s3cret")
+    try:
+        hook = hooks()
+        queue(alarm_store, hook.url.replace("http://", "trust+http://t1@"))
+        settings = NotifierSettings(trust_auth_url=keystone.url, trust_username="aodh-svc",
+                                    trust_password="wrong")
+        Dispatcher(alarm_store, NotifierManager(settings)).deliver_due()
+        assert hook.requests == [] and alarm_store.pending_count() == 0
+        assert "keystone refused trust t1" in alarm_store.history("a1")[0].reason
+    finally:
+        keystone.close()
+
+
+def test_trust_urls_are_split_into_trust_and_target():
+    assert split_trust_url("trust+https://abc:delete@example.org:8443/v1/signal?x=1") == \
+        ("abc", "https://example.org:8443/v1/signal?x=1")
+    with pytest.raises(DeliveryError, match="trust id"):
+        split_trust_url("trust+http://example.org/x")
+
+
+def test_log_and_inproc_targets(alarm_store, caplog):
+    got = []
+    manager = NotifierManager()
+    queue(alarm_store, "log://")
+    queue(alarm_store, "inproc://scaler")
+    dispatcher = Dispatcher(alarm_store, manager, clock=lambda: 0.0)
+    with caplog.at_level(logging.INFO):
+        dispatcher.deliver_due()
+    assert "cpu-high" in caplog.text
+    (waiting,) = alarm_store.due_notifications(1e12)
+    assert "no in-process target registered as 'scaler'" in waiting.last_error
+    manager.register_target("scaler", got.append)
+    dispatcher.clock = lambda: 1e12
+    dispatcher.deliver_due()
+    assert got and got[0]["current"] == "alarm"
+
+
+def test_an_unknown_scheme_is_refused_without_retry(alarm_store):
+    queue(alarm_store, "gopher://old")
+    Dispatcher(alarm_store).deliver_due()
+    assert alarm_store.pending_count() == 0
+    assert "no notifier for scheme 'gopher'" in alarm_store.history("a1")[0].reason
