@@ -1,0 +1,51 @@
+"""Suite-wide fixtures: real database servers for the tests that need them."""
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ADMIN_URL = os.environ.get("HEAT_ALARMING_TEST_POSTGRES_URL",
+                           "postgresql+psycopg2://postgres:postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_answers() -> bool:
+    engine = sa.create_engine(ADMIN_URL)
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The admin URL of a running PostgreSQL on 127.0.0.1, started or installed if needed."""
+    if not _postgres_answers():
+        subprocess.run(["bash", str(ROOT / "tools" / "ensure-postgresql.sh")], check=True)
+    assert _postgres_answers(), f"PostgreSQL does not answer at {ADMIN_URL}"
+    return ADMIN_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database for one test, dropped afterwards."""
+    name = f"ha_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = postgres_server.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with admin.connect() as connection:
+        connection.execute(sa.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name})
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
