@@ -42,13 +42,95 @@ store_opts = [
 ]
 
 
+evaluator_opts = [
+    cfg.StrOpt("alarm_database", default="heat-alarming.sqlite",
+               help="Where alarms, their state, history and pending notifications are "
+                    "kept: a SQLAlchemy URL (postgresql+psycopg2://...) or a file path "
+                    "for SQLite."),
+    cfg.FloatOpt("evaluation_interval", default=60.0, min=1.0,
+                 help="Seconds between full evaluation rounds. Alarms are also "
+                      "evaluated as soon as one of their periods closes."),
+    cfg.FloatOpt("period_close_delay", default=0.5, min=0.0,
+                 help="Seconds to wait after a period closes before evaluating it, "
+                      "for samples stamped just before the close to arrive."),
+    cfg.IntOpt("history_retention", default=30 * 86400, min=60,
+               help="Seconds alarm history is kept."),
+]
+
+notifier_opts = [
+    cfg.FloatOpt("notification_timeout", default=10.0, min=0.1,
+                 help="Seconds a webhook call may take before it is abandoned and retried."),
+    cfg.IntOpt("notification_max_attempts", default=8, min=1,
+               help="Delivery attempts of one notification before it is given up and "
+                    "the failure recorded in the alarm's history."),
+    cfg.FloatOpt("notification_backoff", default=1.0, min=0.0,
+                 help="Seconds before the first retry; each further retry waits twice "
+                      "as long, up to notification_max_backoff."),
+    cfg.FloatOpt("notification_max_backoff", default=300.0, min=0.0,
+                 help="Longest wait between two delivery attempts."),
+    cfg.IntOpt("notification_workers", default=4, min=1,
+               help="Notifications delivered in parallel."),
+    cfg.BoolOpt("ssl_verify", default=True,
+                help="Verify the TLS certificate of https webhooks."),
+    cfg.StrOpt("ssl_ca_file",
+               help="CA bundle to verify https webhooks with (instead of the system's)."),
+    cfg.StrOpt("ssl_cert_file", help="Client certificate for https webhooks."),
+    cfg.StrOpt("ssl_key_file", help="Private key of ssl_cert_file."),
+    cfg.StrOpt("trust_auth_url",
+               help="Keystone v3 URL for trust+http(s) actions."),
+    cfg.StrOpt("trust_username",
+               help="Service user that trust+http(s) actions authenticate as, scoped "
+                    "to the trust named in the action URL."),
+    cfg.StrOpt("trust_password", secret=True, help="Password of trust_username."),
+    cfg.StrOpt("trust_user_domain_name", default="Default",
+               help="Domain of trust_username."),
+]
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_opts(store_opts, group=GROUP)
+    for options in (store_opts, evaluator_opts, notifier_opts):
+        conf.register_opts(options, group=GROUP)
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     """The ``oslo.config.opts`` entry point."""
-    return [(GROUP, list(store_opts))]
+    return [(GROUP, store_opts + evaluator_opts + notifier_opts)]
+
+
+def notifier_settings_from_conf(conf: cfg.ConfigOpts):
+    """:class:`NotifierSettings` from ``[heat_alarming]``."""
+    from heat_alarming.engine.notifiers import NotifierSettings
+
+    register_opts(conf)
+    group = conf[GROUP]
+    verify = group.ssl_ca_file if (group.ssl_verify and group.ssl_ca_file) else group.ssl_verify
+    return NotifierSettings(timeout=group.notification_timeout, verify=verify,
+                            client_cert=group.ssl_cert_file, client_key=group.ssl_key_file,
+                            trust_auth_url=group.trust_auth_url,
+                            trust_username=group.trust_username,
+                            trust_password=group.trust_password,
+                            trust_user_domain_name=group.trust_user_domain_name)
+
+
+def evaluator_from_conf(conf: cfg.ConfigOpts, store, clock=None):
+    """An evaluator on ``store`` with its alarm store, notifiers and dispatcher from config."""
+    from heat_alarming.engine.alarm_store import AlarmStore
+    from heat_alarming.engine.evaluator import Evaluator
+    from heat_alarming.engine.notifiers import NotifierManager
+    from heat_alarming.engine.notifiers.dispatcher import Dispatcher
+
+    register_opts(conf)
+    group = conf[GROUP]
+    alarm_store = AlarmStore(group.alarm_database)
+    manager = NotifierManager(notifier_settings_from_conf(conf))
+    dispatcher = Dispatcher(alarm_store, manager, workers=group.notification_workers,
+                            max_attempts=group.notification_max_attempts,
+                            backoff=group.notification_backoff,
+                            max_backoff=group.notification_max_backoff)
+    return Evaluator(store, alarm_store, clock=clock, notifiers=manager, dispatcher=dispatcher,
+                     interval=group.evaluation_interval,
+                     period_close_delay=group.period_close_delay,
+                     history_retention=group.history_retention)
 
 
 def store_from_conf(conf: cfg.ConfigOpts, clock=None):
