@@ -108,13 +108,25 @@ class AlarmStore:
     # -- alarms ----------------------------------------------------------
     def save_alarm(self, alarm: Alarm) -> None:
         """Insert or replace an alarm's definition and state."""
-        row = _alarm_row(alarm)
+        self.save_alarms([alarm])
+
+    def save_alarms(self, alarms: Sequence[Alarm]) -> None:
+        """Insert or replace many alarms in one transaction."""
         with self._lock, self.engine.begin() as connection:
-            done = connection.execute(models.alarms.update().where(
-                models.alarms.c.alarm_id == alarm.alarm_id).values(**row))
-            if done.rowcount == 0:
-                connection.execute(models.alarms.insert().values(alarm_id=alarm.alarm_id,
-                                                                 **row))
+            ids = [a.alarm_id for a in alarms]
+            known = set()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                known.update(connection.execute(sa.select(models.alarms.c.alarm_id).where(
+                    models.alarms.c.alarm_id.in_(chunk))).scalars())
+            for alarm in alarms:
+                if alarm.alarm_id in known:
+                    connection.execute(models.alarms.update().where(
+                        models.alarms.c.alarm_id == alarm.alarm_id).values(**_alarm_row(alarm)))
+            fresh = [dict(_alarm_row(a), alarm_id=a.alarm_id) for a in alarms
+                     if a.alarm_id not in known]
+            if fresh:
+                connection.execute(models.alarms.insert(), fresh)
 
     def delete_alarm(self, alarm_id: str) -> bool:
         """Remove an alarm with its history and pending notifications."""

@@ -118,19 +118,27 @@ class Evaluator:
     # -- definitions -----------------------------------------------------
     def define(self, alarm: Alarm | Mapping[str, Any]) -> Alarm:
         """Add (or replace) an alarm; raises :class:`AlarmError` naming a bad field."""
-        alarm = alarm if isinstance(alarm, Alarm) else Alarm.from_dict(alarm)
+        return self.define_many([alarm])[0]
+
+    def define_many(self, alarms: Iterable[Alarm | Mapping[str, Any]]) -> list[Alarm]:
+        """Add or replace many alarms, stored in one transaction; all or none."""
+        built = [a if isinstance(a, Alarm) else Alarm.from_dict(a) for a in alarms]
         with self._lock:
-            self._check(alarm)
-            old = self._alarms.get(alarm.alarm_id)
-            if old is not None and old.rule == alarm.rule:
-                # same measurement: the state carries over
-                alarm.state, alarm.state_reason = old.state, old.state_reason
-                alarm.state_timestamp = old.state_timestamp
-            self._prepare_store(alarm)
-            self.alarm_store.save_alarm(alarm)
-            self._alarms[alarm.alarm_id] = alarm
+            staged = dict(self._alarms)
+            for alarm in built:
+                self._check(alarm, staged)
+                old = staged.get(alarm.alarm_id)
+                if old is not None and old.rule == alarm.rule:
+                    # same measurement: the state carries over
+                    alarm.state, alarm.state_reason = old.state, old.state_reason
+                    alarm.state_timestamp = old.state_timestamp
+                staged[alarm.alarm_id] = alarm
+            self.alarm_store.save_alarms(built)
+            for alarm in built:
+                self._prepare_store(alarm)
+            self._alarms = staged
             self._dirty = True
-            return alarm
+            return built
 
     def delete(self, alarm_id: str) -> bool:
         with self._lock:
@@ -169,7 +177,8 @@ class Evaluator:
         """Deliver ``inproc://<name>`` actions to ``target(payload)``."""
         self.notifiers.register_target(name, target)
 
-    def _check(self, alarm: Alarm) -> None:
+    def _check(self, alarm: Alarm, known: Mapping[str, Alarm] | None = None) -> None:
+        known = self._alarms if known is None else known
         rules = [alarm.rule] if alarm.type == THRESHOLD else \
             [leaf[1] for leaf in alarm.rule.leaves() if leaf[0] == "rule"]
         where = "threshold_rule" if alarm.type == THRESHOLD else "composite_rule"
@@ -185,22 +194,22 @@ class Evaluator:
         if alarm.type == COMPOSITE:
             for leaf in alarm.rule.leaves():
                 if leaf[0] == "alarm":
-                    if leaf[1] not in self._alarms:
+                    if leaf[1] not in known:
                         raise AlarmError("composite_rule.alarm_id", f"no alarm {leaf[1]!r}")
-                    if self._reaches(leaf[1], alarm.alarm_id):
+                    if self._reaches(leaf[1], alarm.alarm_id, known):
                         raise AlarmError("composite_rule.alarm_id",
                                          f"{leaf[1]} refers back to this alarm (a cycle)")
 
-    def _reaches(self, start: str, target: str) -> bool:
+    def _reaches(self, start: str, target: str, known: Mapping[str, Alarm]) -> bool:
         seen, todo = set(), [start]
         while todo:
             current = todo.pop()
             if current == target:
                 return True
-            if current in seen or current not in self._alarms:
+            if current in seen or current not in known:
                 continue
             seen.add(current)
-            alarm = self._alarms[current]
+            alarm = known[current]
             if alarm.type == COMPOSITE:
                 todo += [leaf[1] for leaf in alarm.rule.leaves() if leaf[0] == "alarm"]
         return False

@@ -103,7 +103,11 @@ class ThresholdGroup:
         return self.decide(counts, values)
 
     def decide(self, counts: np.ndarray, values: dict[str, np.ndarray]) -> Verdicts:
-        """Verdicts from per-period counts and statistics, shape (periods, rules)."""
+        """Verdicts from per-period counts and statistics, shape (periods, rules).
+
+        The period axis is short (N + 1 or 2N), so it is walked with a loop
+        of whole-row operations; every operation spans all rules at once.
+        """
         n_periods, n_rules = counts.shape
         rules = np.arange(n_rules)
         if len(self.statistics) == 1:
@@ -111,37 +115,46 @@ class ThresholdGroup:
         else:
             stacked = np.stack([values[s] for s in self.statistics])
             value = stacked[self.stat_index, :, rules].T
-        position = np.arange(n_periods)[:, None]
-        in_window = position >= (n_periods - self.window)[None, :]
-        present = (counts > 0) & in_window & ~np.isnan(value)
-
+        in_window = self._window_mask(n_periods)
+        present = (counts > 0) & ~np.isnan(value)
+        if in_window is not None:
+            present &= in_window
         if self.outliers.any():
             present &= ~self._outliers(counts, present)
 
-        breach = np.zeros(value.shape, dtype=bool)
         with np.errstate(invalid="ignore"):
-            for _, compare, columns in self._ops_used:
-                breach[:, columns] = compare(value[:, columns], self.threshold[columns])
+            if len(self._ops_used) == 1:
+                breach = self._ops_used[0][1](value, self.threshold)
+            else:
+                breach = np.zeros(value.shape, dtype=bool)
+                for _, compare, columns in self._ops_used:
+                    breach[:, columns] = compare(value[:, columns], self.threshold[columns])
 
-        # the last N datapoints among the present ones
-        from_end = np.cumsum(present[::-1], axis=0)[::-1]
-        selected = present & (from_end <= self.n[None, :])
+        # walk back from the newest period: the newest N present periods are judged
+        selected = np.empty_like(present)
+        seen = np.zeros(n_rules, dtype=np.int64)
+        for p in range(n_periods - 1, -1, -1):
+            seen += present[p]
+            selected[p] = present[p] & (seen <= self.n)
         if self._any_fill:
             fill = self.missing >= _MISSING["breaching"]
-            last_n = position >= (n_periods - self.n)[None, :]
+            last_n = np.arange(n_periods)[:, None] >= (n_periods - self.n)[None, :]
             selected[:, fill] = last_n[:, fill]
             filled = np.where(present, breach, (self.missing == _MISSING["breaching"])[None, :])
             breach[:, fill] = filled[:, fill]
+        judged_breach = selected & breach
         points = selected.sum(axis=0)
-        outside = (selected & breach).sum(axis=0)
+        outside = judged_breach.sum(axis=0)
 
-        # the newest evaluated datapoint that has a value
-        real = selected & present
-        has_real = real.any(axis=0)
-        newest = n_periods - 1 - np.argmax(real[::-1], axis=0)
-        most_recent = np.where(has_real, value[newest, rules], np.nan)
-        newest_any = n_periods - 1 - np.argmax(selected[::-1], axis=0)
-        trend = np.where(breach[newest_any, rules], V_ALARM, V_OK).astype(np.int8)
+        # the newest judged period, and the newest one that has a value
+        newest = np.zeros(n_rules, dtype=np.int64)
+        newest_real = np.full(n_rules, -1, dtype=np.int64)
+        for p in range(n_periods):
+            newest[selected[p]] = p
+            newest_real[selected[p] & present[p]] = p
+        most_recent = np.where(newest_real >= 0, value[np.maximum(newest_real, 0), rules],
+                               np.nan)
+        trend = np.where(breach[newest, rules], V_ALARM, V_OK).astype(np.int8)
 
         verdict = np.where(outside == points, V_ALARM,
                            np.where(outside == 0, V_OK, V_MIXED)).astype(np.int8)
@@ -149,9 +162,16 @@ class ThresholdGroup:
             use_m = self.m > 0
             verdict[use_m] = np.where(outside[use_m] >= self.m[use_m], V_ALARM, V_OK)
         insufficient = points < self.n
-        verdict[insufficient] = np.where(self.missing[insufficient] == _MISSING["ignore"],
-                                         V_KEEP, V_UNKNOWN)
+        if insufficient.any():
+            verdict[insufficient] = np.where(
+                self.missing[insufficient] == _MISSING["ignore"], V_KEEP, V_UNKNOWN)
         return Verdicts(verdict, trend, points, outside, most_recent)
+
+    def _window_mask(self, n_periods: int) -> np.ndarray | None:
+        """Which periods lie in each rule's own look-back window (None: all of them)."""
+        if (self.window >= n_periods).all():
+            return None
+        return np.arange(n_periods)[:, None] >= (n_periods - self.window)[None, :]
 
     def _outliers(self, counts: np.ndarray, present: np.ndarray) -> np.ndarray:
         """Datapoints whose sample count is beyond mean +- 2 sigma of the window's counts."""

@@ -16,9 +16,9 @@ arrival (the later arrival wins).
 ``bucket_of_column`` says which absolute bucket (``floor(t / resolution)``)
 each column holds now; a column whose bucket is not the one asked for reads
 as empty, so a stale column can never leak into a result.  A cell whose
-count is 0 is empty whatever its other fields hold: retiring a bucket only
-zeroes its counts, and a cell's other fields are reset when it is next
-written.
+count is 0 is empty whatever its min, max and last hold: retiring a bucket
+zeroes its counts, sums and sums of squares (so sums can be read without a
+mask), and the other fields are reset when the cell is next written.
 """
 from __future__ import annotations
 
@@ -122,7 +122,8 @@ class BucketRing:
         first = max(self.head + 1, bucket - self.n_buckets + 1)
         fresh = np.arange(first, bucket + 1, dtype=np.int64)
         columns = fresh % self.n_buckets
-        self.count[columns, :self.rows_in_use] = 0
+        for field in ("count", "total", "sumsq"):  # zero sums too: reads need no mask
+            getattr(self, field)[columns, :self.rows_in_use] = 0
         self.bucket_of_column[columns] = fresh
         self.head = int(bucket)
 
@@ -217,6 +218,28 @@ class BucketRing:
         newer = fresh | (last_tick >= held_tick[cell])
         last[cell[newer]] = last_val[newer]
         held_tick[cell[newer]] = last_tick[newer]
+
+    def gather(self, field: str, first_bucket: int, n_buckets: int,
+               rows: np.ndarray) -> np.ndarray:
+        """``field`` for buckets ``first_bucket ..`` (ring order unwrapped) and ``rows``.
+
+        Consecutive buckets are one or two slices of the ring and sorted
+        contiguous rows are a slice, so the common case copies no more than
+        it returns.
+        """
+        array = getattr(self, field)
+        start = first_bucket % self.n_buckets
+        if n_buckets <= self.n_buckets and start + n_buckets <= self.n_buckets:
+            block = array[start:start + n_buckets]
+        elif n_buckets <= self.n_buckets:
+            block = np.concatenate((array[start:], array[:start + n_buckets - self.n_buckets]))
+        else:
+            columns, _ = self.window(first_bucket, n_buckets)
+            block = array[columns]
+        if rows.size and rows[-1] - rows[0] == rows.size - 1 and \
+                (rows.size == 1 or (rows[1:] > rows[:-1]).all()):
+            return block[:, rows[0]:rows[-1] + 1]
+        return block.take(rows, axis=1)
 
     def window(self, first_bucket: int, n_buckets: int) -> tuple[np.ndarray, np.ndarray]:
         """Columns for absolute buckets ``first_bucket ..`` and whether each is held."""

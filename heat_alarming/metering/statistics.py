@@ -102,11 +102,20 @@ class Statistics:
 def segment_reduce(ufunc: np.ufunc, data: np.ndarray, starts: np.ndarray,
                    lengths: np.ndarray, empty: float) -> np.ndarray:
     """Reduce ``data`` (periods, nnz) along axis 1 by segments; empty ones get ``empty``."""
+    if data.shape[1] == lengths.size and (lengths == 1).all():
+        return data.astype(np.float64, copy=False)  # one series per segment: nothing to do
     out = np.full((data.shape[0], lengths.size), empty, dtype=np.float64)
     filled = lengths > 0
     if filled.any() and data.shape[1]:
         out[:, filled] = ufunc.reduceat(data, starts[filled], axis=1)
     return out
+
+
+def _sum_buckets(cells: np.ndarray, n_periods: int, per_period: int, dtype) -> np.ndarray:
+    """Sum each period's buckets: (periods * k, nnz) -> (periods, nnz)."""
+    if per_period == 1:
+        return cells
+    return cells.reshape(n_periods, per_period, cells.shape[1]).sum(axis=1, dtype=dtype)
 
 
 def reduce_cells(cells: dict[str, np.ndarray], valid: np.ndarray,
@@ -124,14 +133,20 @@ def reduce_cells(cells: dict[str, np.ndarray], valid: np.ndarray,
     wanted = set(wanted)
     n_buckets, nnz = cells["count"].shape
     n_periods = n_buckets // per_period
-    count = cells["count"].astype(np.int64) * valid[:, None]
+    count = cells["count"]
+    if not valid.all():
+        count = count * valid[:, None]
     has = count > 0
 
     def per_period_sum(values: np.ndarray) -> np.ndarray:
-        return np.where(has, values, 0.0).reshape(n_periods, per_period, nnz).sum(axis=1)
+        # sums and sums of squares of empty cells are zero (the ring zeroes them
+        # when it retires a bucket); only buckets the ring no longer holds need a mask
+        if not valid.all():
+            values = values * valid[:, None]
+        return _sum_buckets(values, n_periods, per_period, np.float64)
 
-    counts = segment_reduce(np.add, count.reshape(n_periods, per_period, nnz).sum(axis=1),
-                            starts, lengths, 0.0)
+    per_period_count = _sum_buckets(count, n_periods, per_period, np.int64)
+    counts = segment_reduce(np.add, per_period_count, starts, lengths, 0.0)
     values: dict[str, np.ndarray] = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         if wanted & {"sum", "avg", "std"}:

@@ -477,8 +477,8 @@ class RollingStore:
         n_cells = n_periods * per_period
         columns, held = self.ring.window(first_bucket, n_cells)
         fields = {"count"}.union(*(_NEEDS.get(a, ()) for a in wanted))
-        grid = np.ix_(columns, rows)
-        cells = {f: getattr(self.ring, f)[grid] for f in FIELDS if f in fields}
+        cells = {f: self.ring.gather(f, first_bucket, n_cells, rows) for f in FIELDS
+                 if f in fields}
         bucket_times = (first_bucket + np.arange(n_cells, dtype=np.float64)) * self.resolution
         counts, values = stats_mod.reduce_cells(cells, held, per_period, starts, lengths,
                                                 wanted, bucket_times, self.resolution)

@@ -1,0 +1,153 @@
+"""One evaluation round over 100,000 threshold alarms, beside Aodh's own evaluator.
+
+Each alarm watches its own server's cpu_util (avg over 5 periods of 60 s,
+samples every 10 s). Our figure is a whole round of :meth:`Evaluator.evaluate`:
+statistics from the store for every alarm, the decision and the state machine.
+Aodh's figure runs ``aodh.evaluator.gnocchi.GnocchiResourceThresholdEvaluator``
+(the ``aodh`` package from PyPI) on the same alarms, with the same statistics
+handed to it in-process by a stub in place of the Gnocchi client, so it
+measures evaluation logic alone. Both run in this one process.
+
+Run with ``tox -e bench -- bench_evaluator`` or, where aodh is installed,
+``python benchmarks/bench_evaluator.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+import types
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import median_seconds, progress, ratio, result  # noqa: E402
+
+from heat_alarming.engine import AlarmStore, Evaluator  # noqa: E402
+from heat_alarming.metering import ManualClock, RollingStore  # noqa: E402
+
+T0 = 1_767_225_600.0
+PERIOD, N, STEP = 60, 5, 10.0
+
+
+class World:
+    """A store with n servers and one alarm per server, fed period by period."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.clock = ManualClock(T0)
+        self.store = RollingStore(10, 3600, clock=self.clock, capacity=n)
+        self.rows = np.array([self.store.series_id("cpu_util", f"server-{i}", "p")
+                              for i in range(n)])
+        self.levels = np.random.default_rng(1).uniform(10.0, 60.0, n)  # all below 75
+        self.evaluator = Evaluator(self.store, AlarmStore("sqlite://"), clock=self.clock)
+        self.evaluator.define_many(
+            {"alarm_id": f"alarm-{i}", "name": f"cpu-high-{i}", "project_id": "p",
+             "threshold_rule": {"meter_name": "cpu_util", "statistic": "avg",
+                                "period": PERIOD, "evaluation_periods": N, "threshold": 75,
+                                "comparison_operator": "gt",
+                                "query": [{"field": "resource_id", "op": "eq",
+                                           "value": f"server-{i}"}]}}
+            for i in range(n))
+
+    def next_period(self) -> None:
+        """Ingest one period of samples (6 per server) and move to its close."""
+        start = self.clock()
+        for k in range(int(PERIOD / STEP)):
+            noise = np.random.default_rng(int(start) + k).normal(0, 2, self.n)
+            self.store.ingest_arrays(self.rows, np.full(self.n, start + k * STEP + 1.0),
+                                     self.levels + noise)
+        self.clock.set(start + PERIOD)
+
+    def measures(self) -> dict[str, list]:
+        """Each server's per-period averages as Gnocchi returns measures."""
+        group = next(iter(self.evaluator._groups.values())).group
+        first, count = group.closed_periods(self.clock())
+        counts, values, _ = self.store.aggregate(group.selection(self.store), PERIOD, first,
+                                                 count, ["avg"])
+        stamps = [dt.datetime.fromtimestamp((first + p) * PERIOD, dt.timezone.utc).isoformat()
+                  for p in range(count)]
+        avg = values["avg"]
+        return {f"server-{i}": [(stamps[p], float(PERIOD), float(avg[p, i]))
+                                for p in range(count) if counts[p, i]]
+                for i in range(self.n)}
+
+
+def bench_ours(n: int, repeat: int) -> float:
+    progress(f"ours: {n:,} alarms; warming up (first rounds record the ok transitions)")
+    world = World(n)
+    for _ in range(N + 1):
+        world.next_period()
+        world.evaluator.evaluate()
+    states = {a.state for a in world.evaluator.alarms()}
+    assert states == {"ok"}, states
+
+    def one_round() -> None:
+        changes = world.evaluator.evaluate()
+        assert changes == []
+
+    t = median_seconds(one_round, repeat, setup=world.next_period)
+    progress(f"  one round over {n:,} alarms: {t * 1e3:.1f} ms ({t / n * 1e9:.0f} ns/alarm)")
+    bench_ours.world = world
+    return t
+
+
+def bench_aodh(world: World, n_alarms: int, repeat: int) -> float:
+    from aodh.evaluator import gnocchi as aodh_gnocchi
+
+    measures = world.measures()
+
+    class StubbedGnocchi(aodh_gnocchi.GnocchiResourceThresholdEvaluator):
+        def __init__(self) -> None:  # no keystone, no HTTP: statistics come from memory
+            self.conf = types.SimpleNamespace(additional_ingestion_lag=0,
+                                              enable_evaluation_results_metrics=False)
+
+        def _statistics(self, rule, start, end):
+            return measures[rule["resource_id"]]
+
+        def _refresh(self, alarm, state, reason, reason_data, always_record=False):
+            alarm.state = state
+            alarm.refreshed += 1
+
+    evaluator = StubbedGnocchi()
+    alarms = [types.SimpleNamespace(
+        alarm_id=f"alarm-{i}", project_id="p", state="ok", repeat_actions=False,
+        time_constraints=[], refreshed=0,
+        rule={"metric": "cpu_util", "resource_id": f"server-{i}", "granularity": PERIOD,
+              "aggregation_method": "mean", "evaluation_periods": N, "threshold": 75.0,
+              "comparison_operator": "gt"}) for i in range(n_alarms)]
+
+    def evaluate_all() -> None:
+        for alarm in alarms:
+            evaluator.evaluate(alarm)
+
+    progress(f"aodh: {n_alarms:,} alarms through GnocchiResourceThresholdEvaluator")
+    t = median_seconds(evaluate_all, repeat)
+    assert all(a.state == "ok" and a.refreshed == 0 for a in alarms)
+    progress(f"  {t / n_alarms * 1e6:.1f} us per alarm")
+    return t / n_alarms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alarms", type=int, default=100_000)
+    parser.add_argument("--aodh-alarms", type=int, default=20_000,
+                        help="alarms Aodh evaluates per run (its per-alarm time is constant)")
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    ours = bench_ours(args.alarms, args.repeat)
+    aodh_per_alarm = bench_aodh(bench_ours.world, min(args.aodh_alarms, args.alarms),
+                                max(3, args.repeat // 2))
+    progress(f"done in {time.perf_counter() - started:.0f} s")
+    result("eval_round_100k_ms" if args.alarms == 100_000 else f"eval_round_{args.alarms}_ms",
+           ours * 1e3)
+    ratio("evaluator_vs_aodh", aodh_per_alarm / (ours / args.alarms))
+
+
+if __name__ == "__main__":
+    main()
