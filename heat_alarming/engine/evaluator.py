@@ -271,15 +271,20 @@ class Evaluator:
                 self._compile()
             round_ = _Round(self, now)
             wanted = None if periods is None else set(periods)
-            for period, group in self._groups.items():
-                if wanted is None or period in wanted:
-                    round_.periods.add(period)
-                    group.last = group.group.evaluate(self.store, now)
-                    self._threshold_alarms(group, round_)
-            for alarm in self._composites:
-                self._composite_alarm(alarm, round_)
-            round_.settle_pending()
-            round_.commit()
+            try:
+                for period, group in self._groups.items():
+                    if wanted is None or period in wanted:
+                        round_.periods.add(period)
+                        group.last = group.group.evaluate(self.store, now)
+                        self._threshold_alarms(group, round_)
+                for alarm in self._composites:
+                    self._composite_alarm(alarm, round_)
+                round_.settle_pending()
+                round_.commit()
+            except Exception:
+                # what this round changed in memory was not stored: go back to the store
+                self._reload()
+                raise
             if now - self._last_prune > 3600:
                 self.alarm_store.prune_history(now - self.history_retention)
                 self._last_prune = now
@@ -288,6 +293,11 @@ class Evaluator:
         if round_.notifications:
             self.dispatcher.wake()
         return round_.results
+
+    def _reload(self) -> None:
+        self._alarms = {a.alarm_id: a for a in self.alarm_store.load_alarms()}
+        self._pending = {a.alarm_id for a in self._alarms.values() if a.pending_state}
+        self._dirty = True
 
     def _threshold_alarms(self, g: _Group, round_: _Round) -> None:
         if g.top.size == 0:
@@ -383,14 +393,14 @@ class Evaluator:
             now = self.clock()
             try:
                 if now >= next_full:
-                    self.evaluate(now)
                     next_full = now + self.interval
                     closed = {p: self._closed(p, now) for p in self._groups}
+                    self.evaluate(now)
                 else:
                     due = [p for p in self._groups if self._closed(p, now) > closed.get(p, 0)]
                     if due:
-                        self.evaluate(now, periods=due)
                         closed.update({p: self._closed(p, now) for p in due})
+                        self.evaluate(now, periods=due)
             except Exception:  # one bad round must not end evaluation
                 LOG.exception("Alarm evaluation round failed; the next round will retry")
             wake = next_full

@@ -1,0 +1,98 @@
+"""The evaluation thread: rounds when a period closes, and a failing round does not stop it.
+
+These tests run on the real clock with a 1 s store resolution and 2 s periods,
+so they take a few seconds; they check behaviour, not speed.
+"""
+import threading
+import time
+
+from heat_alarming.engine import ALARM, AlarmStore, Evaluator
+from heat_alarming.metering import RollingStore, Sample
+
+
+def wait_for(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def make(interval):
+    store = RollingStore(1, 600)
+    evaluator = Evaluator(store, AlarmStore("sqlite://"), interval=interval,
+                          period_close_delay=0.05)
+    alarm = evaluator.define({"name": "fast", "threshold_rule": {
+        "meter_name": "m", "threshold": 1, "comparison_operator": "gt", "period": 2,
+        "evaluation_periods": 1}})
+    return store, evaluator, alarm
+
+
+def feed(store, stop):
+    while not stop.is_set():
+        store.add(Sample("m", 5.0, "r"))
+        time.sleep(0.1)
+
+
+def test_a_breach_is_acted_on_when_its_period_closes_not_at_the_next_tick():
+    store, evaluator, alarm = make(interval=3600.0)  # the periodic tick is an hour away
+    stop = threading.Event()
+    feeder = threading.Thread(target=feed, args=(store, stop), daemon=True)
+    evaluator.start()
+    feeder.start()
+    try:
+        assert wait_for(lambda: alarm.state == ALARM), "period-close rounds did not run"
+        assert evaluator.rounds >= 2, "the first round at start, then at least one close"
+    finally:
+        stop.set()
+        evaluator.stop()
+
+
+def test_a_round_that_raises_is_logged_and_the_loop_goes_on(caplog):
+    store, evaluator, alarm = make(interval=0.2)
+    original = evaluator._threshold_alarms
+    failures = []
+
+    def flaky(group, round_):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("boom")
+        return original(group, round_)
+
+    evaluator._threshold_alarms = flaky
+    stop = threading.Event()
+    feeder = threading.Thread(target=feed, args=(store, stop), daemon=True)
+    evaluator.start()
+    feeder.start()
+    try:
+        # after a failed round the evaluator reloads its alarms from the store: ask it
+        assert wait_for(lambda: evaluator.get(alarm.alarm_id).state == ALARM)
+        assert failures and "evaluation round failed" in caplog.text
+    finally:
+        stop.set()
+        evaluator.stop()
+
+
+def test_a_round_whose_commit_fails_leaves_memory_as_the_store_has_it():
+    from heat_alarming.metering import ManualClock
+    clock = ManualClock(1_699_999_200.0)
+    store = RollingStore(10, 3600, clock=clock)
+    evaluator = Evaluator(store, AlarmStore("sqlite://"))
+    alarm = evaluator.define({"name": "x", "threshold_rule": {
+        "meter_name": "m", "threshold": 1, "comparison_operator": "gt", "period": 60}})
+    store.add(Sample("m", 5.0, "r", timestamp=clock() + 1))
+    clock.advance(61)
+
+    def broken(*args):
+        raise RuntimeError("database went away")
+
+    evaluator.alarm_store.commit_round = broken
+    try:
+        evaluator.evaluate()
+    except RuntimeError:
+        pass
+    assert evaluator.get(alarm.alarm_id).state == "insufficient data"
+    del evaluator.alarm_store.commit_round
+    evaluator.evaluate()
+    assert evaluator.get(alarm.alarm_id).state == ALARM
