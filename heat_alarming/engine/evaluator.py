@@ -177,6 +177,11 @@ class Evaluator:
         """Deliver ``inproc://<name>`` actions to ``target(payload)``."""
         self.notifiers.register_target(name, target)
 
+    def check(self, alarm: Alarm) -> None:
+        """Raise :class:`AlarmError` if ``alarm`` cannot be evaluated here (no side effect)."""
+        with self._lock:
+            self._check(alarm)
+
     def _check(self, alarm: Alarm, known: Mapping[str, Alarm] | None = None) -> None:
         known = self._alarms if known is None else known
         rules = [alarm.rule] if alarm.type == THRESHOLD else \

@@ -239,6 +239,28 @@ class RollingStore:
         if len(self._buffer) >= self._buffer_size:
             self._flush()
 
+    def check(self, samples: Sequence[Sample]) -> list[Rejection]:
+        """The rejections ``samples`` would get, without storing anything.
+
+        For callers that must take a batch whole or not at all (a Heat signal).
+        """
+        validator = self.validator
+        rejected = []
+        with self._lock:
+            now = self.clock()
+            for i, sample in enumerate(samples):
+                try:
+                    validator.check_identity(sample)
+                    validator.check_volume(sample.volume)
+                    ts = validator.check_timestamp(sample.timestamp, now)
+                    validator.check_metadata(sample.resource_metadata)
+                    if int(ts // self.resolution) <= self.ring.head - self.ring.n_buckets:
+                        raise SampleError("timestamp", sample.timestamp,
+                                          "older than the store's window")
+                except SampleError as exc:
+                    rejected.append(Rejection(i, exc.field, str(exc)))
+        return rejected
+
     def ingest(self, samples: Iterable[Sample | Mapping[str, Any]]) -> IngestResult:
         """Add many samples; good rows go in, bad rows come back with a reason."""
         rejected: list[Rejection] = []

@@ -20,7 +20,7 @@ class InprocNotifier(Notifier):
         if target is None:
             raise DeliveryError(f"no in-process target registered as {name!r}")
         try:
-            target(dict(payload, idempotency_key=idempotency_key))
+            target(dict(payload, idempotency_key=idempotency_key, action=action))
         except DeliveryError:
             raise
         except Exception as exc:

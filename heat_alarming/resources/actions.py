@@ -1,0 +1,88 @@
+"""Alarm actions inside heat-engine: which actions name a stack resource, and signalling it.
+
+An action may name a policy resource of the alarm's stack, or carry an
+``alarm_url`` (CFN signed ARN URL, also ``AlarmUrl``) or ``signal_url``
+(orchestration API URL) of a scaling policy.  Such actions are rewritten to
+``inproc://heat-signal/<tenant>/<stack_name>/<stack_id>/<resource>`` and
+delivered by :class:`HeatSignaller` through the engine's own RPC, never over
+HTTP.  Any other action URL is left to the engine library's notifiers.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, unquote, urlsplit
+
+from heat.common import context as heat_context
+from heat.common import identifier
+from heat.rpc import client as rpc_client
+from oslo_log import log as logging
+
+from heat_alarming.engine.notifiers import DeliveryError
+
+LOG = logging.getLogger(__name__)
+TARGET = "heat-signal"
+_SIGNAL_PATH = re.compile(r"/(?P<tenant>[^/]+)/stacks/(?P<name>[^/]+)/(?P<id>[^/]+)"
+                          r"/resources/(?P<res>[^/]+)/signal/?$")
+
+
+def signal_action(tenant: str, stack_name: str, stack_id: str, resource: str) -> str:
+    parts = "/".join(quote(p, safe="") for p in (tenant, stack_name, stack_id, resource))
+    return f"inproc://{TARGET}/{parts}"
+
+
+def parse_signal_action(action: str) -> tuple[str, str, str, str]:
+    path = urlsplit(action).path.strip("/").split("/")
+    if len(path) != 4:
+        raise DeliveryError(f"{action}: not a heat-signal action", retryable=False)
+    return tuple(unquote(p) for p in path)  # type: ignore[return-value]
+
+
+def to_engine_action(action: str, stack) -> str:
+    """The engine action for a template action: a signal for policies, else unchanged."""
+    if "://" not in action:
+        if action in stack:  # a resource name of this stack
+            return signal_action(stack.context.tenant_id, stack.name, stack.id, action)
+        return action
+    if "/signal/arn" in action or "arn%3Aopenstack%3Aheat" in action:
+        try:
+            rid = identifier.ResourceIdentifier.from_arn_url(action)
+            owner = rid.stack()
+            return signal_action(owner.tenant, owner.stack_name, owner.stack_id,
+                                 rid.resource_name)
+        except ValueError:
+            return action
+    match = _SIGNAL_PATH.search(urlsplit(action).path)
+    if match and urlsplit(action).scheme in ("http", "https"):
+        return signal_action(unquote(match["tenant"]), unquote(match["name"]),
+                             unquote(match["id"]), unquote(match["res"]))
+    return action
+
+
+class HeatSignaller:
+    """Delivers ``heat-signal`` actions with ``EngineClient.resource_signal``.
+
+    The RPC runs with an admin context (the engine then acts with the stack's
+    stored credentials), so the target stack's project is checked against
+    the alarm's first: an alarm can never act on another project's stack.
+    """
+
+    def __init__(self, project_of_alarm) -> None:
+        self._project_of_alarm = project_of_alarm
+        self._client = None
+
+    def __call__(self, payload: dict) -> None:
+        tenant, stack_name, stack_id, resource = parse_signal_action(payload["action"])
+        project = self._project_of_alarm(payload["alarm_id"])
+        if project != tenant:
+            raise DeliveryError(f"alarm {payload['alarm_id']} of project {project} may not "
+                                f"signal {resource} in project {tenant}'s stack "
+                                f"{stack_name}", retryable=False)
+        if self._client is None:
+            self._client = rpc_client.EngineClient()
+        details = {k: payload[k] for k in ("alarm_id", "alarm_name", "severity", "previous",
+                                           "current", "reason", "reason_data")}
+        ident = identifier.HeatIdentifier(tenant, stack_name, stack_id)
+        self._client.resource_signal(heat_context.get_admin_context(), dict(ident),
+                                     resource, details)
+        LOG.info("Signalled %s of stack %s: alarm %s %s -> %s", resource, stack_name,
+                 payload["alarm_name"], payload["previous"], payload["current"])

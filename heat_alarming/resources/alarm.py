@@ -1,0 +1,276 @@
+"""``OS::Metering::Alarm``: an alarm on a meter, evaluated inside heat-engine.
+
+It accepts every property of ``OS::Aodh::Alarm`` (and Heat's common alarm
+properties) and translates them into a :mod:`heat_alarming.engine` alarm;
+beyond Aodh it takes ``exclude_outliers``, ``datapoints_to_alarm``,
+``missing_data``, ``stabilization_window`` and the std/last/pNN statistics.
+A signal with ``{"samples": [...]}`` pushes samples into the store under the
+stack's project.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from heat.common import exception
+from heat.common.i18n import _
+from heat.engine import attributes, constraints, properties, resource, support
+from heat.engine.resources import alarm_base
+
+from heat_alarming.engine.alarm import MISSING_DATA, Alarm, AlarmError
+from heat_alarming.metering.sample import Sample
+from heat_alarming.resources import actions
+from heat_alarming.resources.runtime import get_runtime
+
+COMMON = alarm_base.common_properties_schema
+
+
+class MeteringAlarm(resource.Resource):
+    """A threshold alarm on a meter, evaluated in heat-engine, acting in-process.
+
+    Actions naming a scaling policy of the stack, or its ``alarm_url`` /
+    ``signal_url``, signal the policy through the engine's own RPC.
+    """
+
+    support_status = support.SupportStatus(version="27.0.0")
+
+    PROPERTIES = (
+        METER_NAME, STATISTIC, PERIOD, EVALUATION_PERIODS, THRESHOLD,
+        COMPARISON_OPERATOR, MATCHING_METADATA, QUERY, EXCLUDE_OUTLIERS,
+        DATAPOINTS_TO_ALARM, MISSING_DATA_, STABILIZATION_WINDOW,
+    ) = (
+        "meter_name", "statistic", "period", "evaluation_periods", "threshold",
+        "comparison_operator", "matching_metadata", "query", "exclude_outliers",
+        "datapoints_to_alarm", "missing_data", "stabilization_window",
+    )
+
+    ATTRIBUTES = (STATE, STATE_REASON, STATE_TIMESTAMP, HISTORY) = (
+        "state", "state_reason", "state_timestamp", "history")
+
+    properties_schema = {
+        METER_NAME: properties.Schema(
+            properties.Schema.STRING, _("Meter name watched by the alarm."), required=True),
+        STATISTIC: properties.Schema(
+            properties.Schema.STRING,
+            _("Statistic per period: count, avg, sum, min, max, std, last or pNN "
+              "(a percentile such as p95)."),
+            default="avg", update_allowed=True,
+            constraints=[constraints.AllowedPattern(
+                r"^(count|avg|sum|min|max|std|last|p\d{1,2})$")]),
+        PERIOD: properties.Schema(
+            properties.Schema.INTEGER, _("Period (seconds) to evaluate over."),
+            default=60, update_allowed=True, constraints=[constraints.Range(min=1)]),
+        EVALUATION_PERIODS: properties.Schema(
+            properties.Schema.INTEGER, _("Number of periods to evaluate over."),
+            default=1, update_allowed=True, constraints=[constraints.Range(min=1)]),
+        THRESHOLD: properties.Schema(
+            properties.Schema.NUMBER, _("Threshold to evaluate against."),
+            required=True, update_allowed=True),
+        COMPARISON_OPERATOR: properties.Schema(
+            properties.Schema.STRING, _("Operator used to compare the statistic with "
+                                        "the threshold."),
+            default="eq", update_allowed=True, constraints=[alarm_base.BaseAlarm.QF_OP_VALS]),
+        MATCHING_METADATA: properties.Schema(
+            properties.Schema.MAP,
+            _("Meter should match this resource metadata (key=value) additionally to "
+              "the meter_name. Keys name user tags in any spelling Heat accepts."),
+            default={}, update_allowed=True),
+        QUERY: properties.Schema(
+            properties.Schema.LIST,
+            _("Query factors, each comparing a sample attribute with a value; combined "
+              "with matching_metadata."),
+            update_allowed=True,
+            schema=properties.Schema(properties.Schema.MAP, schema={
+                "field": properties.Schema(properties.Schema.STRING,
+                                           _("Name of attribute to compare.")),
+                "type": properties.Schema(properties.Schema.STRING,
+                                          _("The type of the attribute."), default="string",
+                                          constraints=[alarm_base.BaseAlarm.QF_TYPE_VALS]),
+                "op": properties.Schema(properties.Schema.STRING, _("Comparison operator."),
+                                        constraints=[alarm_base.BaseAlarm.QF_OP_VALS]),
+                "value": properties.Schema(properties.Schema.STRING,
+                                           _("Value to compare with.")),
+            })),
+        EXCLUDE_OUTLIERS: properties.Schema(
+            properties.Schema.BOOLEAN,
+            _("Exclude low-quality datapoints: periods whose sample count is beyond two "
+              "standard deviations of the window's counts."),
+            default=False, update_allowed=True),
+        DATAPOINTS_TO_ALARM: properties.Schema(
+            properties.Schema.INTEGER,
+            _("Alarm when this many of the evaluation periods breach (M of N)."),
+            update_allowed=True, constraints=[constraints.Range(min=1)]),
+        MISSING_DATA_: properties.Schema(
+            properties.Schema.STRING, _("How periods without samples count."),
+            default="missing", update_allowed=True,
+            constraints=[constraints.AllowedValues(list(MISSING_DATA))]),
+        STABILIZATION_WINDOW: properties.Schema(
+            properties.Schema.INTEGER,
+            _("Seconds a new state must hold before the alarm changes state (flapping "
+              "protection); 0 changes at once."),
+            default=0, update_allowed=True, constraints=[constraints.Range(min=0)]),
+    }
+    properties_schema.update({k: v for k, v in COMMON.items()
+                              if k not in alarm_base.INTERNAL_PROPERTIES})
+
+    attributes_schema = {
+        STATE: attributes.Schema(_("Current alarm state."), type=attributes.Schema.STRING),
+        STATE_REASON: attributes.Schema(_("Why the alarm is in its state."),
+                                        type=attributes.Schema.STRING),
+        STATE_TIMESTAMP: attributes.Schema(_("When the alarm entered its state (ISO 8601)."),
+                                           type=attributes.Schema.STRING),
+        HISTORY: attributes.Schema(_("The most recent state transitions, newest first."),
+                                   type=attributes.Schema.LIST),
+    }
+
+    RULE_KEYS = (METER_NAME, STATISTIC, PERIOD, EVALUATION_PERIODS, THRESHOLD,
+                 COMPARISON_OPERATOR, MATCHING_METADATA, QUERY, EXCLUDE_OUTLIERS,
+                 DATAPOINTS_TO_ALARM, MISSING_DATA_)
+
+    # -- translation ------------------------------------------------------
+    def _rule(self, props) -> dict:
+        rule = {k: props[k] for k in self.RULE_KEYS if props.get(k) is not None}
+        rule["type"] = "threshold"
+        return rule
+
+    def _definition(self, props=None) -> dict:
+        props = props if props is not None else self.properties
+        stack = self.stack
+
+        def engine_actions(key):
+            return [actions.to_engine_action(str(a), stack) for a in props[key] or []]
+
+        return {
+            "alarm_id": self.resource_id, "name": self.physical_resource_name(),
+            "type": "threshold", "threshold_rule": self._rule(props),
+            "project_id": self.context.tenant_id, "user_id": self.context.user_id,
+            "description": props[alarm_base.DESCRIPTION] or "",
+            "enabled": props[alarm_base.ENABLED], "severity": props[alarm_base.SEVERITY],
+            "alarm_actions": engine_actions(alarm_base.ALARM_ACTIONS),
+            "ok_actions": engine_actions(alarm_base.OK_ACTIONS),
+            "insufficient_data_actions": engine_actions(alarm_base.INSUFFICIENT_DATA_ACTIONS),
+            "repeat_actions": props[alarm_base.REPEAT_ACTIONS],
+            "time_constraints": props[alarm_base.TIME_CONSTRAINTS] or [],
+            "stabilization_window": props[self.STABILIZATION_WINDOW],
+        }
+
+    def validate(self):
+        super().validate()
+        definition = self._definition()
+        definition["alarm_id"] = "validation"
+        definition["alarm_actions"] = [a if "://" in a else f"inproc://{a}"
+                                       for a in definition["alarm_actions"]]
+        for key in ("ok_actions", "insufficient_data_actions"):
+            definition[key] = [a if "://" in a else f"inproc://{a}" for a in definition[key]]
+        try:
+            alarm = Alarm.from_dict(definition)
+            get_runtime(start=False).evaluator.check(alarm)
+        except AlarmError as exc:
+            field = exc.field.split(".", 1)[-1]
+            raise exception.StackValidationFailed(
+                path=[self.stack.t.RESOURCES, self.name, self.stack.t.PROPERTIES, field],
+                message=exc.reason) from None
+
+    # -- lifecycle --------------------------------------------------------
+    def handle_create(self):
+        import uuid
+        self.resource_id_set(str(uuid.uuid4()))
+        get_runtime().evaluator.define(self._definition())
+
+    def handle_update(self, json_snippet, tmpl_diff, prop_diff):
+        if prop_diff:
+            self.properties = json_snippet.properties(self.properties_schema, self.context)
+            get_runtime().evaluator.define(self._definition())
+
+    def handle_delete(self):
+        if self.resource_id is not None:
+            evaluator = get_runtime().evaluator
+            try:
+                evaluator.delete(self.resource_id)
+            except AlarmError as exc:
+                raise exception.Error(str(exc)) from None
+
+    def handle_suspend(self):
+        if self.resource_id is not None:
+            get_runtime().evaluator.set_enabled(self.resource_id, False)
+
+    def handle_resume(self):
+        if self.resource_id is not None:
+            get_runtime().evaluator.set_enabled(self.resource_id, self.properties[
+                alarm_base.ENABLED])
+
+    def handle_check(self):
+        try:
+            get_runtime().evaluator.get(self.resource_id)
+        except KeyError:
+            raise exception.Error(_("alarm %s is not known to the evaluator")
+                                  % self.resource_id) from None
+
+    def _resolve_attribute(self, name):
+        if self.resource_id is None:
+            return None
+        evaluator = get_runtime().evaluator
+        try:
+            alarm = evaluator.get(self.resource_id)
+        except KeyError:
+            return None
+        if name == self.STATE:
+            return alarm.state
+        if name == self.STATE_REASON:
+            return alarm.state_reason
+        if name == self.STATE_TIMESTAMP:
+            if alarm.state_timestamp is None:
+                return None
+            return dt.datetime.fromtimestamp(alarm.state_timestamp, dt.timezone.utc).isoformat()
+        if name == self.HISTORY:
+            return [{"timestamp": h.timestamp, "previous": h.previous, "current": h.current,
+                     "reason": h.reason, "type": h.type}
+                    for h in evaluator.history(self.resource_id, limit=10)]
+        return None
+
+    # -- pushed samples -----------------------------------------------------
+    def handle_signal(self, details=None):
+        """Ingest ``{"samples": [...]}`` under the stack's project, all rows or none."""
+        if not details or "samples" not in details:
+            raise exception.Error(_("OS::Metering::Alarm signals carry {\"samples\": [...]}"))
+        rows = details["samples"]
+        if not isinstance(rows, list) or not rows:
+            raise exception.Error(_("samples: must be a non-empty list"))
+        store = get_runtime().store
+        samples = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise exception.Error(_("samples[%d]: must be a mapping") % i)
+            unknown = set(row) - {"meter", "value", "resource_id", "timestamp", "unit",
+                                  "metadata"}
+            if unknown:
+                raise exception.Error(_("samples[%(i)d]: unknown field(s) %(f)s")
+                                      % {"i": i, "f": sorted(unknown)})
+            samples.append(Sample(name=row.get("meter"), volume=row.get("value"),
+                                  resource_id=row.get("resource_id"),
+                                  unit=row.get("unit") or "",
+                                  project_id=self.context.tenant_id,
+                                  timestamp=row.get("timestamp"),
+                                  resource_metadata=row.get("metadata") or {}))
+        problems = store.check(samples)
+        if problems:
+            first = problems[0]
+            raise exception.Error(_("samples[%(i)d].%(f)s: %(r)s; nothing was stored")
+                                  % {"i": first.index, "f": _row_field(first.field),
+                                     "r": first.reason})
+        result = store.ingest(samples)
+        if result.rejected:  # the window moved between the check and the ingest
+            raise exception.Error(_("samples[%d]: %s") % (result.rejected[0].index,
+                                                          result.rejected[0].reason))
+        return _("%d samples stored") % result.accepted
+
+    signal_needs_metadata_updates = False
+
+
+def _row_field(field: str) -> str:
+    return {"name": "meter", "volume": "value", "resource_metadata": "metadata"}.get(field,
+                                                                                   field)
+
+
+def resource_mapping():
+    return {"OS::Metering::Alarm": MeteringAlarm,
+            "OS::Ceilometer::Alarm": MeteringAlarm}

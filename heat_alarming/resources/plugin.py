@@ -1,0 +1,15 @@
+"""What heat-engine loads: the resource types of heat-alarming.
+
+heat-engine finds resource plugins only in ``plugin_dirs``; the shim module
+that ``heat-alarming install-plugin`` writes there imports
+:func:`available_resource_mapping` from here.
+"""
+from __future__ import annotations
+
+
+def available_resource_mapping() -> dict:
+    from heat_alarming.resources import alarm
+
+    mapping = {}
+    mapping.update(alarm.resource_mapping())
+    return mapping
