@@ -467,9 +467,10 @@ class _Round:
         payload = {"alarm_id": alarm.alarm_id, "alarm_name": alarm.name,
                    "severity": alarm.severity, "previous": previous, "current": state,
                    "reason": reason, "reason_data": reason_data}
+        due = self.evaluator.dispatcher.clock()  # due now, by the dispatcher's own clock
         for action in alarm.actions_for(state):
             self.notifications.append(Notification(event_id, alarm.alarm_id, action, payload,
-                                                   next_attempt=self.now, created=self.now))
+                                                   next_attempt=due, created=self.now))
         self.results.append(Transition(payload, transition=transition, event_id=event_id))
 
     def settle_pending(self) -> None:

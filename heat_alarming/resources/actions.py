@@ -41,7 +41,8 @@ def to_engine_action(action: str, stack) -> str:
     """The engine action for a template action: a signal for policies, else unchanged."""
     if "://" not in action:
         if action in stack:  # a resource name of this stack
-            return signal_action(stack.context.tenant_id, stack.name, stack.id, action)
+            owner = stack.identifier()
+            return signal_action(owner.tenant, owner.stack_name, owner.stack_id, action)
         return action
     if "/signal/arn" in action or "arn%3Aopenstack%3Aheat" in action:
         try:

@@ -113,13 +113,17 @@ class MeteringAlarm(resource.Resource):
                               if k not in alarm_base.INTERNAL_PROPERTIES})
 
     attributes_schema = {
-        STATE: attributes.Schema(_("Current alarm state."), type=attributes.Schema.STRING),
+        STATE: attributes.Schema(_("Current alarm state."), type=attributes.Schema.STRING,
+                                 cache_mode=attributes.Schema.CACHE_NONE),
         STATE_REASON: attributes.Schema(_("Why the alarm is in its state."),
-                                        type=attributes.Schema.STRING),
+                                        type=attributes.Schema.STRING,
+                                        cache_mode=attributes.Schema.CACHE_NONE),
         STATE_TIMESTAMP: attributes.Schema(_("When the alarm entered its state (ISO 8601)."),
-                                           type=attributes.Schema.STRING),
+                                           type=attributes.Schema.STRING,
+                                           cache_mode=attributes.Schema.CACHE_NONE),
         HISTORY: attributes.Schema(_("The most recent state transitions, newest first."),
-                                   type=attributes.Schema.LIST),
+                                   type=attributes.Schema.LIST,
+                                   cache_mode=attributes.Schema.CACHE_NONE),
     }
 
     RULE_KEYS = (METER_NAME, STATISTIC, PERIOD, EVALUATION_PERIODS, THRESHOLD,
@@ -142,7 +146,7 @@ class MeteringAlarm(resource.Resource):
         return {
             "alarm_id": self.resource_id, "name": self.physical_resource_name(),
             "type": "threshold", "threshold_rule": self._rule(props),
-            "project_id": self.context.tenant_id, "user_id": self.context.user_id,
+            "project_id": self.stack.identifier().tenant, "user_id": self.context.user_id,
             "description": props[alarm_base.DESCRIPTION] or "",
             "enabled": props[alarm_base.ENABLED], "severity": props[alarm_base.SEVERITY],
             "alarm_actions": engine_actions(alarm_base.ALARM_ACTIONS),
@@ -248,7 +252,7 @@ class MeteringAlarm(resource.Resource):
             samples.append(Sample(name=row.get("meter"), volume=row.get("value"),
                                   resource_id=row.get("resource_id"),
                                   unit=row.get("unit") or "",
-                                  project_id=self.context.tenant_id,
+                                  project_id=self.stack.identifier().tenant,
                                   timestamp=row.get("timestamp"),
                                   resource_metadata=row.get("metadata") or {}))
         problems = store.check(samples)

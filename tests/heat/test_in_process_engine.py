@@ -1,0 +1,77 @@
+"""Stacks from templates/ in a real in-process heat-engine: samples in, scaling out and in."""
+import time
+
+import pytest
+
+
+def push(engine, ident, alarm, rows):
+    engine.client.resource_signal(engine.ctx, ident, alarm, {"samples": rows}, sync_call=True)
+
+
+def load(engine, stack_id, value, start, periods, members=("vm-1", "vm-2")):
+    """Samples every 10 s for ``periods`` periods of 60 s from ``start``."""
+    return [{"meter": "cpu_util", "value": value, "resource_id": vm,
+             "timestamp": start + p * 60 + s,
+             "metadata": {"metering.server_group": stack_id}}
+            for p in range(periods) for s in range(0, 60, 10) for vm in members]
+
+
+def size(engine, ident):
+    return engine.outputs(ident)["size"]
+
+
+def settle(engine, ident):
+    """Deliver what the round queued and let the group finish scaling."""
+    engine.runtime.evaluator.dispatcher.deliver_due()
+    time.sleep(0.2)
+    engine.group_idle(ident)
+
+
+def test_pushed_samples_scale_the_group_out_and_back_in(heat_engine):
+    engine = heat_engine
+    ident = engine.create("scaling", engine.template("hot-autoscaling.yaml"),
+                          params={"cooldown": 0})
+    stack_id = ident["stack_id"]
+    assert size(engine, ident) == 1
+    clock = engine.clock
+    start = clock()
+    push(engine, ident, "cpu_alarm_high", load(engine, stack_id, 90.0, start, 2))
+    clock.set(start + 120 + 1)
+    engine.runtime.evaluator.evaluate()
+    settle(engine, ident)
+    assert size(engine, ident) == 2
+    assert engine.outputs(ident)["high_state"] == "alarm"
+    events = engine.client.list_events(engine.ctx, ident)
+    reasons = [e["resource_status_reason"] for e in events
+               if e["resource_name"] == "scale_up" and e["resource_action"] == "SIGNAL"]
+    assert any(r.startswith("alarm state changed from insufficient data to alarm") or
+               r.startswith("alarm state changed from ok to alarm") for r in reasons), reasons
+
+    push(engine, ident, "cpu_alarm_low", load(engine, stack_id, 5.0, start + 120, 2))
+    clock.set(start + 240 + 1)
+    engine.runtime.evaluator.evaluate()
+    settle(engine, ident)
+    assert size(engine, ident) == 1
+
+
+def test_a_bad_sample_row_rejects_the_whole_signal(heat_engine):
+    engine = heat_engine
+    ident = engine.create("badrow", engine.template("hot-autoscaling.yaml"))
+    rows = [{"meter": "cpu_util", "value": 10.0, "resource_id": "bad-row-vm-1"},
+            {"meter": "cpu_util", "value": "NaN", "resource_id": "bad-row-vm-2"}]
+    with pytest.raises(Exception) as caught:
+        push(engine, ident, "cpu_alarm_high", rows)
+    assert "samples[1].value" in str(caught.value)
+    assert "finite" in str(caught.value)
+    store = engine.runtime.store
+    for vm in ("bad-row-vm-1", "bad-row-vm-2"):
+        query = [{"field": "resource_id", "op": "eq", "value": vm}]
+        assert store.select("cpu_util", query).size == 0, "nothing of the signal was stored"
+
+
+def test_an_unknown_sample_field_is_named(heat_engine):
+    engine = heat_engine
+    ident = engine.create("unknownfield", engine.template("hot-autoscaling.yaml"))
+    with pytest.raises(Exception, match=r"samples\[0\]: unknown field\(s\) \['cpu'\]"):
+        push(engine, ident, "cpu_alarm_high", [{"meter": "m", "value": 1, "resource_id": "r",
+                                                "cpu": 3}])
