@@ -20,11 +20,11 @@ def size(engine, ident):
     return engine.outputs(ident)["size"]
 
 
-def settle(engine, ident):
+def settle(engine, ident, group="group"):
     """Deliver what the round queued and let the group finish scaling."""
     engine.runtime.evaluator.dispatcher.deliver_due()
     time.sleep(0.2)
-    engine.group_idle(ident)
+    engine.group_idle(ident, group)
 
 
 def test_pushed_samples_scale_the_group_out_and_back_in(heat_engine):
