@@ -95,10 +95,10 @@ class Engine:
         stack = self.client.show_stack(ctx or self.ctx, ident, resolve_outputs=True)[0]
         return {o["output_key"]: o.get("output_value") for o in stack.get("outputs", [])}
 
-    def group_idle(self, ident, name="group", timeout=30):
+    def group_idle(self, ident, name="group", timeout=30, ctx=None):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            res = self.client.describe_stack_resource(self.ctx, ident, name)
+            res = self.client.describe_stack_resource(ctx or self.ctx, ident, name)
             if not (res.get("metadata") or {}).get("scaling_in_progress"):
                 return
             time.sleep(0.1)
