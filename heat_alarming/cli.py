@@ -18,6 +18,16 @@ def _add_demo(subparsers) -> None:
     parser.set_defaults(run=store_demo.run)
 
 
+def _add_install_plugin(subparsers) -> None:
+    from heat_alarming import install_plugin
+
+    parser = subparsers.add_parser(
+        "install-plugin", help="write the plugin shim heat-engine loads and check heat.conf",
+        description=install_plugin.__doc__.strip().splitlines()[0])
+    install_plugin.add_arguments(parser)
+    parser.set_defaults(run=install_plugin.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="heat-alarming",
@@ -29,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_demo(subparsers)
+    _add_install_plugin(subparsers)
     return parser
 
 
