@@ -67,8 +67,9 @@ class HeatSignaller:
     the alarm's first: an alarm can never act on another project's stack.
     """
 
-    def __init__(self, project_of_alarm) -> None:
+    def __init__(self, project_of_alarm, threshold_of_alarm=None) -> None:
         self._project_of_alarm = project_of_alarm
+        self._threshold_of_alarm = threshold_of_alarm or (lambda alarm_id: None)
         self._client = None
 
     def __call__(self, payload: dict) -> None:
@@ -82,6 +83,9 @@ class HeatSignaller:
             self._client = rpc_client.EngineClient()
         details = {k: payload[k] for k in ("alarm_id", "alarm_name", "severity", "previous",
                                            "current", "reason", "reason_data")}
+        # beyond Aodh's keys: what OS::Metering::ScalingPolicy's steps and targets need
+        details["value"] = (payload.get("reason_data") or {}).get("most_recent")
+        details["threshold"] = self._threshold_of_alarm(payload["alarm_id"])
         ident = identifier.HeatIdentifier(tenant, stack_name, stack_id)
         self._client.resource_signal(heat_context.get_admin_context(), dict(ident),
                                      resource, details)

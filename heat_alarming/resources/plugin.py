@@ -8,8 +8,9 @@ from __future__ import annotations
 
 
 def available_resource_mapping() -> dict:
-    from heat_alarming.resources import alarm
+    from heat_alarming.resources import alarm, scaling_policy
 
     mapping = {}
     mapping.update(alarm.resource_mapping())
+    mapping.update(scaling_policy.resource_mapping())
     return mapping

@@ -28,12 +28,17 @@ class Runtime:
         self.store = opts.store_from_conf(conf, clock=clock)
         self.evaluator = opts.evaluator_from_conf(conf, self.store, clock=clock)
         self.evaluator.register_target(actions.TARGET,
-                                       actions.HeatSignaller(self._project_of_alarm))
+                                       actions.HeatSignaller(self._project_of_alarm,
+                                                             self._threshold_of_alarm))
         self._started = False
         self._lock = threading.Lock()
 
     def _project_of_alarm(self, alarm_id: str) -> str | None:
         return self.evaluator.get(alarm_id).project_id
+
+    def _threshold_of_alarm(self, alarm_id: str) -> float | None:
+        rule = self.evaluator.get(alarm_id).rule
+        return getattr(rule, "threshold", None)
 
     def start(self) -> Runtime:
         """Start the evaluation loop and the notification dispatcher (once)."""
