@@ -61,7 +61,8 @@ def test_target_tracking_resizes_in_proportion(heat_engine):
 def test_exactly_one_mode_is_required(heat_engine):
     import pytest
     engine = heat_engine
-    both = STEPPED.replace("      cooldown: 0\n", "      cooldown: 0\n      scaling_adjustment: 1\n")
+    both = STEPPED.replace("      cooldown: 0\n",
+                           "      cooldown: 0\n      scaling_adjustment: 1\n")
     with pytest.raises(Exception, match="exactly one of scaling_adjustment"):
         engine.create("bothmodes", both)
 
