@@ -136,8 +136,8 @@ class MeteringAlarm(resource.Resource):
         rule["type"] = "threshold"
         return rule
 
-    def _definition(self, props=None) -> dict:
-        props = props if props is not None else self.properties
+    def _common_definition(self, props) -> dict:
+        """Everything but the rule, from Heat's common alarm properties."""
         stack = self.stack
 
         def engine_actions(key):
@@ -145,7 +145,6 @@ class MeteringAlarm(resource.Resource):
 
         return {
             "alarm_id": self.resource_id, "name": self.physical_resource_name(),
-            "type": "threshold", "threshold_rule": self._rule(props),
             "project_id": self.stack.identifier().tenant, "user_id": self.context.user_id,
             "description": props[alarm_base.DESCRIPTION] or "",
             "enabled": props[alarm_base.ENABLED], "severity": props[alarm_base.SEVERITY],
@@ -157,6 +156,12 @@ class MeteringAlarm(resource.Resource):
             "stabilization_window": props[self.STABILIZATION_WINDOW],
         }
 
+    def _definition(self, props=None) -> dict:
+        props = props if props is not None else self.properties
+        definition = self._common_definition(props)
+        definition.update(type="threshold", threshold_rule=self._rule(props))
+        return definition
+
     def validate(self):
         super().validate()
         definition = self._definition()
@@ -167,11 +172,15 @@ class MeteringAlarm(resource.Resource):
             definition[key] = [a if "://" in a else f"inproc://{a}" for a in definition[key]]
         try:
             alarm = Alarm.from_dict(definition)
-            get_runtime(start=False).evaluator.check(alarm)
+            if alarm.type == "threshold":  # composite references exist only once created
+                get_runtime(start=False).evaluator.check(alarm)
         except AlarmError as exc:
             field = exc.field.split(".", 1)[-1]
+            from heat.engine import rsrc_defn
             raise exception.StackValidationFailed(
-                path=[self.stack.t.RESOURCES, self.name, self.stack.t.PROPERTIES, field],
+                error=_("Property error"),
+                path=[self.stack.t.RESOURCES, self.name,
+                      self.stack.t.get_section_name(rsrc_defn.PROPERTIES), field],
                 message=exc.reason) from None
 
     # -- lifecycle --------------------------------------------------------

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 
 def available_resource_mapping() -> dict:
-    from heat_alarming.resources import alarm, scaling_policy
+    from heat_alarming.resources import alarm, cloudwatch, composite_alarm, scaling_policy
 
     mapping = {}
     mapping.update(alarm.resource_mapping())
+    mapping.update(composite_alarm.resource_mapping())
+    mapping.update(cloudwatch.resource_mapping())
     mapping.update(scaling_policy.resource_mapping())
     return mapping

@@ -1,0 +1,113 @@
+"""``AWS::CloudWatch::Alarm`` backed by heat-alarming's engine.
+
+The AWS property names translate to a threshold rule: MetricName, Statistic
+(SampleCount, Average, Sum, Minimum, Maximum), ComparisonOperator
+(GreaterThanThreshold ...), Period, EvaluationPeriods, Threshold, the three
+action lists and Dimensions, which become matching_metadata (user tags), so
+CFN templates with ``AWS::AutoScaling::ScalingPolicy`` work unchanged.
+"""
+from __future__ import annotations
+
+from heat.common.i18n import _
+from heat.engine import constraints, properties
+
+from heat_alarming.resources.alarm import MeteringAlarm
+
+STATISTICS = {"SampleCount": "count", "Average": "avg", "Sum": "sum", "Minimum": "min",
+              "Maximum": "max"}
+OPERATORS = {"GreaterThanOrEqualToThreshold": "ge", "GreaterThanThreshold": "gt",
+             "LessThanThreshold": "lt", "LessThanOrEqualToThreshold": "le"}
+
+
+class CloudWatchAlarm(MeteringAlarm):
+    """A CloudWatch-style alarm evaluated inside heat-engine."""
+
+    PROPERTIES = (
+        COMPARISON_OPERATOR_, ALARM_DESCRIPTION, EVALUATION_PERIODS_, METRIC_NAME, NAMESPACE,
+        PERIOD_, STATISTIC_, ALARM_ACTIONS_, OK_ACTIONS_, DIMENSIONS, INSUFFICIENT_DATA_ACTIONS_,
+        THRESHOLD_, UNITS,
+    ) = (
+        "ComparisonOperator", "AlarmDescription", "EvaluationPeriods", "MetricName",
+        "Namespace", "Period", "Statistic", "AlarmActions", "OKActions", "Dimensions",
+        "InsufficientDataActions", "Threshold", "Units",
+    )
+
+    properties_schema = {
+        COMPARISON_OPERATOR_: properties.Schema(
+            properties.Schema.STRING, _("Operator used to compare the specified Statistic "
+                                        "with Threshold."),
+            required=True, update_allowed=True,
+            constraints=[constraints.AllowedValues(list(OPERATORS))]),
+        ALARM_DESCRIPTION: properties.Schema(properties.Schema.STRING, _("Description."),
+                                             update_allowed=True),
+        EVALUATION_PERIODS_: properties.Schema(properties.Schema.INTEGER,
+                                               _("Number of periods to evaluate over."),
+                                               required=True, update_allowed=True,
+                                               constraints=[constraints.Range(min=1)]),
+        METRIC_NAME: properties.Schema(properties.Schema.STRING, _("Metric name."),
+                                       required=True),
+        NAMESPACE: properties.Schema(properties.Schema.STRING,
+                                     _("Namespace of the metric (kept for compatibility)."),
+                                     default="system/linux"),
+        PERIOD_: properties.Schema(properties.Schema.INTEGER, _("Period in seconds."),
+                                   required=True, update_allowed=True,
+                                   constraints=[constraints.Range(min=1)]),
+        STATISTIC_: properties.Schema(properties.Schema.STRING, _("Metric statistic."),
+                                      required=True, update_allowed=True,
+                                      constraints=[constraints.AllowedValues(list(STATISTICS))]),
+        ALARM_ACTIONS_: properties.Schema(properties.Schema.LIST,
+                                          _("Actions when the alarm goes to ALARM."),
+                                          update_allowed=True),
+        OK_ACTIONS_: properties.Schema(properties.Schema.LIST,
+                                       _("Actions when the alarm goes to OK."),
+                                       update_allowed=True),
+        INSUFFICIENT_DATA_ACTIONS_: properties.Schema(
+            properties.Schema.LIST, _("Actions when the alarm goes to INSUFFICIENT_DATA."),
+            update_allowed=True),
+        DIMENSIONS: properties.Schema(
+            properties.Schema.LIST, _("Dimensions (Name, Value) the samples must carry as "
+                                      "user tags."),
+            schema=properties.Schema(properties.Schema.MAP, schema={
+                "Name": properties.Schema(properties.Schema.STRING, required=True),
+                "Value": properties.Schema(properties.Schema.STRING, required=True)})),
+        THRESHOLD_: properties.Schema(properties.Schema.NUMBER, _("Threshold."),
+                                      required=True, update_allowed=True),
+        UNITS: properties.Schema(properties.Schema.STRING, _("Unit of the metric "
+                                                              "(informative).")),
+    }
+
+    def _definition(self, props=None) -> dict:
+        props = props if props is not None else self.properties
+        from heat_alarming.resources import actions
+
+        def engine_actions(key):
+            return [actions.to_engine_action(str(a), self.stack) for a in props[key] or []]
+
+        return {
+            "alarm_id": self.resource_id, "name": self.physical_resource_name(),
+            "type": "threshold",
+            "threshold_rule": {
+                "meter_name": props[self.METRIC_NAME],
+                "statistic": STATISTICS[props[self.STATISTIC_]],
+                "comparison_operator": OPERATORS[props[self.COMPARISON_OPERATOR_]],
+                "period": props[self.PERIOD_],
+                "evaluation_periods": props[self.EVALUATION_PERIODS_],
+                "threshold": props[self.THRESHOLD_],
+                "matching_metadata": {d["Name"]: d["Value"]
+                                      for d in props[self.DIMENSIONS] or []}},
+            "project_id": self.stack.identifier().tenant, "user_id": self.context.user_id,
+            "description": props[self.ALARM_DESCRIPTION] or "",
+            "alarm_actions": engine_actions(self.ALARM_ACTIONS_),
+            "ok_actions": engine_actions(self.OK_ACTIONS_),
+            "insufficient_data_actions": engine_actions(self.INSUFFICIENT_DATA_ACTIONS_),
+            "repeat_actions": False,
+        }
+
+    def handle_resume(self):
+        if self.resource_id is not None:
+            from heat_alarming.resources.runtime import get_runtime
+            get_runtime().evaluator.set_enabled(self.resource_id, True)
+
+
+def resource_mapping():
+    return {"AWS::CloudWatch::Alarm": CloudWatchAlarm}

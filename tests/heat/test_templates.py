@@ -1,0 +1,107 @@
+"""Every template in templates/ validates in a real engine; composite and CloudWatch alarms work."""
+import glob
+import os
+from unittest import mock
+
+import pytest
+from heat.common import template_format
+from heat.engine.clients.os import glance, nova
+
+from .conftest import ROOT
+from .test_in_process_engine import settle
+
+TEMPLATES = sorted(glob.glob(os.path.join(ROOT, "templates", "*")))
+NO_NOVA = {"resource_registry": {"AWS::EC2::Instance": "OS::Heat::None"}}
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=os.path.basename)
+def test_each_template_validates(heat_engine, path):
+    engine = heat_engine
+    with open(path) as handle:
+        template = template_format.parse(handle.read())
+    with mock.patch.object(glance.ImageConstraint, "validate", return_value=True), \
+            mock.patch.object(nova.FlavorConstraint, "validate", return_value=True):
+        result = engine.client.validate_template(engine.ctx, template, params=NO_NOVA)
+    assert "Error" not in result, result
+    assert result.get("Parameters") is not None
+
+
+def test_bad_alarm_properties_fail_validation_naming_the_property(heat_engine):
+    engine = heat_engine
+    template = engine.template("hot-autoscaling.yaml").replace(
+        "      comparison_operator: gt", "      comparison_operator: gte", 1)
+    with pytest.raises(Exception) as caught:
+        engine.create("badop", template)
+    assert "comparison_operator" in str(caught.value) and "gte" in str(caught.value)
+    period = engine.template("hot-autoscaling.yaml")
+    with pytest.raises(Exception, match="period"):
+        engine.create("badperiod", period, params={"period": 15})
+
+
+def test_a_composite_alarm_needs_both_conditions(heat_engine):
+    engine = heat_engine
+    ident = engine.create("composite", engine.template("hot-composite.yaml"))
+    clock = engine.clock
+    start = clock()
+    meta = {"metering.server_group": ident["stack_id"]}
+
+    def push(alarm, meter, value, at):
+        rows = [{"meter": meter, "value": value, "resource_id": "c-vm", "timestamp": at + s,
+                 "metadata": meta} for s in range(0, 60, 10)]
+        engine.client.resource_signal(engine.ctx, ident, alarm, {"samples": rows},
+                                      sync_call=True)
+
+    push("cpu_high", "cpu_util", 90.0, start)
+    push("cpu_high", "requests_per_second", 10.0, start)  # busy CPU, quiet requests
+    clock.set(start + 61)
+    engine.runtime.evaluator.evaluate()
+    settle(engine, ident)
+    assert engine.outputs(ident)["busy_state"] == "ok"
+    assert engine.outputs(ident)["size"] == 1
+    push("cpu_high", "cpu_util", 90.0, start + 60)
+    push("cpu_high", "requests_per_second", 400.0, start + 60)  # 6 x 400 > 1000 per period
+    clock.set(start + 121)
+    engine.runtime.evaluator.evaluate()
+    settle(engine, ident)
+    assert engine.outputs(ident)["busy_state"] == "alarm"
+    assert engine.outputs(ident)["size"] == 2
+
+
+CW = """
+{"AWSTemplateFormatVersion": "2010-09-09",
+ "Resources": {
+  "Group": {"Type": "OS::Heat::AutoScalingGroup",
+            "Properties": {"min_size": 1, "max_size": 3,
+                           "resource": {"type": "OS::Heat::None"}}},
+  "Up": {"Type": "OS::Metering::ScalingPolicy",
+         "Properties": {"adjustment_type": "change_in_capacity", "scaling_adjustment": 1,
+                        "cooldown": 0, "auto_scaling_group_id": {"Ref": "Group"}}},
+  "HighCPU": {"Type": "AWS::CloudWatch::Alarm",
+              "Properties": {"MetricName": "CPUUtilization", "Statistic": "Maximum",
+                             "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                             "Period": "60", "EvaluationPeriods": "2", "Threshold": "80",
+                             "AlarmActions": ["Up"],
+                             "Dimensions": [{"Name": "AutoScalingGroupName",
+                                             "Value": "web"}]}}},
+ "Outputs": {"Size": {"Value": {"Fn::GetAtt": ["Group", "current_size"]}},
+             "State": {"Value": {"Fn::GetAtt": ["HighCPU", "state"]}}}}
+"""
+
+
+def test_a_cloudwatch_alarm_uses_the_aws_names(heat_engine):
+    engine = heat_engine
+    ident = engine.create("cloudwatch", CW)
+    clock = engine.clock
+    start = clock()
+    rows = [{"meter": "CPUUtilization", "value": 85.0 if s == 0 else 20.0, "resource_id": "i-1",
+             "timestamp": start + p * 60 + s,
+             "metadata": {"metering.AutoScalingGroupName": "web"}}
+            for p in range(2) for s in range(0, 60, 10)]
+    engine.client.resource_signal(engine.ctx, ident, "HighCPU", {"samples": rows},
+                                  sync_call=True)
+    clock.set(start + 121)
+    engine.runtime.evaluator.evaluate()
+    settle(engine, ident, group="Group")
+    outputs = engine.outputs(ident)
+    assert outputs["State"] == "alarm", "Maximum of each period is 85 >= 80"
+    assert outputs["Size"] == 2
