@@ -55,6 +55,13 @@ evaluator_opts = [
                       "for samples stamped just before the close to arrive."),
     cfg.IntOpt("history_retention", default=30 * 86400, min=60,
                help="Seconds alarm history is kept."),
+    cfg.FloatOpt("heartbeat_interval", default=5.0, min=0.1,
+                 help="Seconds between a heat-engine worker's heartbeats in the alarm "
+                      "database; a worker silent for two intervals is taken for dead and "
+                      "its projects' alarms move to the live workers."),
+    cfg.FloatOpt("journal_poll_interval", default=1.0, min=0.05,
+                 help="Seconds between reads of the sample journal, through which samples "
+                      "pushed to one worker reach the worker that owns their project."),
 ]
 
 notifier_opts = [

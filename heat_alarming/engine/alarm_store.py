@@ -122,9 +122,10 @@ class AlarmStore:
             for alarm in alarms:
                 if alarm.alarm_id in known:
                     connection.execute(models.alarms.update().where(
-                        models.alarms.c.alarm_id == alarm.alarm_id).values(**_alarm_row(alarm)))
-            fresh = [dict(_alarm_row(a), alarm_id=a.alarm_id) for a in alarms
-                     if a.alarm_id not in known]
+                        models.alarms.c.alarm_id == alarm.alarm_id).values(
+                        defined_at=time.time(), **_alarm_row(alarm)))
+            fresh = [dict(_alarm_row(a), alarm_id=a.alarm_id, defined_at=time.time())
+                     for a in alarms if a.alarm_id not in known]
             if fresh:
                 connection.execute(models.alarms.insert(), fresh)
 
@@ -136,6 +137,13 @@ class AlarmStore:
             for table in (models.history, models.notifications):
                 connection.execute(table.delete().where(table.c.alarm_id == alarm_id))
         return bool(gone)
+
+    def definitions_signature(self) -> tuple:
+        """Changes whenever an alarm is defined, redefined or deleted (not on state changes)."""
+        table = models.alarms
+        with self.engine.connect() as connection:
+            return tuple(connection.execute(sa.select(
+                sa.func.count(), sa.func.max(table.c.defined_at))).one())
 
     def load_alarms(self) -> list[Alarm]:
         with self.engine.connect() as connection:

@@ -92,7 +92,8 @@ class Evaluator:
                  clock: Callable[[], float] | None = None,
                  notifiers: NotifierManager | None = None, dispatcher: Dispatcher | None = None,
                  interval: float = 60.0, period_close_delay: float = 0.5,
-                 history_retention: float = 30 * 86400.0) -> None:
+                 history_retention: float = 30 * 86400.0,
+                 owns: Callable[[Alarm], bool] | None = None) -> None:
         self.store = store
         self.alarm_store = alarm_store or AlarmStore("sqlite://")
         self.clock = clock or store.clock
@@ -101,6 +102,7 @@ class Evaluator:
         self.interval = float(interval)
         self.period_close_delay = float(period_close_delay)
         self.history_retention = float(history_retention)
+        self.owns = owns  # None: evaluate every alarm; else only those it accepts
         self._alarms: dict[str, Alarm] = {a.alarm_id: a for a in self.alarm_store.load_alarms()}
         for alarm in self._alarms.values():
             self._prepare_store(alarm)
@@ -170,6 +172,14 @@ class Evaluator:
     def alarms(self) -> list[Alarm]:
         return list(self._alarms.values())
 
+    def evaluated_ids(self) -> set[str]:
+        """Ids of the alarms this evaluator's rounds decide (those ``owns`` accepts)."""
+        with self._lock:
+            if self._dirty:
+                self._compile()
+            ids = {a.alarm_id for g in self._groups.values() for a in g.top_alarms}
+            return ids | {a.alarm_id for a in self._composites}
+
     def history(self, alarm_id: str, limit: int = 100):
         return self.alarm_store.history(alarm_id, limit)
 
@@ -231,6 +241,8 @@ class Evaluator:
         entries: dict[int, list] = {}
         composites = []
         for alarm in self._alarms.values():
+            if self.owns is not None and not self.owns(alarm):
+                continue
             if alarm.type == THRESHOLD:
                 entries.setdefault(alarm.rule.period, []).append((alarm, alarm.rule, None))
             else:
@@ -299,8 +311,20 @@ class Evaluator:
             self.dispatcher.wake()
         return round_.results
 
+    def reload(self) -> None:
+        """Read every alarm again from the alarm store (definitions changed elsewhere)."""
+        with self._lock:
+            self._reload()
+
+    def reassign(self) -> None:
+        """Re-apply ``owns`` (the set of owned alarms changed)."""
+        with self._lock:
+            self._dirty = True
+
     def _reload(self) -> None:
         self._alarms = {a.alarm_id: a for a in self.alarm_store.load_alarms()}
+        for alarm in self._alarms.values():
+            self._prepare_store(alarm)
         self._pending = {a.alarm_id for a in self._alarms.values() if a.pending_state}
         self._dirty = True
 

@@ -21,6 +21,7 @@ alarms = sa.Table(
     sa.Column("pending_state", sa.String(32)),
     sa.Column("pending_since", sa.Float),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("defined_at", sa.Float),  # last change of the definition (not of the state)
 )
 
 history = sa.Table(
@@ -49,4 +50,20 @@ notifications = sa.Table(
     sa.Column("next_attempt", sa.Float, nullable=False, index=True),
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("last_error", sa.Text),
+)
+
+workers = sa.Table(
+    "ha_workers", metadata,
+    sa.Column("worker_id", sa.String(128), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("heartbeat", sa.Float, nullable=False, index=True),
+)
+
+sample_journal = sa.Table(
+    "ha_sample_journal", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.String(64), nullable=False, index=True),
+    sa.Column("created", sa.Float, nullable=False, index=True),
+    sa.Column("samples", sa.Text, nullable=False),              # JSON list of sample dicts
 )

@@ -270,11 +270,8 @@ class MeteringAlarm(resource.Resource):
             raise exception.Error(_("samples[%(i)d].%(f)s: %(r)s; nothing was stored")
                                   % {"i": first.index, "f": _row_field(first.field),
                                      "r": first.reason})
-        result = store.ingest(samples)
-        if result.rejected:  # the window moved between the check and the ingest
-            raise exception.Error(_("samples[%d]: %s") % (result.rejected[0].index,
-                                                          result.rejected[0].reason))
-        return _("%d samples stored") % result.accepted
+        stored = get_runtime().push_samples(self.stack.identifier().tenant, samples)
+        return _("%d samples stored") % stored
 
     signal_needs_metadata_updates = False
 

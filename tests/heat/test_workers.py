@@ -1,0 +1,95 @@
+"""Two workers share the alarm database: each alarm has one evaluator, samples find it,
+and a dead worker's alarms move to the live one with their windows rebuilt."""
+from oslo_config import cfg
+
+from heat_alarming import opts
+from heat_alarming.engine.coordination import owner
+from heat_alarming.metering import ManualClock, Sample
+from heat_alarming.resources.runtime import Runtime
+
+T0 = 1_767_225_600.0
+
+
+def workers(tmp_path):
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf([], default_config_files=[])
+    conf.set_override("alarm_database", str(tmp_path / "alarms.sqlite"), opts.GROUP)
+    conf.set_override("heartbeat_interval", 5.0, opts.GROUP)
+    clock = ManualClock(T0)
+    return clock, [Runtime(conf, clock=clock, worker_id=name) for name in ("w1", "w2")]
+
+
+def define(runtime, n=20):
+    runtime.evaluator.define_many(
+        {"alarm_id": f"alarm-p{i}", "name": f"cpu-p{i}", "project_id": f"p{i}",
+         "threshold_rule": {"meter_name": "cpu_util", "threshold": 50,
+                            "comparison_operator": "gt", "period": 60}}
+        for i in range(n))
+
+
+def step(runtimes):
+    for runtime in runtimes:
+        runtime.coordinate()
+
+
+def test_every_alarm_is_evaluated_by_exactly_one_worker(tmp_path):
+    clock, (w1, w2) = workers(tmp_path)
+    define(w1)
+    step([w1, w2])
+    mine, theirs = w1.evaluator.evaluated_ids(), w2.evaluator.evaluated_ids()
+    assert mine and theirs, "the projects are spread over both workers"
+    assert not mine & theirs
+    assert mine | theirs == {f"alarm-p{i}" for i in range(20)}
+    for i in range(20):
+        expected = owner(f"p{i}", ["w1", "w2"])
+        assert (f"alarm-p{i}" in mine) == (expected == "w1")
+
+
+def test_samples_pushed_to_any_worker_reach_the_owner(tmp_path):
+    clock, (w1, w2) = workers(tmp_path)
+    define(w1)
+    step([w1, w2])
+    project = next(f"p{i}" for i in range(20) if owner(f"p{i}", ["w1", "w2"]) == "w1")
+    w2.push_samples(project, [Sample("cpu_util", 90.0, "vm", timestamp=T0 + s)
+                              for s in range(0, 60, 10)])
+    assert len(w2.store) == 0, "w2 does not own the project: it only journals"
+    step([w1])
+    assert len(w1.store) == 1
+    clock.set(T0 + 61)
+    w1.evaluator.evaluate()
+    w2.evaluator.evaluate()
+    assert w1.evaluator.get(f"alarm-{project}").state == "alarm"
+
+
+def test_a_dead_workers_alarms_move_within_two_heartbeats_with_their_windows(tmp_path):
+    clock, (w1, w2) = workers(tmp_path)
+    define(w1)
+    step([w1, w2])
+    project = next(f"p{i}" for i in range(20) if owner(f"p{i}", ["w1", "w2"]) == "w2")
+    w1.push_samples(project, [Sample("cpu_util", 90.0, "vm", timestamp=T0 + s)
+                              for s in range(0, 60, 10)])
+    step([w2])
+    assert len(w2.store) == 1 and len(w1.store) == 0
+    # w2 dies: no more heartbeats. Two intervals later w1 sees it gone.
+    clock.advance(5.0)
+    step([w1])
+    assert f"alarm-{project}" not in w1.evaluator.evaluated_ids(), "not yet: within 2 beats"
+    clock.advance(5.1)
+    step([w1])
+    assert w1.evaluator.evaluated_ids() == {f"alarm-p{i}" for i in range(20)}
+    assert len(w1.store) == 1, "the journal rebuilt the dead worker's windows"
+    clock.set(T0 + 61)
+    w1.evaluator.evaluate()
+    assert w1.evaluator.get(f"alarm-{project}").state == "alarm"
+
+
+def test_an_alarm_defined_on_one_worker_is_seen_by_the_other(tmp_path):
+    clock, (w1, w2) = workers(tmp_path)
+    step([w1, w2])
+    define(w1, n=3)
+    step([w2])
+    assert {a.alarm_id for a in w2.evaluator.alarms()} == {"alarm-p0", "alarm-p1", "alarm-p2"}
+    w1.evaluator.delete("alarm-p0")
+    step([w2])
+    assert "alarm-p0" not in {a.alarm_id for a in w2.evaluator.alarms()}
