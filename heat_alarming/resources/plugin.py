@@ -1,10 +1,22 @@
-"""What heat-engine loads: the resource types of heat-alarming.
+"""What heat-engine loads: the resource types of heat-alarming, and the worker hook.
 
 heat-engine finds resource plugins only in ``plugin_dirs``; the shim module
 that ``heat-alarming install-plugin`` writes there imports
-:func:`available_resource_mapping` from here.
+:func:`available_resource_mapping` from here.  heat-engine imports plugins
+in its parent process and then forks its workers (even with one worker), so
+importing this module registers an after-fork hook that starts the runtime
+in every worker, on a thread so that engine start-up never waits for it;
+a worker that cotyledon respawns runs the hook again.
 """
 from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
 
 
 def available_resource_mapping() -> dict:
@@ -16,3 +28,26 @@ def available_resource_mapping() -> dict:
     mapping.update(cloudwatch.resource_mapping())
     mapping.update(scaling_policy.resource_mapping())
     return mapping
+
+
+def _in_heat_engine() -> bool:
+    return os.path.basename(sys.argv[0] if sys.argv else "").startswith("heat-engine")
+
+
+def _start_runtime() -> None:
+    from heat_alarming.resources.runtime import get_runtime
+
+    try:
+        get_runtime(start=True)
+    except Exception:  # a broken alarm database must not take heat-engine down
+        LOG.exception("heat-alarming could not start in worker %d; alarms are not "
+                      "evaluated by it", os.getpid())
+
+
+def _after_fork_in_worker() -> None:
+    if _in_heat_engine():
+        threading.Thread(target=_start_runtime, name="heat-alarming-start",
+                         daemon=True).start()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_worker)

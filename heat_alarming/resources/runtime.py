@@ -33,7 +33,7 @@ class Runtime:
     """Store, evaluator, in-process policy signaller and coordination of one worker."""
 
     def __init__(self, conf: cfg.ConfigOpts = cfg.CONF, clock=None,
-                 worker_id: str | None = None) -> None:
+                 worker_id: str | None = None, join_grace: bool = True) -> None:
         opts.register_opts(conf)
         group = conf[opts.GROUP]
         self.pid = os.getpid()
@@ -45,7 +45,12 @@ class Runtime:
                                      clock=self.clock)
         self.journal = SampleJournal(self.evaluator.alarm_store, clock=self.clock)
         self.journal_poll_interval = group.journal_poll_interval
-        self.evaluator.owns = lambda alarm: self.membership.owns(alarm.project_id)
+        # A new worker waits two heartbeats before it evaluates anything, so that
+        # the workers already running have seen it and dropped its share.
+        grace = 2 * self.membership.heartbeat_interval if join_grace else 0.0
+        self._evaluating_from = self.clock() + grace
+        self._grace_over = not join_grace
+        self.evaluator.owns = self._owns
         self.evaluator.register_target(actions.TARGET,
                                        actions.HeatSignaller(self._project_of_alarm,
                                                              self._threshold_of_alarm))
@@ -59,6 +64,9 @@ class Runtime:
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self.coordinate()
+
+    def _owns(self, alarm) -> bool:
+        return self._grace_over and self.membership.owns(alarm.project_id, self._live)
 
     # -- helpers for the signaller -------------------------------------------
     def _project_of_alarm(self, alarm_id: str) -> str | None:
@@ -95,6 +103,9 @@ class Runtime:
             if signature != self._signature:
                 self._signature = signature
                 self.evaluator.reload()
+            if not self._grace_over and self.clock() >= self._evaluating_from:
+                self._grace_over = True
+                self.evaluator.reassign()
             if live != self._live:
                 self._live = live
                 self.evaluator.reassign()

@@ -139,7 +139,8 @@ def heat_engine(tmp_path_factory, heat_database):
     models.BASE.metadata.create_all(db_api.get_engine())
     register_plugin()
     clock = ManualClock(float(int(time.time()) // 60 * 60))
-    runtime.set_runtime(runtime.Runtime(cfg.CONF, clock=clock))
+    # the only worker of this engine: no joining grace to wait out
+    runtime.set_runtime(runtime.Runtime(cfg.CONF, clock=clock, join_grace=False))
     patches = [mock.patch.object(keystone.KeystoneClientPlugin, "_create",
                                  return_value=fake_ks.FakeKeystoneClient()),
                mock.patch.object(heat_context.StoredContext, "_load_keystone_data",

@@ -33,10 +33,18 @@ def step(runtimes):
         runtime.coordinate()
 
 
+def settled(clock, runtimes):
+    """Let the joining grace (two heartbeats) pass, then coordinate."""
+    clock.advance(10.0)
+    step(runtimes)
+
+
 def test_every_alarm_is_evaluated_by_exactly_one_worker(tmp_path):
     clock, (w1, w2) = workers(tmp_path)
     define(w1)
     step([w1, w2])
+    assert w1.evaluator.evaluated_ids() == set(), "nothing before the joining grace"
+    settled(clock, [w1, w2])
     mine, theirs = w1.evaluator.evaluated_ids(), w2.evaluator.evaluated_ids()
     assert mine and theirs, "the projects are spread over both workers"
     assert not mine & theirs
@@ -49,14 +57,15 @@ def test_every_alarm_is_evaluated_by_exactly_one_worker(tmp_path):
 def test_samples_pushed_to_any_worker_reach_the_owner(tmp_path):
     clock, (w1, w2) = workers(tmp_path)
     define(w1)
-    step([w1, w2])
+    settled(clock, [w1, w2])
+    start = clock()
     project = next(f"p{i}" for i in range(20) if owner(f"p{i}", ["w1", "w2"]) == "w1")
-    w2.push_samples(project, [Sample("cpu_util", 90.0, "vm", timestamp=T0 + s)
+    w2.push_samples(project, [Sample("cpu_util", 90.0, "vm", timestamp=start + s)
                               for s in range(0, 60, 10)])
     assert len(w2.store) == 0, "w2 does not own the project: it only journals"
     step([w1])
     assert len(w1.store) == 1
-    clock.set(T0 + 61)
+    clock.set(start + 61)
     w1.evaluator.evaluate()
     w2.evaluator.evaluate()
     assert w1.evaluator.get(f"alarm-{project}").state == "alarm"
@@ -65,9 +74,10 @@ def test_samples_pushed_to_any_worker_reach_the_owner(tmp_path):
 def test_a_dead_workers_alarms_move_within_two_heartbeats_with_their_windows(tmp_path):
     clock, (w1, w2) = workers(tmp_path)
     define(w1)
-    step([w1, w2])
+    settled(clock, [w1, w2])
+    start = clock()
     project = next(f"p{i}" for i in range(20) if owner(f"p{i}", ["w1", "w2"]) == "w2")
-    w1.push_samples(project, [Sample("cpu_util", 90.0, "vm", timestamp=T0 + s)
+    w1.push_samples(project, [Sample("cpu_util", 90.0, "vm", timestamp=start + s)
                               for s in range(0, 60, 10)])
     step([w2])
     assert len(w2.store) == 1 and len(w1.store) == 0
@@ -79,7 +89,7 @@ def test_a_dead_workers_alarms_move_within_two_heartbeats_with_their_windows(tmp
     step([w1])
     assert w1.evaluator.evaluated_ids() == {f"alarm-p{i}" for i in range(20)}
     assert len(w1.store) == 1, "the journal rebuilt the dead worker's windows"
-    clock.set(T0 + 61)
+    clock.set(start + 61)
     w1.evaluator.evaluate()
     assert w1.evaluator.get(f"alarm-{project}").state == "alarm"
 
