@@ -28,6 +28,7 @@ from heat_alarming.engine.alarm import Alarm
 LOG = logging.getLogger(__name__)
 MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 STATE_TRANSITION = "state transition"
+_MIGRATION_LOCK = 0x4841_4C52  # advisory lock id for schema upgrades ("HALR")
 
 
 @dataclasses.dataclass
@@ -91,6 +92,10 @@ class AlarmStore:
         config = Config()
         config.set_main_option("script_location", MIGRATIONS)
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # several workers start at once: one migrates, the others wait for it
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": _MIGRATION_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

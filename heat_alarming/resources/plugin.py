@@ -34,14 +34,20 @@ def _in_heat_engine() -> bool:
     return os.path.basename(sys.argv[0] if sys.argv else "").startswith("heat-engine")
 
 
-def _start_runtime() -> None:
+def _start_runtime(retry_seconds: float = 10.0) -> None:
+    """Start this worker's runtime, retrying while the alarm database is unreachable."""
+    import time
+
     from heat_alarming.resources.runtime import get_runtime
 
-    try:
-        get_runtime(start=True)
-    except Exception:  # a broken alarm database must not take heat-engine down
-        LOG.exception("heat-alarming could not start in worker %d; alarms are not "
-                      "evaluated by it", os.getpid())
+    while True:
+        try:
+            get_runtime(start=True)
+            return
+        except Exception:  # a broken alarm database must not take heat-engine down
+            LOG.exception("heat-alarming could not start in worker %d; retrying in %.0f s",
+                          os.getpid(), retry_seconds)
+            time.sleep(retry_seconds)
 
 
 def _after_fork_in_worker() -> None:
