@@ -67,9 +67,10 @@ class HeatSignaller:
     the alarm's first: an alarm can never act on another project's stack.
     """
 
-    def __init__(self, project_of_alarm, threshold_of_alarm=None) -> None:
+    def __init__(self, project_of_alarm, threshold_of_alarm=None, record=None) -> None:
         self._project_of_alarm = project_of_alarm
         self._threshold_of_alarm = threshold_of_alarm or (lambda alarm_id: None)
+        self._record = record or (lambda payload, text, data: None)
         self._client = None
 
     def __call__(self, payload: dict) -> None:
@@ -86,8 +87,27 @@ class HeatSignaller:
         # beyond Aodh's keys: what OS::Metering::ScalingPolicy's steps and targets need
         details["value"] = (payload.get("reason_data") or {}).get("most_recent")
         details["threshold"] = self._threshold_of_alarm(payload["alarm_id"])
-        ident = identifier.HeatIdentifier(tenant, stack_name, stack_id)
-        self._client.resource_signal(heat_context.get_admin_context(), dict(ident),
-                                     resource, details)
-        LOG.info("Signalled %s of stack %s: alarm %s %s -> %s", resource, stack_name,
-                 payload["alarm_name"], payload["previous"], payload["current"])
+        ident = dict(identifier.HeatIdentifier(tenant, stack_name, stack_id))
+        admin = heat_context.get_admin_context()
+        before = self._signal_events(admin, ident, resource)
+        # synchronous, so that what Heat did is known when the call returns
+        self._client.resource_signal(admin, ident, resource, details, sync_call=True)
+        after = self._signal_events(admin, ident, resource)
+        if after > before:
+            LOG.info("Signalled %s of stack %s: alarm %s %s -> %s", resource, stack_name,
+                     payload["alarm_name"], payload["previous"], payload["current"])
+            self._record(payload, f"signalled {resource} of stack {stack_name}",
+                         {"action": payload["action"], "outcome": "signalled"})
+        else:
+            # Heat drops a signal without an event during a cooldown, while the group is
+            # scaling, or when the adjustment changes nothing: say so in the history.
+            LOG.info("Heat ignored the signal to %s of stack %s (cooldown, scaling in "
+                     "progress or no change)", resource, stack_name)
+            self._record(payload, f"Heat ignored the signal to {resource} of stack "
+                                  f"{stack_name}: cooldown, scaling in progress or no change",
+                         {"action": payload["action"], "outcome": "ignored"})
+
+    def _signal_events(self, ctx, ident: dict, resource: str) -> int:
+        events = self._client.list_events(ctx, ident, filters={
+            "resource_name": resource, "resource_action": "SIGNAL"})
+        return len(events)

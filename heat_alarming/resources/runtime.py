@@ -53,7 +53,8 @@ class Runtime:
         self.evaluator.owns = self._owns
         self.evaluator.register_target(actions.TARGET,
                                        actions.HeatSignaller(self._project_of_alarm,
-                                                             self._threshold_of_alarm))
+                                                             self._threshold_of_alarm,
+                                                             self._record_outcome))
         self._live: tuple[str, ...] = ()
         self._owned_projects: set[str] = set()
         self._journal_position = 0
@@ -74,6 +75,15 @@ class Runtime:
 
     def _threshold_of_alarm(self, alarm_id: str) -> float | None:
         return getattr(self.evaluator.get(alarm_id).rule, "threshold", None)
+
+    def _record_outcome(self, payload: dict, text: str, data: dict) -> None:
+        import uuid
+
+        from heat_alarming.engine.alarm_store import HistoryEntry
+        self.evaluator.alarm_store.record([HistoryEntry(
+            str(uuid.uuid4()), payload["alarm_id"], "action", time.time(),
+            payload.get("previous"), payload.get("current"), text, data,
+            payload.get("severity", ""))])
 
     # -- pushed samples --------------------------------------------------------
     def push_samples(self, project_id: str, samples: list[Sample]) -> int:
@@ -103,12 +113,16 @@ class Runtime:
             if signature != self._signature:
                 self._signature = signature
                 self.evaluator.reload()
+            moved = False
             if not self._grace_over and self.clock() >= self._evaluating_from:
-                self._grace_over = True
-                self.evaluator.reassign()
+                self._grace_over = moved = True
             if live != self._live:
                 self._live = live
-                self.evaluator.reassign()
+                moved = True
+            if moved:
+                # states of the projects gained were kept by their previous owner:
+                # read them again from the database
+                self.evaluator.reload()
                 LOG.info("heat-alarming workers now %s; this is %s", list(live),
                          self.membership.worker_id)
             self._tail()

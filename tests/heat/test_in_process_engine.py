@@ -118,3 +118,57 @@ def test_an_alarm_can_never_signal_another_projects_stack(heat_engine):
     assert "may not signal scale_up in project their-project" in failure.reason
     engine.group_idle(theirs, ctx=theirs_ctx)
     assert engine.outputs(theirs, ctx=theirs_ctx)["size"] == 1
+
+
+COOLING = """
+heat_template_version: 2016-10-14
+resources:
+  group:
+    type: OS::Heat::AutoScalingGroup
+    properties:
+      min_size: 1
+      max_size: 5
+      resource: {type: OS::Heat::None}
+  up:
+    type: OS::Heat::ScalingPolicy
+    properties:
+      adjustment_type: change_in_capacity
+      auto_scaling_group_id: {get_resource: group}
+      scaling_adjustment: 1
+      cooldown: 3600
+  busy:
+    type: OS::Metering::Alarm
+    properties:
+      meter_name: load
+      threshold: 1
+      comparison_operator: gt
+      period: 60
+      repeat_actions: true
+      alarm_actions: [up]
+outputs:
+  size:
+    value: {get_attr: [group, current_size]}
+"""
+
+
+def test_signals_heat_drops_in_a_cooldown_are_recorded_in_the_history(heat_engine):
+    engine = heat_engine
+    ident = engine.create("cooling", COOLING)
+    clock = engine.clock
+    evaluator = engine.runtime.evaluator
+    alarm_id = engine.client.describe_stack_resource(engine.ctx, ident,
+                                                     "busy")["physical_resource_id"]
+    for _ in range(2):  # two rounds in alarm: the repeat falls in the cooldown
+        start = clock()
+        push(engine, ident, "busy", [{"meter": "load", "value": 5.0, "resource_id": "x",
+                                      "timestamp": start + s} for s in range(0, 60, 10)])
+        clock.set(start + 61)
+        evaluator.evaluate()
+        settle(engine, ident)
+    assert engine.outputs(ident)["size"] == 2, "the second signal did not scale"
+    outcomes = [h.reason_data.get("outcome") for h in evaluator.history(alarm_id)
+                if h.type == "action"]
+    assert sorted(outcomes) == ["ignored", "signalled"]
+    (ignored,) = [h for h in evaluator.history(alarm_id) if h.type == "action"
+                  and h.reason_data["outcome"] == "ignored"]
+    assert "cooldown" in ignored.reason
