@@ -37,7 +37,6 @@ setup(
             "ruff>=0.4",
             "psycopg2-binary>=2.9",
             "trustme>=1.0",
-            "fixtures>=4.0",  # heat.tests.utils, Heat's own test helpers
         ],
         "postgresql": [
             "psycopg2-binary>=2.9",

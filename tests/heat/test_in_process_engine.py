@@ -95,9 +95,9 @@ resources:
 
 
 def test_an_alarm_can_never_signal_another_projects_stack(heat_engine):
-    from heat.tests import utils
+    from heat_alarming.resources.embedded import user_context
     engine = heat_engine
-    theirs_ctx = utils.dummy_context(tenant_id="their-project")
+    theirs_ctx = user_context(tenant_id="their-project")
     template = engine.template("hot-autoscaling.yaml").replace(
         "outputs:", "outputs:\n  up_url:\n    value: {get_attr: [scale_up, alarm_url]}")
     theirs = engine.create("theirs", template, ctx=theirs_ctx)
