@@ -112,6 +112,7 @@ class Evaluator:
         self._pending: set[str] = {a.alarm_id for a in self._alarms.values() if a.pending_state}
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self._wakeup = threading.Event()  # definitions changed: recompute when to wake
         self._thread: threading.Thread | None = None
         self._last_prune = 0.0
         self.rounds = 0
@@ -140,6 +141,7 @@ class Evaluator:
                 self._prepare_store(alarm)
             self._alarms = staged
             self._dirty = True
+            self._wakeup.set()
             return built
 
     def delete(self, alarm_id: str) -> bool:
@@ -320,6 +322,7 @@ class Evaluator:
         """Re-apply ``owns`` (the set of owned alarms changed)."""
         with self._lock:
             self._dirty = True
+            self._wakeup.set()
 
     def _reload(self) -> None:
         self._alarms = {a.alarm_id: a for a in self.alarm_store.load_alarms()}
@@ -327,6 +330,7 @@ class Evaluator:
             self._prepare_store(alarm)
         self._pending = {a.alarm_id for a in self._alarms.values() if a.pending_state}
         self._dirty = True
+        self._wakeup.set()
 
     def _threshold_alarms(self, g: _Group, round_: _Round) -> None:
         if g.top.size == 0:
@@ -411,6 +415,7 @@ class Evaluator:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wakeup.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.dispatcher.stop()
@@ -421,6 +426,9 @@ class Evaluator:
         while not self._stop.is_set():
             now = self.clock()
             try:
+                with self._lock:
+                    if self._dirty:  # new alarms bring new periods to wake up for
+                        self._compile()
                 if now >= next_full:
                     next_full = now + self.interval
                     closed = {p: self._closed(p, now) for p in self._groups}
@@ -436,7 +444,8 @@ class Evaluator:
             for period in self._groups:
                 boundary = (self._closed(period, now) + 1) * period + self.period_close_delay
                 wake = min(wake, boundary)
-            self._stop.wait(max(0.01, min(wake - self.clock(), self.interval)))
+            self._wakeup.wait(max(0.01, min(wake - self.clock(), self.interval)))
+            self._wakeup.clear()
 
     def _closed(self, period: int, now: float) -> int:
         """Index of the newest period that closed at least period_close_delay ago."""

@@ -10,6 +10,7 @@ HTTP.  Any other action URL is left to the engine library's notifiers.
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import quote, unquote, urlsplit
 
 from heat.common import context as heat_context
@@ -90,6 +91,7 @@ class HeatSignaller:
         ident = dict(identifier.HeatIdentifier(tenant, stack_name, stack_id))
         admin = heat_context.get_admin_context()
         before = self._signal_events(admin, ident, resource)
+        sent = time.time()
         # synchronous, so that what Heat did is known when the call returns
         self._client.resource_signal(admin, ident, resource, details, sync_call=True)
         after = self._signal_events(admin, ident, resource)
@@ -97,7 +99,8 @@ class HeatSignaller:
             LOG.info("Signalled %s of stack %s: alarm %s %s -> %s", resource, stack_name,
                      payload["alarm_name"], payload["previous"], payload["current"])
             self._record(payload, f"signalled {resource} of stack {stack_name}",
-                         {"action": payload["action"], "outcome": "signalled"})
+                         {"action": payload["action"], "outcome": "signalled",
+                          "sent": sent, "done": time.time()})
         else:
             # Heat drops a signal without an event during a cooldown, while the group is
             # scaling, or when the adjustment changes nothing: say so in the history.
@@ -105,7 +108,7 @@ class HeatSignaller:
                      "progress or no change)", resource, stack_name)
             self._record(payload, f"Heat ignored the signal to {resource} of stack "
                                   f"{stack_name}: cooldown, scaling in progress or no change",
-                         {"action": payload["action"], "outcome": "ignored"})
+                         {"action": payload["action"], "outcome": "ignored", "sent": sent})
 
     def _signal_events(self, ctx, ident: dict, resource: str) -> int:
         events = self._client.list_events(ctx, ident, filters={
