@@ -62,6 +62,15 @@ _CODE = {OK: V_OK, ALARM: V_ALARM, UNKNOWN: V_UNKNOWN}
 _STATE = {V_OK: OK, V_ALARM: ALARM, V_UNKNOWN: UNKNOWN}
 
 
+def _measurement(alarm: Alarm) -> tuple:
+    """What an alarm measures; a change of threshold or operator is not one."""
+    rule = alarm.rule
+    if isinstance(rule, ThresholdRule):
+        return (alarm.project_id, rule.meter_name, rule.statistic, rule.period, rule.query,
+                rule.matching_metadata)
+    return (alarm.project_id, rule)
+
+
 class Transition(dict):
     """What a round did to one alarm: the notification payload plus ``transition``."""
 
@@ -131,8 +140,8 @@ class Evaluator:
             for alarm in built:
                 self._check(alarm, staged)
                 old = staged.get(alarm.alarm_id)
-                if old is not None and old.rule == alarm.rule:
-                    # same measurement: the state carries over
+                if old is not None and _measurement(old) == _measurement(alarm):
+                    # the same thing is measured: the state carries over
                     alarm.state, alarm.state_reason = old.state, old.state_reason
                     alarm.state_timestamp = old.state_timestamp
                 staged[alarm.alarm_id] = alarm
