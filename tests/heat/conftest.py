@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 
 from heat_alarming.resources.embedded import select_threading_backend
 
 select_threading_backend()  # before anything imports heat
 
 import pytest  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
 
 from heat_alarming.metering import ManualClock  # noqa: E402
 from heat_alarming.resources.embedded import ROOT, EmbeddedEngine  # noqa: E402
+from tests.conftest import temporary_database  # noqa: E402
 
 __all__ = ["ROOT"]
 
@@ -27,17 +26,8 @@ __all__ = ["ROOT"]
 @pytest.fixture(scope="session")
 def heat_database(postgres_server):
     """A PostgreSQL database for Heat itself."""
-    name = f"ha_heat_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield postgres_server.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as connection:
-        connection.execute(sa.text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-            {"n": name})
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with temporary_database(postgres_server, "ha_heat") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

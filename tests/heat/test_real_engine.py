@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -25,6 +24,7 @@ from heat_alarming.engine import AlarmStore, Evaluator
 from heat_alarming.engine.coordination import owner
 from heat_alarming.engine.journal import SampleJournal
 from heat_alarming.metering import RollingStore
+from tests.conftest import temporary_database
 
 PROJECTS = [f"proj-{i}" for i in range(12)]
 TRANSITION = re.compile(r"^\S+ \S+ (\d+) INFO heat_alarming\.engine\.evaluator \[.*?\] Alarm "
@@ -49,19 +49,9 @@ def _wait(predicate, timeout, what):
 
 @pytest.fixture
 def databases(postgres_server):
-    names = [f"ha_real_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("heat", "alarm")]
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        for name in names:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    base = postgres_server.rsplit("/", 1)[0]
-    yield [f"{base}/{name}" for name in names]
-    with admin.connect() as connection:
-        for name in names:
-            connection.execute(sa.text("SELECT pg_terminate_backend(pid) FROM "
-                                       "pg_stat_activity WHERE datname = :n"), {"n": name})
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with temporary_database(postgres_server, "ha_real_heat") as heat, \
+            temporary_database(postgres_server, "ha_real_alarm") as alarm:
+        yield heat, alarm
 
 
 def transitions(log_path: str, state: str) -> dict[str, set[int]]:
