@@ -187,16 +187,16 @@ class MeteringAlarm(resource.Resource):
     def handle_create(self):
         import uuid
         self.resource_id_set(str(uuid.uuid4()))
-        get_runtime().evaluator.define(self._definition())
+        get_runtime(start=False).evaluator.define(self._definition())
 
     def handle_update(self, json_snippet, tmpl_diff, prop_diff):
         if prop_diff:
             self.properties = json_snippet.properties(self.properties_schema, self.context)
-            get_runtime().evaluator.define(self._definition())
+            get_runtime(start=False).evaluator.define(self._definition())
 
     def handle_delete(self):
         if self.resource_id is not None:
-            evaluator = get_runtime().evaluator
+            evaluator = get_runtime(start=False).evaluator
             try:
                 evaluator.delete(self.resource_id)
             except AlarmError as exc:
@@ -204,16 +204,16 @@ class MeteringAlarm(resource.Resource):
 
     def handle_suspend(self):
         if self.resource_id is not None:
-            get_runtime().evaluator.set_enabled(self.resource_id, False)
+            get_runtime(start=False).evaluator.set_enabled(self.resource_id, False)
 
     def handle_resume(self):
         if self.resource_id is not None:
-            get_runtime().evaluator.set_enabled(self.resource_id, self.properties[
+            get_runtime(start=False).evaluator.set_enabled(self.resource_id, self.properties[
                 alarm_base.ENABLED])
 
     def handle_check(self):
         try:
-            get_runtime().evaluator.get(self.resource_id)
+            get_runtime(start=False).evaluator.get(self.resource_id)
         except KeyError:
             raise exception.Error(_("alarm %s is not known to the evaluator")
                                   % self.resource_id) from None
@@ -221,7 +221,7 @@ class MeteringAlarm(resource.Resource):
     def _resolve_attribute(self, name):
         if self.resource_id is None:
             return None
-        evaluator = get_runtime().evaluator
+        evaluator = get_runtime(start=False).evaluator
         try:
             alarm = evaluator.get(self.resource_id)
         except KeyError:
@@ -248,7 +248,7 @@ class MeteringAlarm(resource.Resource):
         rows = details["samples"]
         if not isinstance(rows, list) or not rows:
             raise exception.Error(_("samples: must be a non-empty list"))
-        store = get_runtime().store
+        store = get_runtime(start=False).store
         samples = []
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
@@ -270,7 +270,7 @@ class MeteringAlarm(resource.Resource):
             raise exception.Error(_("samples[%(i)d].%(f)s: %(r)s; nothing was stored")
                                   % {"i": first.index, "f": _row_field(first.field),
                                      "r": first.reason})
-        stored = get_runtime().push_samples(self.stack.identifier().tenant, samples)
+        stored = get_runtime(start=False).push_samples(self.stack.identifier().tenant, samples)
         return _("%d samples stored") % stored
 
     signal_needs_metadata_updates = False

@@ -106,7 +106,7 @@ class CloudWatchAlarm(MeteringAlarm):
     def handle_resume(self):
         if self.resource_id is not None:
             from heat_alarming.resources.runtime import get_runtime
-            get_runtime().evaluator.set_enabled(self.resource_id, True)
+            get_runtime(start=False).evaluator.set_enabled(self.resource_id, True)
 
 
 def resource_mapping():

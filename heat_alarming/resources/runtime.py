@@ -190,7 +190,12 @@ _runtime_lock = threading.Lock()
 
 
 def get_runtime(start: bool = True) -> Runtime:
-    """This process's runtime, built on first use (and anew after a fork)."""
+    """This process's runtime, built on first use (and anew after a fork).
+
+    In heat-engine the after-fork hook of :mod:`heat_alarming.resources.plugin`
+    starts it; resource handlers only look it up (``start=False``), so an
+    embedding program decides when its threads run.
+    """
     global _runtime
     with _runtime_lock:
         if _runtime is None or _runtime.pid != os.getpid():
