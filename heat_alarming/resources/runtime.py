@@ -57,6 +57,8 @@ class Runtime:
                                                              self._record_outcome))
         self._live: tuple[str, ...] = ()
         self._owned_projects: set[str] = set()
+        self._owned_cache: set[str] = set()
+        self._owned_key: tuple | None = None
         self._journal_position = 0
         self._own_batches: set[int] = set()
         self._signature = None
@@ -129,9 +131,18 @@ class Runtime:
             if live and live[0] == self.membership.worker_id:  # one worker prunes
                 self.journal.prune(self.clock() - self.store.retention)
 
+    def _owned(self) -> set[str]:
+        """Projects with alarms that this worker owns (kept until definitions or
+        membership change, so that a journal poll costs no loop over alarms)."""
+        key = (self._signature, self._live, self._grace_over)
+        if self._owned_key != key:
+            projects = {a.project_id or "" for a in self.evaluator.alarms()}
+            self._owned_cache = {p for p in projects if self.membership.owns(p, self._live)}
+            self._owned_key = key
+        return self._owned_cache
+
     def _tail(self) -> None:
-        projects = {a.project_id or "" for a in self.evaluator.alarms()}
-        owned = {p for p in projects if self.membership.owns(p, self._live)}
+        owned = self._owned()
         gained = owned - self._owned_projects
         if gained:  # a take-over: rebuild the windows from the journal
             since = self.clock() - self.store.retention
