@@ -10,6 +10,7 @@ stack's project.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from heat.common import exception
 from heat.common.i18n import _
@@ -185,7 +186,6 @@ class MeteringAlarm(resource.Resource):
 
     # -- lifecycle --------------------------------------------------------
     def handle_create(self):
-        import uuid
         self.resource_id_set(str(uuid.uuid4()))
         get_runtime(start=False).evaluator.define(self._definition())
 
