@@ -422,6 +422,11 @@ class Evaluator:
         self._thread.start()
         return self
 
+    def wake(self) -> None:
+        """Look at the clock again now: for a program that moves a manual clock
+        (a compressed-time demo or replay) while the loop runs."""
+        self._wakeup.set()
+
     def stop(self) -> None:
         self._stop.set()
         self._wakeup.set()

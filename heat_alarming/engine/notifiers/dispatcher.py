@@ -39,8 +39,8 @@ class Dispatcher:
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
         self.clock = clock
-        self._pool = futures.ThreadPoolExecutor(max_workers=workers,
-                                                thread_name_prefix="alarm-notifier")
+        self.workers = workers
+        self._pool: futures.ThreadPoolExecutor | None = None
         self._in_flight: set[int] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -49,6 +49,7 @@ class Dispatcher:
 
     # -- control ---------------------------------------------------------
     def start(self) -> Dispatcher:
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="alarm-dispatcher", daemon=True)
         self._thread.start()
         return self
@@ -58,7 +59,10 @@ class Dispatcher:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def wake(self) -> None:
         """Look for due notifications now (called after a round queued some)."""
@@ -86,7 +90,11 @@ class Dispatcher:
                                                      skip=self._in_flight)
             for item in due:
                 self._in_flight.add(item.id)
-        return [self._pool.submit(self._deliver, item) for item in due]
+            if due and self._pool is None:
+                self._pool = futures.ThreadPoolExecutor(max_workers=self.workers,
+                                                        thread_name_prefix="alarm-notifier")
+            pool = self._pool
+        return [pool.submit(self._deliver, item) for item in due]
 
     def deliver_due(self) -> int:
         """Deliver what is due now and wait for it (for tests and shutdown)."""
