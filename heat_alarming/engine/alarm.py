@@ -369,6 +369,12 @@ class Alarm:
                 "time_constraints": [c.to_dict() for c in self.time_constraints],
                 "stabilization_window": self.stabilization_window}
 
+    def threshold_rules(self) -> list[ThresholdRule]:
+        """The threshold rules this alarm evaluates: its rule, or its composite's leaves."""
+        if isinstance(self.rule, ThresholdRule):
+            return [self.rule]
+        return [leaf[1] for leaf in self.rule.leaves() if leaf[0] == "rule"]
+
     def actions_for(self, state: str) -> tuple[str, ...]:
         return {ALARM: self.alarm_actions, OK: self.ok_actions,
                 UNKNOWN: self.insufficient_data_actions}[state]

@@ -198,15 +198,19 @@ class Evaluator:
         """Deliver ``inproc://<name>`` actions to ``target(payload)``."""
         self.notifiers.register_target(name, target)
 
-    def check(self, alarm: Alarm) -> None:
-        """Raise :class:`AlarmError` if ``alarm`` cannot be evaluated here (no side effect)."""
-        with self._lock:
-            self._check(alarm)
+    def check(self, alarm: Alarm, references: bool = True) -> None:
+        """Raise :class:`AlarmError` if ``alarm`` cannot be evaluated here (no side effect).
 
-    def _check(self, alarm: Alarm, known: Mapping[str, Alarm] | None = None) -> None:
+        ``references=False`` skips the composite's ``alarm_id`` references, for
+        callers that validate before the referenced alarms exist (Heat templates).
+        """
+        with self._lock:
+            self._check(alarm, references=references)
+
+    def _check(self, alarm: Alarm, known: Mapping[str, Alarm] | None = None,
+               references: bool = True) -> None:
         known = self._alarms if known is None else known
-        rules = [alarm.rule] if alarm.type == THRESHOLD else \
-            [leaf[1] for leaf in alarm.rule.leaves() if leaf[0] == "rule"]
+        rules = alarm.threshold_rules()
         where = "threshold_rule" if alarm.type == THRESHOLD else "composite_rule"
         for rule in rules:
             if rule.period % self.store.resolution:
@@ -217,7 +221,7 @@ class Evaluator:
                 raise AlarmError(f"{where}.evaluation_periods",
                                  f"{look_back} periods of {rule.period} s reach further back "
                                  f"than the store retention ({self.store.retention} s)")
-        if alarm.type == COMPOSITE:
+        if alarm.type == COMPOSITE and references:
             for leaf in alarm.rule.leaves():
                 if leaf[0] == "alarm":
                     if leaf[1] not in known:
@@ -241,9 +245,7 @@ class Evaluator:
         return False
 
     def _prepare_store(self, alarm: Alarm) -> None:
-        rules = [alarm.rule] if alarm.type == THRESHOLD else \
-            [leaf[1] for leaf in alarm.rule.leaves() if leaf[0] == "rule"]
-        for rule in rules:
+        for rule in alarm.threshold_rules():
             if rule.statistic.startswith("p"):
                 self.store.track_raw(rule.meter_name)
 

@@ -137,12 +137,20 @@ class MeteringAlarm(resource.Resource):
         rule["type"] = "threshold"
         return rule
 
+    def _engine_actions(self, props, key) -> list[str]:
+        """A property's actions as engine action URLs.
+
+        Values not resolved yet (a policy's ``alarm_url`` while the stack is
+        only being validated) are left out; they are resolved at create time.
+        """
+        return [actions.to_engine_action(str(a), self.stack) for a in props[key] or []
+                if a is not None]
+
     def _common_definition(self, props) -> dict:
         """Everything but the rule, from Heat's common alarm properties."""
-        stack = self.stack
 
         def engine_actions(key):
-            return [actions.to_engine_action(str(a), stack) for a in props[key] or []]
+            return self._engine_actions(props, key)
 
         return {
             "alarm_id": self.resource_id, "name": self.physical_resource_name(),
@@ -165,16 +173,11 @@ class MeteringAlarm(resource.Resource):
 
     def validate(self):
         super().validate()
-        definition = self._definition()
-        definition["alarm_id"] = "validation"
-        definition["alarm_actions"] = [a if "://" in a else f"inproc://{a}"
-                                       for a in definition["alarm_actions"]]
-        for key in ("ok_actions", "insufficient_data_actions"):
-            definition[key] = [a if "://" in a else f"inproc://{a}" for a in definition[key]]
+        definition = dict(self._definition(), alarm_id="validation")
         try:
             alarm = Alarm.from_dict(definition)
-            if alarm.type == "threshold":  # composite references exist only once created
-                get_runtime(start=False).evaluator.check(alarm)
+            # referenced alarms of a composite exist only once the stack is created
+            get_runtime(start=False).evaluator.check(alarm, references=False)
         except AlarmError as exc:
             field = exc.field.split(".", 1)[-1]
             from heat.engine import rsrc_defn

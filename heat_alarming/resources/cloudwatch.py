@@ -78,10 +78,9 @@ class CloudWatchAlarm(MeteringAlarm):
 
     def _definition(self, props=None) -> dict:
         props = props if props is not None else self.properties
-        from heat_alarming.resources import actions
 
         def engine_actions(key):
-            return [actions.to_engine_action(str(a), self.stack) for a in props[key] or []]
+            return self._engine_actions(props, key)
 
         return {
             "alarm_id": self.resource_id, "name": self.physical_resource_name(),

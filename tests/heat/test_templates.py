@@ -105,3 +105,12 @@ def test_a_cloudwatch_alarm_uses_the_aws_names(heat_engine):
     outputs = engine.outputs(ident)
     assert outputs["State"] == "alarm", "Maximum of each period is 85 >= 80"
     assert outputs["Size"] == 2
+
+
+def test_an_action_that_is_neither_a_url_nor_a_resource_fails_validation(heat_engine):
+    engine = heat_engine
+    template = engine.template("hot-autoscaling.yaml").replace(
+        "alarm_actions: [{get_attr: [scale_up, alarm_url]}]", "alarm_actions: [scale_sideways]")
+    with pytest.raises(Exception) as caught:
+        engine.create("badaction", template)
+    assert "alarm_actions" in str(caught.value) and "scale_sideways" in str(caught.value)
