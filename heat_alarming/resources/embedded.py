@@ -2,8 +2,8 @@
 
 ``EmbeddedEngine`` starts Heat's real ``EngineService`` on ``fake://``
 messaging with our resource types registered, and a Heat database on the URL
-given (PostgreSQL: the engine's threads write concurrently, which SQLite
-answers with "database is locked").  No cloud runs here, so Keystone, which
+given: a SQLite file (set up so that the engine's threads can share it) or
+PostgreSQL.  No cloud runs here, so Keystone, which
 Heat needs for trusts, stack-domain users and the EC2 keys behind
 ``alarm_url``, is Heat's own ``FakeKeystoneClient``; nothing else is faked.
 
@@ -29,6 +29,40 @@ def select_threading_backend() -> None:
         backend.init_backend(backend.BackendType.THREADING)
     except backend.exceptions.BackendAlreadySelected:
         pass
+
+
+def _share_sqlite_between_threads(engine) -> None:
+    """Let the engine's many threads share one SQLite file.
+
+    SQLite allows one writer at a time. A transaction that starts as a reader
+    and then writes cannot wait for the lock (SQLite fails it at once with
+    "database is locked"), so every transaction takes the write lock when it
+    begins (BEGIN IMMEDIATE) and waits up to the busy timeout for it;
+    write-ahead logging keeps those waits short.
+    """
+    import sqlalchemy as sa
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(connection, _record) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    # oslo.db begins SQLite transactions itself, with a deferred BEGIN: replace
+    # its listener (the commit and rollback listeners that clear its
+    # ``in_transaction`` flag stay)
+    for listener in list(engine.dispatch.begin):
+        if getattr(listener, "__name__", "") == "_sqlite_emit_begin":
+            sa.event.remove(engine, "begin", listener)
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        if not connection.connection.dbapi_connection.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.info["in_transaction"] = True
+
+    engine.dispose()
 
 
 def _fake_keystone_data(self):
@@ -83,6 +117,8 @@ class EmbeddedEngine:
             cfg.CONF.set_override(name, value, opts.GROUP)
         messaging.setup("fake://", optional=True)
         db_options.set_defaults(cfg.CONF, connection=heat_database)
+        if heat_database.startswith("sqlite"):
+            _share_sqlite_between_threads(db_api.get_engine())
         models.BASE.metadata.create_all(db_api.get_engine())
         env = resources.global_env()
         for type_name, cls in plugin.available_resource_mapping().items():

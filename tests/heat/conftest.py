@@ -1,4 +1,4 @@
-"""A real heat-engine in this process (EngineService on PostgreSQL, fake:// RPC).
+"""A real heat-engine in this process (EngineService on a SQLite file, fake:// RPC).
 
 The engine comes from :mod:`heat_alarming.resources.embedded`; Keystone is the
 only cloud service Heat touches here (trusts, stack-domain users and EC2 keys
@@ -18,21 +18,14 @@ import pytest  # noqa: E402
 
 from heat_alarming.metering import ManualClock  # noqa: E402
 from heat_alarming.resources.embedded import ROOT, EmbeddedEngine  # noqa: E402
-from tests.conftest import temporary_database  # noqa: E402
 
 __all__ = ["ROOT"]
 
 
 @pytest.fixture(scope="session")
-def heat_database(postgres_server):
-    """A PostgreSQL database for Heat itself."""
-    with temporary_database(postgres_server, "ha_heat") as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
-def heat_engine(tmp_path_factory, heat_database):
+def heat_engine(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("heat-engine")
+    heat_database = "sqlite:///" + os.path.join(workdir, "heat.sqlite")
     clock = ManualClock(float(int(time.time()) // 60 * 60))
     # the only worker of this engine: no joining grace to wait out
     engine = EmbeddedEngine(heat_database, os.path.join(workdir, "alarms.sqlite"),
