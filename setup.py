@@ -28,6 +28,7 @@ setup(
         "croniter>=1.3",
         "stevedore>=5.0",
         "tzdata",
+        "PyYAML>=5.4",
     ],
     extras_require={
         "test": [
@@ -37,6 +38,13 @@ setup(
             "ruff>=0.4",
             "psycopg2-binary>=2.9",
             "trustme>=1.0",
+            "matplotlib>=3.7",
+            "psutil>=5.9",
+        ],
+        # heat-alarming demo: --plot draws with matplotlib, --source host reads psutil
+        "demo": [
+            "matplotlib>=3.7",
+            "psutil>=5.9",
         ],
         "postgresql": [
             "psycopg2-binary>=2.9",

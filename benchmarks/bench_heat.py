@@ -113,7 +113,8 @@ def main() -> None:
     try:
         engine.runtime.start()
         ident = engine.create("latency", engine.template("hot-autoscaling.yaml"),
-                              params={"period": PERIOD, "cooldown": 0})
+                              params={"period": PERIOD, "cooldown": 0,
+                                      "repeat_actions": False})
         for run in range(args.runs):
             before = len(signal_times(engine, ident, "scale_up"))
             last = push(engine, ident, "cpu_alarm_high", 95.0, 2 * PERIOD + 1)

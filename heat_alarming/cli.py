@@ -9,10 +9,21 @@ from heat_alarming import __version__
 
 
 def _add_demo(subparsers) -> None:
+    from heat_alarming.demo import run as heat_demo
+
+    parser = subparsers.add_parser(
+        "demo", help="autoscale a stack in an embedded heat-engine and show the timeline",
+        description=heat_demo.__doc__.strip().splitlines()[0])
+    heat_demo.add_arguments(parser)
+    parser.set_defaults(run=heat_demo.run)
+
+
+def _add_store_demo(subparsers) -> None:
     from heat_alarming import store_demo
 
     parser = subparsers.add_parser(
-        "demo", help="ingest a synthetic load into the store and print per-period statistics",
+        "store-demo",
+        help="ingest a synthetic load into the store and print per-period statistics",
         description=store_demo.__doc__.strip().splitlines()[0])
     store_demo.add_arguments(parser)
     parser.set_defaults(run=store_demo.run)
@@ -39,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_demo(subparsers)
+    _add_store_demo(subparsers)
     _add_install_plugin(subparsers)
     return parser
 

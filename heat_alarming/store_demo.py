@@ -4,8 +4,8 @@ A fleet of servers in two groups reports cpu_util every 10 seconds on a
 simulated clock (the "web" group ramps up, holds and drops; "db" stays
 level).  The samples go through the real validation and ingest paths,
 then the store answers per-period statistics for each group the way an
-alarm will ask for them, is snapshotted to disk and restored.  Later
-releases turn ``heat-alarming demo`` into the full Heat demo.
+alarm will ask for them, is snapshotted to disk and restored.  It runs as
+``heat-alarming store-demo``; ``heat-alarming demo`` is the Heat demo.
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ HTTP.  Any other action URL is left to the engine library's notifiers.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from urllib.parse import quote, unquote, urlsplit
 
@@ -73,6 +74,14 @@ class HeatSignaller:
         self._threshold_of_alarm = threshold_of_alarm or (lambda alarm_id: None)
         self._record = record or (lambda payload, text, data: None)
         self._client = None
+        # one signal at a time per policy: the outcome is read from Heat's event
+        # count, which two signals in flight to the same policy would both see grow
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock_for(self, stack_id: str, resource: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault((stack_id, resource), threading.Lock())
 
     def __call__(self, payload: dict) -> None:
         tenant, stack_name, stack_id, resource = parse_signal_action(payload["action"])
@@ -90,11 +99,12 @@ class HeatSignaller:
         details["threshold"] = self._threshold_of_alarm(payload["alarm_id"])
         ident = dict(identifier.HeatIdentifier(tenant, stack_name, stack_id))
         admin = heat_context.get_admin_context()
-        before = self._signal_events(admin, ident, resource)
-        sent = time.time()
-        # synchronous, so that what Heat did is known when the call returns
-        self._client.resource_signal(admin, ident, resource, details, sync_call=True)
-        after = self._signal_events(admin, ident, resource)
+        with self._lock_for(stack_id, resource):
+            before = self._signal_events(admin, ident, resource)
+            sent = time.time()
+            # synchronous, so that what Heat did is known when the call returns
+            self._client.resource_signal(admin, ident, resource, details, sync_call=True)
+            after = self._signal_events(admin, ident, resource)
         if after > before:
             LOG.info("Signalled %s of stack %s: alarm %s %s -> %s", resource, stack_name,
                      payload["alarm_name"], payload["previous"], payload["current"])

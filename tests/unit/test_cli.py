@@ -1,4 +1,4 @@
-"""The heat-alarming command: its help lists the jobs, and the demo tells a true story."""
+"""The heat-alarming command: its help lists the jobs, and the store demo tells a true story."""
 import re
 import shutil
 import subprocess
@@ -14,7 +14,7 @@ def test_help_lists_the_subcommands(capsys):
         cli.main(["--help"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    assert "demo" in out and "--config-file" in out
+    assert "demo" in out and "store-demo" in out and "--config-file" in out
 
 
 def test_no_subcommand_prints_help_and_fails(capsys):
@@ -28,8 +28,8 @@ def _web_rows(out: str) -> list[tuple[int, float, float]]:
     return [(int(c), float(a), float(m)) for c, a, m in rows]
 
 
-def test_the_demo_computes_the_load_profile_from_the_store(capsys, tmp_path):
-    code = cli.main(["demo", "--servers", "6", "--minutes", "9", "--period", "60",
+def test_the_store_demo_computes_the_load_profile_from_the_store(capsys, tmp_path):
+    code = cli.main(["store-demo", "--servers", "6", "--minutes", "9", "--period", "60",
                      "--no-progress", "--workdir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0
@@ -47,8 +47,8 @@ def test_the_demo_computes_the_load_profile_from_the_store(capsys, tmp_path):
     assert (tmp_path / "store.snap").exists()
 
 
-def test_the_demo_refuses_a_window_longer_than_the_retention(capsys):
-    assert cli.main(["demo", "--minutes", "61"]) == 2
+def test_the_store_demo_refuses_a_window_longer_than_the_retention(capsys):
+    assert cli.main(["store-demo", "--minutes", "61"]) == 2
     assert "--minutes 61" in capsys.readouterr().err
 
 

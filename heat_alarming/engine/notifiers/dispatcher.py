@@ -68,6 +68,13 @@ class Dispatcher:
         """Look for due notifications now (called after a round queued some)."""
         self._wake.set()
 
+    def idle(self) -> bool:
+        """Nothing in flight and nothing waiting (a retry scheduled later counts)."""
+        with self._lock:
+            if self._in_flight:
+                return False
+        return self.alarm_store.next_notification_time() is None
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:

@@ -1,0 +1,360 @@
+"""Autoscaling inside an embedded heat-engine: samples in, alarms decide, the group resizes.
+
+The demo starts Heat's real engine in this process (a SQLite file for its
+database, fake:// messaging, Heat's fake keystone, no network), loads the
+heat-alarming resource types, creates a stack from a template and pushes
+samples into its alarm through the alarm's signal, period after period, on
+a compressed clock. The evaluator thread inside the engine decides, signals
+the scaling policies in-process, and Heat resizes the group; the demo only
+reads back what the engine recorded and prints it.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+
+from heat_alarming.demo.profile import HostSampler, LoadProfile
+from heat_alarming.demo.timeline import PeriodRow, Timeline
+
+DEFAULT_TEMPLATE = "hot-autoscaling.yaml"
+ALARM_TYPES = ("OS::Metering::Alarm", "OS::Ceilometer::Alarm", "OS::Metering::CompositeAlarm",
+               "AWS::CloudWatch::Alarm")
+PUSH_TYPES = ("OS::Metering::Alarm", "OS::Ceilometer::Alarm")
+GROUP_TYPES = ("OS::Heat::AutoScalingGroup", "AWS::AutoScaling::AutoScalingGroup",
+               "OS::Heat::InstanceGroup")
+POLICY_TYPES = ("OS::Heat::ScalingPolicy", "OS::Metering::ScalingPolicy",
+                "AWS::AutoScaling::ScalingPolicy")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--template", default=DEFAULT_TEMPLATE, metavar="FILE",
+                        help="a HOT or CFN template: a path, or a name in templates/ "
+                             f"(default {DEFAULT_TEMPLATE}); it needs an OS::Metering::Alarm "
+                             "to push samples to and an autoscaling group")
+    parser.add_argument("--source", choices=("profile", "host"), default="profile",
+                        help="profile: the built-in load (ramp, plateau, drop), shared by "
+                             "the group's members; host: this machine's CPU (psutil)")
+    parser.add_argument("--speed", type=float, default=30.0,
+                        help="simulated seconds per real second (default 30: a 60 s period "
+                             "every 2 s). Heat itself needs about 2.5 s to resize a group, so "
+                             "at higher speeds more signals find it busy and are dropped")
+    parser.add_argument("--period", type=int, default=60,
+                        help="alarm period in simulated seconds, passed as the template's "
+                             "'period' parameter when it has one (default 60)")
+    parser.add_argument("--periods", type=int, default=None,
+                        help="how many periods to run (default: the whole profile, 20)")
+    parser.add_argument("--workdir", metavar="DIR",
+                        help="where the SQLite databases and the engine log go "
+                             "(default: a new temporary directory)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the databases and the log (and the stack) for inspection")
+    parser.add_argument("--plot", metavar="PNG", help="also draw the timeline into this file")
+
+
+def _template_path(name: str) -> str:
+    from heat_alarming.resources.embedded import ROOT
+    if os.path.exists(name):
+        return name
+    candidate = os.path.join(ROOT, "templates", name)
+    if os.path.exists(candidate):
+        return candidate
+    raise FileNotFoundError(f"--template: no file {name!r} here or in {ROOT}/templates")
+
+
+def _shown(path: str) -> str:
+    from heat_alarming.resources.embedded import ROOT
+    path = os.path.abspath(path)
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+
+
+def _times(count: int) -> str:
+    return {0: "never", 1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
+def _log_to_file(path: str, debug: bool) -> None:
+    """The engine talks a lot: its log goes to a file, the terminal gets the timeline."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+class DemoStack:
+    """The demo's stack in the engine: its alarms, group and policies, read back."""
+
+    def __init__(self, engine, ident) -> None:
+        self.engine = engine
+        self.ident = ident
+        resources = engine.client.list_stack_resources(engine.ctx, ident)
+        by_type = {}
+        for res in resources:
+            by_type.setdefault(res["resource_type"], []).append(res)
+        self.alarms = {r["resource_name"]: r["physical_resource_id"]
+                       for t in ALARM_TYPES for r in by_type.get(t, [])}
+        pushable = [r["resource_name"] for t in PUSH_TYPES for r in by_type.get(t, [])]
+        groups = [r["resource_name"] for t in GROUP_TYPES for r in by_type.get(t, [])]
+        if not pushable or not groups:
+            raise ValueError("the template needs an OS::Metering::Alarm (samples are pushed "
+                             "through its signal) and an autoscaling group")
+        self.push_to = sorted(pushable)[0]
+        self.group = groups[0]
+        self.policies = sorted(r["resource_name"] for t in POLICY_TYPES
+                               for r in by_type.get(t, []))
+        evaluator = engine.runtime.evaluator
+        rules = [rule for alarm_id in self.alarms.values()
+                 for rule in evaluator.get(alarm_id).threshold_rules()]
+        self.meter = rules[0].meter_name
+        self.thresholds = sorted({(name, rule.threshold) for name, alarm_id in self.alarms.items()
+                                  for rule in evaluator.get(alarm_id).threshold_rules()},
+                                 key=lambda item: item[1])
+        # samples carry what the alarms select on (their matching_metadata)
+        self.metadata = {}
+        for rule in rules:
+            for key, value in rule.matching_metadata:
+                self.metadata[key.removeprefix("metadata.")] = value
+
+    def size(self) -> int:
+        members = self.engine.client.list_stack_resources(
+            self.engine.ctx, self.ident, nested_depth=1)
+        return sum(1 for r in members if r.get("parent_resource") == self.group
+                   and r["resource_action"] != "DELETE")
+
+    def push(self, values, timestamp: float) -> None:
+        rows = [{"meter": self.meter, "value": float(value), "resource_id": f"member-{k}",
+                 "timestamp": timestamp, "metadata": self.metadata}
+                for k, value in enumerate(values)]
+        self.engine.client.resource_signal(self.engine.ctx, self.ident, self.push_to,
+                                           {"samples": rows}, sync_call=True)
+
+    def signal_events(self) -> dict[str, list[str]]:
+        """Heat's own SIGNAL events of each policy (reasons, oldest first)."""
+        found = {}
+        for policy in self.policies:
+            events = self.engine.client.list_events(self.engine.ctx, self.ident, filters={
+                "resource_name": policy, "resource_action": "SIGNAL"}, sort_dir="asc")
+            found[policy] = [e.get("resource_status_reason", "") for e in events]
+        return found
+
+
+class HistoryReader:
+    """New entries of the alarms' history since the last call, as short phrases."""
+
+    def __init__(self, evaluator, alarms: dict[str, str]) -> None:
+        self.evaluator = evaluator
+        self.alarms = alarms
+        self.seen: set[str] = set()
+        self.transitions: list[tuple[float, str, str, str]] = []
+        self.outcomes: dict[str, dict[str, int]] = {}
+
+    def new_events(self) -> list[str]:
+        from heat_alarming.resources.actions import parse_signal_action
+        entries = []
+        for name, alarm_id in self.alarms.items():
+            for entry in self.evaluator.history(alarm_id, limit=1000):
+                if entry.event_id not in self.seen:
+                    self.seen.add(entry.event_id)
+                    entries.append((entry.timestamp, name, entry))
+        phrases, outcomes = [], {}
+        for _, name, entry in sorted(entries, key=lambda item: item[0]):
+            if entry.type == "action":
+                outcome = entry.reason_data.get("outcome", "")
+                try:
+                    target = parse_signal_action(entry.reason_data.get("action", ""))[3]
+                except Exception:  # not a Heat target (a webhook, say)
+                    target = entry.reason_data.get("action", "?")
+                self.outcomes.setdefault(target, {}).setdefault(outcome, 0)
+                self.outcomes[target][outcome] += 1
+                outcomes.setdefault(target, []).append(outcome)
+            elif entry.previous != entry.current:
+                self.transitions.append((entry.timestamp, name, entry.previous, entry.current))
+                phrases.append(f"{name} -> {entry.current}")
+        for target, seen in outcomes.items():
+            done, dropped = seen.count("signalled"), seen.count("ignored")
+            parts = ([f"signalled{'' if done == 1 else f' x{done}'}"] if done else []) + (
+                [f"dropped by Heat{'' if dropped == 1 else f' x{dropped}'}"]
+                if dropped else [])
+            phrases.append(f"{target} {', '.join(parts)}")
+        return phrases
+
+
+def run(args: argparse.Namespace, conf) -> int:
+    if args.speed <= 0:
+        print("heat-alarming demo: --speed must be positive", file=sys.stderr)
+        return 2
+    resolution = conf.heat_alarming.store_resolution
+    if args.period <= 0 or args.period % resolution:
+        print(f"heat-alarming demo: --period must be a positive multiple of the store "
+              f"resolution ({resolution} s)", file=sys.stderr)
+        return 2
+    try:
+        template_path = _template_path(args.template)
+    except FileNotFoundError as exc:
+        print(f"heat-alarming demo: {exc}", file=sys.stderr)
+        return 2
+    profile = LoadProfile()
+    periods = args.periods or profile.periods
+    if periods <= 0:
+        print("heat-alarming demo: --periods must be positive", file=sys.stderr)
+        return 2
+
+    created_workdir = args.workdir is None
+    workdir = args.workdir or tempfile.mkdtemp(prefix="heat-alarming-demo-")
+    os.makedirs(workdir, exist_ok=True)
+    log_path = os.path.join(workdir, "engine.log")
+    _log_to_file(log_path, conf.debug)
+    logging.captureWarnings(True)  # Heat's libraries' deprecation warnings: to the log
+    warnings.simplefilter("default")
+    from heat_alarming.resources.embedded import select_threading_backend
+    select_threading_backend()  # before Heat is imported
+    heat_db = os.path.join(workdir, "heat.sqlite")
+    alarm_db = os.path.join(workdir, "alarms.sqlite")
+    for path in (heat_db, alarm_db):
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+
+    from heat_alarming.metering import ManualClock
+    from heat_alarming.resources.embedded import EmbeddedEngine
+
+    began = time.monotonic()
+    start = float(int(time.time()) // args.period * args.period)
+    clock = ManualClock(start)
+    print(f"heat-alarming demo: {_shown(template_path)} in an embedded heat-engine "
+          f"(Heat's EngineService, SQLite in {workdir}, fake:// messaging, no network)")
+    engine = EmbeddedEngine("sqlite:///" + heat_db, alarm_db, clock=clock, join_grace=False,
+                            overrides={"store_resolution": resolution,
+                                       # rounds at each period close only: a full
+                                       # round between them would repeat the
+                                       # actions a second time per period
+                                       "evaluation_interval": 3600.0,
+                                       # every sample of a period is in before the
+                                       # clock reaches its close: no need to wait
+                                       "period_close_delay": 0.0})
+    try:
+        return _run_stack(args, engine, clock, template_path, profile, periods, workdir,
+                          log_path, began)
+    finally:
+        engine.runtime.stop()
+        engine.stop()
+        if not args.keep:
+            if created_workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+            else:
+                for path in (heat_db, alarm_db, log_path):
+                    for suffix in ("", "-wal", "-shm"):
+                        if os.path.exists(path + suffix):
+                            os.remove(path + suffix)
+
+
+def _run_stack(args, engine, clock, template_path, profile, periods, workdir, log_path,
+               began) -> int:
+    import yaml
+
+    with open(template_path) as handle:
+        text = handle.read()
+    template = yaml.safe_load(text)  # HOT is YAML and CFN's JSON is YAML too
+    params = {}
+    declared = template.get("parameters") or template.get("Parameters") or {}
+    if "period" in declared:
+        params["period"] = args.period
+    if "cooldown" in declared:
+        params["cooldown"] = 0  # Heat's cooldown runs on the real clock, not the demo's
+    created = time.monotonic()
+    ident = engine.create("autoscaling-demo", text, params=params)
+    stack = DemoStack(engine, ident)
+    engine.runtime.start()
+    sampler = HostSampler() if args.source == "host" else profile.sampler()
+    resolution = engine.runtime.store.resolution
+    ticks_per_period = args.period // resolution
+    print(f"stack {ident['stack_name']} created in {time.monotonic() - created:.1f} s: "
+          f"group '{stack.group}' of {stack.size()}, alarms "
+          + ", ".join(f"{name} ({value:g})" for name, value in stack.thresholds)
+          + f"; samples of {stack.meter} go through the signal of '{stack.push_to}'")
+    source = (profile.describe() if args.source == "profile"
+              else "this machine's CPU, reported by every member")
+    print(f"load: {source}; {args.period} s periods, clock x{args.speed:g} "
+          f"(a period every {args.period / args.speed:.1f} s), {periods} periods\n")
+    size = stack.size()
+    timeline = Timeline(sorted(stack.alarms), periods, start=clock(), meter=stack.meter,
+                        initial_size=size)
+    timeline.header()
+    history = HistoryReader(engine.runtime.evaluator, stack.alarms)
+    tick_seconds = resolution / args.speed
+    next_tick = time.monotonic()
+    pushed = signals = 0
+    for index in range(1, periods + 1):
+        values_in_period, demand = [], 0.0
+        for tick in range(ticks_per_period):
+            progress = index - 1 + tick / ticks_per_period
+            demand, values = sampler.values(progress, size)
+            stack.push(values, clock() + resolution / 2)
+            pushed, signals = pushed + len(values), signals + 1
+            values_in_period.extend(values)
+            clock.advance(resolution)
+            engine.runtime.evaluator.wake()
+            next_tick += tick_seconds
+            time.sleep(max(0.0, next_tick - time.monotonic()))
+            size = stack.size()
+        states = {name: engine.runtime.evaluator.get(alarm_id).state
+                  for name, alarm_id in stack.alarms.items()}
+        timeline.add(PeriodRow(index, clock(), demand,
+                               sum(values_in_period) / len(values_in_period), states, size,
+                               history.new_events()))
+
+    # let the last decisions reach Heat and the last resize finish
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not engine.runtime.evaluator.dispatcher.idle():
+        time.sleep(0.1)
+    engine.group_idle(ident, name=stack.group)
+    late = history.new_events()
+    if late:
+        timeline.note(f"{'':>{27}} after the last period: {'; '.join(late)}")
+    final = stack.size()
+    _summary(timeline, stack, history, final, pushed, signals, engine, began, workdir,
+             log_path, args)
+    if args.plot:
+        from heat_alarming.demo.plot import write_plot
+        write_plot(timeline, stack.thresholds, args.plot,
+                   f"{os.path.basename(template_path)}: {stack.meter} per member, alarm "
+                   f"states and group size ({args.period} s periods)")
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def _summary(timeline, stack, history, final, pushed, signals, engine, began, workdir,
+             log_path, args) -> None:
+    sizes = [row.size for row in timeline.rows] + [final]
+    events = stack.signal_events()
+    print("\nsummary, read from the engine's records:")
+    for name in sorted(stack.alarms):
+        changes = [f"{previous} -> {current} at {timeline.clock_text(when)}"
+                   if when >= timeline.start else f"{previous} -> {current}"
+                   for when, alarm, previous, current in history.transitions if alarm == name]
+        print(f"  {name}: {len(changes)} transitions" + (f" ({', '.join(changes)})"
+                                                         if changes else ""))
+    for policy in stack.policies:
+        outcome = history.outcomes.get(policy, {})
+        ignored = outcome.get("ignored", 0)
+        print(f"  {policy}: {len(events.get(policy, []))} SIGNAL event(s) in Heat; the alarms "
+              f"signalled it {_times(outcome.get('signalled', 0) + ignored)}"
+              + (f", and Heat dropped {ignored} of those (a resize in progress, a "
+                 "cooldown, or the group at its size limit)" if ignored else ""))
+    print(f"  group '{stack.group}': size {sizes[0]} at the start, at most {max(sizes)}, "
+          f"{final} at the end")
+    print(f"  {pushed} samples in {signals} signals; {engine.runtime.evaluator.rounds} "
+          f"evaluation rounds; {time.monotonic() - began:.1f} s in all")
+    if args.keep:
+        print(f"  kept: {workdir} (heat.sqlite, alarms.sqlite, engine.log)")
+    else:
+        print(f"  the databases and {os.path.basename(log_path)} are removed; --keep "
+              "keeps them")
