@@ -21,6 +21,7 @@ import warnings
 
 from heat_alarming.demo.profile import HostSampler, LoadProfile
 from heat_alarming.demo.timeline import PeriodRow, Timeline
+from heat_alarming.metering.query import matching_metadata_field
 
 DEFAULT_TEMPLATE = "hot-autoscaling.yaml"
 ALARM_TYPES = ("OS::Metering::Alarm", "OS::Ceilometer::Alarm", "OS::Metering::CompositeAlarm",
@@ -117,10 +118,15 @@ class DemoStack:
         self.thresholds = sorted({(name, rule.threshold) for name, alarm_id in self.alarms.items()
                                   for rule in evaluator.get(alarm_id).threshold_rules()},
                                  key=lambda item: item[1])
-        # samples carry what the alarms select on (their matching_metadata)
+        # samples carry the metadata the alarms select on: their matching_metadata
+        # and the equality conditions of their queries
         self.metadata = {}
         for rule in rules:
-            for key, value in rule.matching_metadata:
+            wanted = [(matching_metadata_field(key), value)
+                      for key, value in rule.matching_metadata] + [
+                (item["field"], item["value"]) for item in rule.query_items()
+                if item.get("op", "eq") == "eq" and item["field"].startswith("metadata.")]
+            for key, value in wanted:
                 self.metadata[key.removeprefix("metadata.")] = value
 
     def size(self) -> int:
@@ -340,8 +346,8 @@ def _summary(timeline, stack, history, final, pushed, signals, engine, began, wo
         changes = [f"{previous} -> {current} at {timeline.clock_text(when)}"
                    if when >= timeline.start else f"{previous} -> {current}"
                    for when, alarm, previous, current in history.transitions if alarm == name]
-        print(f"  {name}: {len(changes)} transitions" + (f" ({', '.join(changes)})"
-                                                         if changes else ""))
+        print(f"  {name}: {len(changes)} transition{'' if len(changes) == 1 else 's'}"
+              + (f" ({', '.join(changes)})" if changes else ""))
     for policy in stack.policies:
         outcome = history.outcomes.get(policy, {})
         ignored = outcome.get("ignored", 0)
