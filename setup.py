@@ -40,6 +40,11 @@ setup(
             "trustme>=1.0",
             "matplotlib>=3.7",
             "psutil>=5.9",
+            # tests/functional: tools/devstack-lite.sh runs keystone and heat-api under
+            # gunicorn, and the test drives them with the openstack CLI
+            "keystone>=27.0.0",
+            "gunicorn>=22.0",
+            "python-openstackclient>=7.0.0",
         ],
         # heat-alarming demo: --plot draws with matplotlib, --source host reads psutil
         "demo": [

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -153,23 +153,41 @@ class AlarmStore:
     def load_alarms(self) -> list[Alarm]:
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(models.alarms)).mappings().all()
-        out = []
-        for row in rows:
-            data = json.loads(row["definition"])
-            data.update(state=row["state"], state_reason=row["state_reason"],
-                        state_timestamp=row["state_timestamp"],
-                        pending_state=row["pending_state"], pending_since=row["pending_since"])
-            out.append(Alarm.from_dict(data))
-        return out
+        return [_alarm_from_row(row) for row in rows]
+
+    def load_alarm(self, alarm_id: str) -> Alarm | None:
+        """One alarm with the state its owner last committed, or None."""
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(models.alarms).where(
+                models.alarms.c.alarm_id == alarm_id)).mappings().first()
+        return None if row is None else _alarm_from_row(row)
 
     # -- a round ---------------------------------------------------------
     def commit_round(self, changed: Sequence[Alarm], history: Sequence[HistoryEntry],
-                     notifications: Sequence[Notification]) -> None:
-        """Write one round's state changes, history and notifications atomically."""
+                     notifications: Sequence[Notification], *,
+                     defined_only: bool = False) -> None:
+        """Write one round's state changes, history and notifications atomically.
+
+        ``defined_only``: drop what belongs to alarms deleted while the round ran (a
+        stack delete racing an evaluation), so that no history or notification outlives
+        its alarm. The alarms' rows are locked until the round is written, so a delete
+        either comes first and is seen here, or waits and then removes what was written.
+        """
         if not (changed or history or notifications):
             return
         now = time.time()
         with self._lock, self.engine.begin() as connection:
+            if defined_only:
+                ids = sorted({a.alarm_id for a in changed} | {h.alarm_id for h in history}
+                             | {n.alarm_id for n in notifications})
+                table = models.alarms
+                query = sa.select(table.c.alarm_id).where(table.c.alarm_id.in_(ids))
+                if connection.dialect.name == "postgresql":
+                    query = query.with_for_update()
+                defined = set(connection.execute(query).scalars())
+                changed = [a for a in changed if a.alarm_id in defined]
+                history = [h for h in history if h.alarm_id in defined]
+                notifications = [n for n in notifications if n.alarm_id in defined]
             for alarm in changed:
                 connection.execute(models.alarms.update().where(
                     models.alarms.c.alarm_id == alarm.alarm_id).values(
@@ -221,6 +239,32 @@ class AlarmStore:
                              json.loads(r["payload"]), r["next_attempt"], r["created"],
                              r["attempts"], r["last_error"], r["id"]) for r in rows]
 
+    def claim_notifications(self, now: float, lease: float, limit: int = 100,
+                            skip: Iterable[int] = (),
+                            accept: Callable[[Notification], bool] | None = None,
+                            ) -> list[Notification]:
+        """Due notifications that the caller alone is to deliver now.
+
+        Several heat-engine workers share the store, each with a dispatcher. Claiming
+        moves a due row's ``next_attempt`` ``lease`` seconds ahead, but only if nobody
+        moved it since it was read, so one attempt has one deliverer. A deliverer that
+        dies before it records the outcome leaves the row to be due again when the lease
+        ends (delivery stays at-least-once). ``accept`` leaves rows to other deliverers
+        (a worker delivers only the notifications of the projects it owns).
+        """
+        table = models.notifications
+        claimed = []
+        for item in self.due_notifications(now, limit, skip):
+            if accept is not None and not accept(item):
+                continue
+            with self._lock, self.engine.begin() as connection:
+                moved = connection.execute(table.update().where(
+                    table.c.id == item.id, table.c.next_attempt == item.next_attempt).values(
+                    next_attempt=now + lease)).rowcount
+            if moved:
+                claimed.append(item)
+        return claimed
+
     def next_notification_time(self) -> float | None:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(
@@ -249,6 +293,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _alarm_from_row(row) -> Alarm:
+    data = json.loads(row["definition"])
+    data.update(state=row["state"], state_reason=row["state_reason"],
+                state_timestamp=row["state_timestamp"],
+                pending_state=row["pending_state"], pending_since=row["pending_since"])
+    return Alarm.from_dict(data)
 
 
 def _alarm_row(alarm: Alarm) -> dict:

@@ -543,4 +543,4 @@ class _Round:
 
     def commit(self) -> None:
         self.evaluator.alarm_store.commit_round(list(self.changed.values()), self.history,
-                                                self.notifications)
+                                                self.notifications, defined_only=True)

@@ -225,9 +225,10 @@ class MeteringAlarm(resource.Resource):
         if self.resource_id is None:
             return None
         evaluator = get_runtime(start=False).evaluator
-        try:
-            alarm = evaluator.get(self.resource_id)
-        except KeyError:
+        # Any worker may resolve the attribute, but only the project's owner evaluates
+        # the alarm: read the state the owner committed to the shared alarm database.
+        alarm = evaluator.alarm_store.load_alarm(self.resource_id)
+        if alarm is None:
             return None
         if name == self.STATE:
             return alarm.state

@@ -51,6 +51,7 @@ class Runtime:
         self._evaluating_from = self.clock() + grace
         self._grace_over = not join_grace
         self.evaluator.owns = self._owns
+        self.evaluator.dispatcher.accepts = self._owns_notification
         self.evaluator.register_target(actions.TARGET,
                                        actions.HeatSignaller(self._project_of_alarm,
                                                              self._threshold_of_alarm,
@@ -70,6 +71,16 @@ class Runtime:
 
     def _owns(self, alarm) -> bool:
         return self._grace_over and self.membership.owns(alarm.project_id, self._live)
+
+    def _owns_notification(self, item) -> bool:
+        """Deliver what the alarms of this worker's projects send, and nothing else:
+        one worker then signals a policy at a time, and the outcome it reads from
+        Heat's events is its own."""
+        try:
+            alarm = self.evaluator.get(item.alarm_id)
+        except KeyError:  # defined after our last reload: the next heartbeat knows
+            return False
+        return self._owns(alarm)
 
     # -- helpers for the signaller -------------------------------------------
     def _project_of_alarm(self, alarm_id: str) -> str | None:

@@ -31,8 +31,15 @@ class Dispatcher:
     def __init__(self, alarm_store: AlarmStore, manager: NotifierManager | None = None, *,
                  workers: int = 4, max_attempts: int = 8, backoff: float = 1.0,
                  max_backoff: float = 300.0, poll_interval: float = 5.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, lease: float = 120.0) -> None:
         self.alarm_store = alarm_store
+        # how long a claimed notification is this dispatcher's alone (several workers'
+        # dispatchers share the store); past it, another one retries it
+        self.lease = lease
+        # which notifications are this dispatcher's to deliver (None: all of them); in
+        # heat-engine, those of the projects its worker owns, so that one process
+        # delivers everything one alarm sends, in order
+        self.accepts: Callable[[Notification], bool] | None = None
         self.manager = manager or NotifierManager()
         self.max_attempts = max_attempts
         self.backoff = backoff
@@ -91,10 +98,12 @@ class Dispatcher:
 
     # -- delivery --------------------------------------------------------
     def dispatch_due(self) -> list[futures.Future]:
-        """Submit every due notification not already in flight; returns the futures."""
+        """Claim and submit every due notification not already in flight; returns the
+        futures."""
         with self._lock:
-            due = self.alarm_store.due_notifications(self.clock(), limit=200,
-                                                     skip=self._in_flight)
+            due = self.alarm_store.claim_notifications(self.clock(), self.lease, limit=200,
+                                                       skip=self._in_flight,
+                                                       accept=self.accepts)
             for item in due:
                 self._in_flight.add(item.id)
             if due and self._pool is None:

@@ -85,7 +85,7 @@ def test_a_round_whose_commit_fails_leaves_memory_as_the_store_has_it():
     store.add(Sample("m", 5.0, "r", timestamp=clock() + 1))
     clock.advance(61)
 
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
     evaluator.alarm_store.commit_round = broken

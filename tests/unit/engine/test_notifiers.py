@@ -263,3 +263,44 @@ def test_an_unknown_scheme_is_refused_without_retry(alarm_store):
     Dispatcher(alarm_store).deliver_due()
     assert alarm_store.pending_count() == 0
     assert "no notifier for scheme 'gopher'" in alarm_store.history("a1")[0].reason
+
+
+def test_dispatchers_of_several_workers_sharing_a_store_deliver_a_notification_once(
+        tmp_path, hooks):
+    hook = hooks()
+    path = str(tmp_path / "shared.sqlite")
+    stores = [AlarmStore(path) for _ in range(3)]  # one per worker process
+    try:
+        key = queue(stores[0], hook.url)
+        dispatchers = [Dispatcher(store, clock=lambda: 50.0) for store in stores]
+        claimed = [d.alarm_store.claim_notifications(50.0, lease=120.0) for d in dispatchers]
+        assert sorted(len(c) for c in claimed) == [0, 0, 1], "one worker claims it"
+        assert sum(d.deliver_due() for d in dispatchers) == 0, "the lease holds it"
+        # the claimant died before delivering: when the lease ends, another one delivers
+        dispatchers[1].clock = lambda: 170.0
+        assert dispatchers[1].deliver_due() == 1
+        assert [r["headers"]["X-Idempotency-Key"] for r in hook.requests] == [key]
+        assert stores[2].pending_count() == 0
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_dispatcher_leaves_the_notifications_it_does_not_accept_to_others(
+        tmp_path, hooks):
+    hook = hooks()
+    path = str(tmp_path / "shared.sqlite")
+    mine, theirs = AlarmStore(path), AlarmStore(path)
+    try:
+        key = queue(mine, hook.url)
+        refusing, accepting = Dispatcher(mine, clock=lambda: 50.0), Dispatcher(
+            theirs, clock=lambda: 50.0)
+        refusing.accepts = lambda item: item.alarm_id != "a1"  # a1's project is not ours
+        accepting.accepts = lambda item: item.alarm_id == "a1"
+        assert refusing.deliver_due() == 0
+        assert mine.pending_count() == 1, "left due, not claimed"
+        assert accepting.deliver_due() == 1
+        assert [r["headers"]["X-Idempotency-Key"] for r in hook.requests] == [key]
+    finally:
+        mine.close()
+        theirs.close()
