@@ -2,41 +2,29 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from heat_alarming import __version__
 
-
-def _add_demo(subparsers) -> None:
-    from heat_alarming.demo import run as heat_demo
-
-    parser = subparsers.add_parser(
-        "demo", help="autoscale a stack in an embedded heat-engine and show the timeline",
-        description=heat_demo.__doc__.strip().splitlines()[0])
-    heat_demo.add_arguments(parser)
-    parser.set_defaults(run=heat_demo.run)
-
-
-def _add_store_demo(subparsers) -> None:
-    from heat_alarming import store_demo
-
-    parser = subparsers.add_parser(
-        "store-demo",
-        help="ingest a synthetic load into the store and print per-period statistics",
-        description=store_demo.__doc__.strip().splitlines()[0])
-    store_demo.add_arguments(parser)
-    parser.set_defaults(run=store_demo.run)
+#: subcommand -> (module with add_arguments() and run(), one-line help)
+COMMANDS = {
+    "demo": ("heat_alarming.demo.run",
+             "autoscale a stack in an embedded heat-engine and show the timeline"),
+    "store-demo": ("heat_alarming.store_demo",
+                   "ingest a synthetic load into the store and print per-period statistics"),
+    "install-plugin": ("heat_alarming.install_plugin",
+                       "write the plugin shim heat-engine loads and check heat.conf"),
+}
 
 
-def _add_install_plugin(subparsers) -> None:
-    from heat_alarming import install_plugin
-
-    parser = subparsers.add_parser(
-        "install-plugin", help="write the plugin shim heat-engine loads and check heat.conf",
-        description=install_plugin.__doc__.strip().splitlines()[0])
-    install_plugin.add_arguments(parser)
-    parser.set_defaults(run=install_plugin.run)
+def _add_command(subparsers, name: str, module_name: str, help_text: str) -> None:
+    module = importlib.import_module(module_name)
+    parser = subparsers.add_parser(name, help=help_text,
+                                   description=module.__doc__.strip().splitlines()[0])
+    module.add_arguments(parser)
+    parser.set_defaults(run=module.run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,9 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "[heat_alarming] section configures the store; may repeat")
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    _add_demo(subparsers)
-    _add_store_demo(subparsers)
-    _add_install_plugin(subparsers)
+    for name, (module_name, help_text) in COMMANDS.items():
+        _add_command(subparsers, name, module_name, help_text)
     return parser
 
 

@@ -78,6 +78,14 @@ def _times(count: int) -> str:
     return {0: "never", 1: "once", 2: "twice"}.get(count, f"{count} times")
 
 
+def _remove_databases(*paths: str) -> None:
+    """SQLite files with their write-ahead log and shared-memory companions."""
+    for path in paths:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+
+
 def _log_to_file(path: str, debug: bool) -> None:
     """The engine talks a lot: its log goes to a file, the terminal gets the timeline."""
     root = logging.getLogger()
@@ -112,11 +120,11 @@ class DemoStack:
         self.policies = sorted(r["resource_name"] for t in POLICY_TYPES
                                for r in by_type.get(t, []))
         evaluator = engine.runtime.evaluator
-        rules = [rule for alarm_id in self.alarms.values()
-                 for rule in evaluator.get(alarm_id).threshold_rules()]
+        named_rules = [(name, rule) for name, alarm_id in self.alarms.items()
+                       for rule in evaluator.get(alarm_id).threshold_rules()]
+        rules = [rule for _, rule in named_rules]
         self.meter = rules[0].meter_name
-        self.thresholds = sorted({(name, rule.threshold) for name, alarm_id in self.alarms.items()
-                                  for rule in evaluator.get(alarm_id).threshold_rules()},
+        self.thresholds = sorted({(name, rule.threshold) for name, rule in named_rules},
                                  key=lambda item: item[1])
         # samples carry the metadata the alarms select on: their matching_metadata
         # and the equality conditions of their queries
@@ -163,6 +171,7 @@ class HistoryReader:
         self.outcomes: dict[str, dict[str, int]] = {}
 
     def new_events(self) -> list[str]:
+        from heat_alarming.engine.notifiers import DeliveryError
         from heat_alarming.resources.actions import parse_signal_action
         entries = []
         for name, alarm_id in self.alarms.items():
@@ -176,7 +185,7 @@ class HistoryReader:
                 outcome = entry.reason_data.get("outcome", "")
                 try:
                     target = parse_signal_action(entry.reason_data.get("action", ""))[3]
-                except Exception:  # not a Heat target (a webhook, say)
+                except DeliveryError:  # not a Heat target (a webhook, say)
                     target = entry.reason_data.get("action", "?")
                 self.outcomes.setdefault(target, {}).setdefault(outcome, 0)
                 self.outcomes[target][outcome] += 1
@@ -224,10 +233,7 @@ def run(args: argparse.Namespace, conf) -> int:
     select_threading_backend()  # before Heat is imported
     heat_db = os.path.join(workdir, "heat.sqlite")
     alarm_db = os.path.join(workdir, "alarms.sqlite")
-    for path in (heat_db, alarm_db):
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(path + suffix):
-                os.remove(path + suffix)
+    _remove_databases(heat_db, alarm_db)  # a fresh start in a reused --workdir
 
     from heat_alarming.metering import ManualClock
     from heat_alarming.resources.embedded import EmbeddedEngine
@@ -239,10 +245,6 @@ def run(args: argparse.Namespace, conf) -> int:
           f"(Heat's EngineService, SQLite in {workdir}, fake:// messaging, no network)")
     engine = EmbeddedEngine("sqlite:///" + heat_db, alarm_db, clock=clock, join_grace=False,
                             overrides={"store_resolution": resolution,
-                                       # rounds at each period close only: a full
-                                       # round between them would repeat the
-                                       # actions a second time per period
-                                       "evaluation_interval": 3600.0,
                                        # every sample of a period is in before the
                                        # clock reaches its close: no need to wait
                                        "period_close_delay": 0.0})
@@ -256,10 +258,7 @@ def run(args: argparse.Namespace, conf) -> int:
             if created_workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
             else:
-                for path in (heat_db, alarm_db, log_path):
-                    for suffix in ("", "-wal", "-shm"):
-                        if os.path.exists(path + suffix):
-                            os.remove(path + suffix)
+                _remove_databases(heat_db, alarm_db, log_path)
 
 
 def _run_stack(args, engine, clock, template_path, profile, periods, workdir, log_path,

@@ -141,6 +141,13 @@ class ThresholdRule:
                                    data.get("exclude_outliers", False)),
             datapoints_to_alarm=m, missing_data=missing)
 
+    @property
+    def look_back(self) -> int:
+        """Closed periods a decision reads: N and the one before (Aodh's look-back),
+        or 2N with outlier exclusion, which needs the extra points to judge."""
+        n = self.evaluation_periods
+        return n + (n if self.exclude_outliers else 1)
+
     def query_items(self) -> list[dict]:
         return [dict(item) for item in self.query]
 
@@ -293,9 +300,6 @@ class Alarm:
     pending_state: str | None = None
     pending_since: float | None = None
 
-    DEFINITION = ("name", "type", "rule", "project_id", "user_id", "description", "enabled",
-                  "severity", "alarm_actions", "ok_actions", "insufficient_data_actions",
-                  "repeat_actions", "time_constraints", "stabilization_window")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Alarm:

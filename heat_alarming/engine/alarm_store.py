@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -225,10 +225,11 @@ class AlarmStore:
                 models.history.c.timestamp < older_than)).rowcount
 
     # -- notifications ---------------------------------------------------
-    def due_notifications(self, now: float, limit: int = 100,
-                          skip: Iterable[int] = ()) -> list[Notification]:
+    def due_notifications(self, now: float, limit: int = 100, skip: Iterable[int] = (),
+                          projects: Collection[str] | None = None) -> list[Notification]:
+        """Due notifications, oldest first; of the alarms of ``projects`` if given."""
         table = models.notifications
-        query = sa.select(table).where(table.c.next_attempt <= now)
+        query = _of_projects(sa.select(table).where(table.c.next_attempt <= now), projects)
         skip = list(skip)
         if skip:
             query = query.where(table.c.id.not_in(skip))
@@ -241,34 +242,35 @@ class AlarmStore:
 
     def claim_notifications(self, now: float, lease: float, limit: int = 100,
                             skip: Iterable[int] = (),
-                            accept: Callable[[Notification], bool] | None = None,
-                            ) -> list[Notification]:
+                            projects: Collection[str] | None = None) -> list[Notification]:
         """Due notifications that the caller alone is to deliver now.
 
         Several heat-engine workers share the store, each with a dispatcher. Claiming
         moves a due row's ``next_attempt`` ``lease`` seconds ahead, but only if nobody
         moved it since it was read, so one attempt has one deliverer. A deliverer that
         dies before it records the outcome leaves the row to be due again when the lease
-        ends (delivery stays at-least-once). ``accept`` leaves rows to other deliverers
-        (a worker delivers only the notifications of the projects it owns).
+        ends (delivery stays at-least-once). ``projects`` leaves the other projects'
+        rows to other deliverers (a worker delivers what its own projects' alarms send).
         """
         table = models.notifications
+        due = self.due_notifications(now, limit, skip, projects)
+        if not due:
+            return []
         claimed = []
-        for item in self.due_notifications(now, limit, skip):
-            if accept is not None and not accept(item):
-                continue
-            with self._lock, self.engine.begin() as connection:
-                moved = connection.execute(table.update().where(
-                    table.c.id == item.id, table.c.next_attempt == item.next_attempt).values(
-                    next_attempt=now + lease)).rowcount
-            if moved:
-                claimed.append(item)
+        with self._lock, self.engine.begin() as connection:  # one commit for the lot
+            for item in due:
+                if connection.execute(table.update().where(
+                        table.c.id == item.id, table.c.next_attempt == item.next_attempt
+                ).values(next_attempt=now + lease)).rowcount:
+                    claimed.append(item)
         return claimed
 
-    def next_notification_time(self) -> float | None:
+    def next_notification_time(self, projects: Collection[str] | None = None) -> float | None:
+        """When the next notification (of ``projects``' alarms, if given) falls due."""
+        query = _of_projects(sa.select(sa.func.min(models.notifications.c.next_attempt)),
+                             projects)
         with self.engine.connect() as connection:
-            return connection.execute(sa.select(
-                sa.func.min(models.notifications.c.next_attempt))).scalar()
+            return connection.execute(query).scalar()
 
     def pending_count(self) -> int:
         with self.engine.connect() as connection:
@@ -293,6 +295,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _of_projects(query, projects: Collection[str] | None):
+    """Restrict a notifications query to the alarms of ``projects`` (None: no limit;
+    "" stands for alarms without a project)."""
+    if projects is None:
+        return query
+    alarms = models.alarms
+    wanted = alarms.c.project_id.in_([p for p in projects if p])
+    if "" in projects:
+        wanted = sa.or_(wanted, alarms.c.project_id.is_(None))
+    return query.where(models.notifications.c.alarm_id.in_(
+        sa.select(alarms.c.alarm_id).where(wanted)))
 
 
 def _alarm_from_row(row) -> Alarm:

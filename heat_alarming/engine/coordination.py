@@ -43,7 +43,6 @@ class Membership:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.heartbeat_interval = float(heartbeat_interval)
         self.clock = clock
-        self._live: tuple[str, ...] = ()
 
     def heartbeat(self) -> tuple[str, ...]:
         """Refresh this worker's row and return the live workers (sorted)."""
@@ -65,14 +64,13 @@ class Membership:
         with self.alarm_store.engine.connect() as connection:
             rows = connection.execute(sa.select(table.c.worker_id).where(
                 table.c.heartbeat >= now - 2 * self.heartbeat_interval)).scalars().all()
-        self._live = tuple(sorted(rows))
-        return self._live
+        return tuple(sorted(rows))
 
     def leave(self) -> None:
         with self.alarm_store._lock, self.alarm_store.engine.begin() as connection:
             connection.execute(models.workers.delete().where(
                 models.workers.c.worker_id == self.worker_id))
 
-    def owns(self, project_id: str | None, live: Sequence[str] | None = None) -> bool:
-        workers = self._live if live is None else live
-        return owner(project_id or "", workers) == self.worker_id
+    def owns(self, project_id: str | None, live: Sequence[str]) -> bool:
+        """Whether rendezvous hashing over ``live`` gives ``project_id`` to this worker."""
+        return owner(project_id or "", live) == self.worker_id

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -81,7 +80,6 @@ class _Group:
     def __init__(self, period: int, entries: list[tuple[Alarm, ThresholdRule, Any]]) -> None:
         self.group = ThresholdGroup(period, [rule for _, rule, _ in entries],
                                     [alarm.project_id for alarm, _, _ in entries])
-        self.owners = [(alarm, ref) for alarm, _, ref in entries]
         top = [i for i, (_, _, ref) in enumerate(entries) if ref is None]
         self.top = np.array(top, dtype=np.int64)
         self.top_alarms = [entries[i][0] for i in top]
@@ -89,7 +87,6 @@ class _Group:
         self.repeat = np.array([a.repeat_actions for a in self.top_alarms], dtype=bool)
         self.enabled = np.array([a.enabled for a in self.top_alarms], dtype=bool)
         self.constrained = [j for j, a in enumerate(self.top_alarms) if a.time_constraints]
-        self.position = {a.alarm_id: j for j, a in enumerate(self.top_alarms)}
         self.leaf_columns = {ref: i for i, (_, _, ref) in enumerate(entries) if ref is not None}
         self.last: Verdicts | None = None
 
@@ -112,20 +109,22 @@ class Evaluator:
         self.period_close_delay = float(period_close_delay)
         self.history_retention = float(history_retention)
         self.owns = owns  # None: evaluate every alarm; else only those it accepts
-        self._alarms: dict[str, Alarm] = {a.alarm_id: a for a in self.alarm_store.load_alarms()}
-        for alarm in self._alarms.values():
-            self._prepare_store(alarm)
+        self._alarms: dict[str, Alarm] = {}
         self._groups: dict[int, _Group] = {}
         self._composites: list[Alarm] = []
         self._dirty = True
-        self._pending: set[str] = {a.alarm_id for a in self._alarms.values() if a.pending_state}
+        self._pending: set[str] = set()
+        #: goes up whenever the set of alarms changes (define, delete, reload), so that
+        #: callers can keep what they derive from :meth:`alarms` until it moves
+        self.generation = 0
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._wakeup = threading.Event()  # definitions changed: recompute when to wake
         self._thread: threading.Thread | None = None
         self._last_prune = 0.0
         self.rounds = 0
-        self.last_round_seconds = 0.0
+        self._reload()
+        self._wakeup.clear()  # nothing to wake yet: the loop starts with a full round
 
     # -- definitions -----------------------------------------------------
     def define(self, alarm: Alarm | Mapping[str, Any]) -> Alarm:
@@ -150,6 +149,7 @@ class Evaluator:
                 self._prepare_store(alarm)
             self._alarms = staged
             self._dirty = True
+            self.generation += 1
             self._wakeup.set()
             return built
 
@@ -164,6 +164,7 @@ class Evaluator:
             self.alarm_store.delete_alarm(alarm_id)
             self._pending.discard(alarm_id)
             self._dirty = True
+            self.generation += 1
             return gone
 
     def set_enabled(self, alarm_id: str, enabled: bool) -> Alarm:
@@ -216,11 +217,12 @@ class Evaluator:
             if rule.period % self.store.resolution:
                 raise AlarmError(f"{where}.period", f"{rule.period} is not a multiple of the "
                                  f"store resolution ({self.store.resolution} s)")
-            look_back = rule.evaluation_periods * (2 if rule.exclude_outliers else 1) + 1
-            if look_back * rule.period > self.store.retention:
+            # the periods read, and the one still filling between the last close and now
+            if (rule.look_back + 1) * rule.period > self.store.retention:
                 raise AlarmError(f"{where}.evaluation_periods",
-                                 f"{look_back} periods of {rule.period} s reach further back "
-                                 f"than the store retention ({self.store.retention} s)")
+                                 f"{rule.look_back} periods of {rule.period} s, plus the one "
+                                 "filling, reach further back than the store retention "
+                                 f"({self.store.retention} s)")
         if alarm.type == COMPOSITE and references:
             for leaf in alarm.rule.leaves():
                 if leaf[0] == "alarm":
@@ -294,7 +296,6 @@ class Evaluator:
         ``periods`` restricts the threshold groups to those periods (used when
         a period closes); composite alarms are always decided.
         """
-        started = time.perf_counter()
         with self._lock:
             now = self.clock() if now is None else float(now)
             if self._dirty:
@@ -319,7 +320,6 @@ class Evaluator:
                 self.alarm_store.prune_history(now - self.history_retention)
                 self._last_prune = now
         self.rounds += 1
-        self.last_round_seconds = time.perf_counter() - started
         if round_.notifications:
             self.dispatcher.wake()
         return round_.results
@@ -341,6 +341,7 @@ class Evaluator:
             self._prepare_store(alarm)
         self._pending = {a.alarm_id for a in self._alarms.values() if a.pending_state}
         self._dirty = True
+        self.generation += 1
         self._wakeup.set()
 
     def _threshold_alarms(self, g: _Group, round_: _Round) -> None:
@@ -454,6 +455,10 @@ class Evaluator:
                     if due:
                         closed.update({p: self._closed(p, now) for p in due})
                         self.evaluate(now, periods=due)
+                        if len(due) == len(self._groups):
+                            # that was a full round: another one a moment later would
+                            # see the same data and repeat the repeating actions
+                            next_full = now + self.interval
             except Exception:  # one bad round must not end evaluation
                 LOG.exception("Alarm evaluation round failed; the next round will retry")
             wake = next_full

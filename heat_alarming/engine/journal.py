@@ -44,11 +44,6 @@ class SampleJournal:
             rows = connection.execute(query).mappings().all()
         return [(r["id"], r["project_id"], json.loads(r["samples"])) for r in rows]
 
-    def last_id(self) -> int:
-        with self.alarm_store.engine.connect() as connection:
-            return int(connection.execute(sa.select(
-                sa.func.coalesce(sa.func.max(models.sample_journal.c.id), 0))).scalar())
-
     def prune(self, older_than: float) -> int:
         with self.alarm_store._lock, self.alarm_store.engine.begin() as connection:
             return connection.execute(models.sample_journal.delete().where(

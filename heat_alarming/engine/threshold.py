@@ -69,7 +69,7 @@ class ThresholdGroup:
         self.m = np.array([r.datapoints_to_alarm or 0 for r in rules], dtype=np.int64)
         self.missing = np.array([_MISSING[r.missing_data] for r in rules], dtype=np.int8)
         self.outliers = np.array([r.exclude_outliers for r in rules], dtype=bool)
-        self.window = self.n + np.where(self.outliers, self.n, 1)
+        self.window = np.array([r.look_back for r in rules], dtype=np.int64)
         self.max_window = int(self.window.max()) if n_rules else 0
         self.statistics = sorted({r.statistic for r in rules})
         self.stat_index = np.array([self.statistics.index(r.statistic) for r in rules],
@@ -82,9 +82,6 @@ class ThresholdGroup:
                           for code, name in enumerate(OPERATORS) if (self.op == code).any()]
         self._any_fill = bool((self.missing >= _MISSING["breaching"]).any())
         self._any_m = bool((self.m > 0).any())
-
-    def __len__(self) -> int:
-        return len(self.rules)
 
     def selection(self, store: RollingStore) -> Selection:
         if self._selection is None or self._selection.version != store.index_version:

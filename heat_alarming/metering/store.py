@@ -196,41 +196,49 @@ class RollingStore:
         Anything else goes to :meth:`_accept_checked`, where the validator
         owns every rule and message.
         """
-        volume, ts = sample.volume, sample.timestamp
         with self._lock:
-            now = self.clock()
-            try:
-                row = self._row_of.get((sample.name, sample.resource_id,
-                                        sample.project_id or ""))
-            except TypeError:  # an unhashable field; the validator will name it
-                row = None
-            if (row is None or type(volume) is not float or type(ts) is not float
-                    or volume - volume != 0.0  # NaN and infinities fail this
-                    or not now - self.retention <= ts <= now + self._max_skew
-                    or self._attrs[row] != (sample.type, sample.unit, sample.user_id,
-                                            sample.source, sample.resource_metadata)):
-                self._accept_checked(sample, now)
-                return
-            bucket = int(ts // self.resolution)
-            head = self.ring.head
-            if not head - self._n_buckets < bucket <= head:
-                self._accept_checked(sample, now)
-                return
-            self._buffer.append((row, ts, volume))
-            if len(self._buffer) >= self._buffer_size:
-                self._flush()
+            self._add(sample, self.clock())
 
-    def _accept_checked(self, sample: Sample, now: float) -> None:
+    def _add(self, sample: Sample, now: float) -> None:
+        """:meth:`add` under the lock, at ``now`` (one reading for a whole batch)."""
+        volume, ts = sample.volume, sample.timestamp
+        try:
+            row = self._row_of.get((sample.name, sample.resource_id, sample.project_id or ""))
+        except TypeError:  # an unhashable field; the validator will name it
+            row = None
+        if (row is None or type(volume) is not float or type(ts) is not float
+                or volume - volume != 0.0  # NaN and infinities fail this
+                or not now - self.retention <= ts <= now + self._max_skew
+                or self._attrs[row] != (sample.type, sample.unit, sample.user_id,
+                                        sample.source, sample.resource_metadata)):
+            self._accept_checked(sample, now)
+            return
+        bucket = int(ts // self.resolution)
+        head = self.ring.head
+        if not head - self._n_buckets < bucket <= head:
+            self._accept_checked(sample, now)
+            return
+        self._buffer.append((row, ts, volume))
+        if len(self._buffer) >= self._buffer_size:
+            self._flush()
+
+    def _check_in_window(self, sample: Sample, now: float) -> tuple[float, float, int]:
+        """The validator's checks of value and time, and the ring's own bound:
+        (volume, timestamp, bucket)."""
         validator = self.validator
         validator.check_identity(sample)
         volume = validator.check_volume(sample.volume)
         ts = validator.check_timestamp(sample.timestamp, now)
         bucket = int(ts // self.resolution)
-        ring = self.ring
-        if bucket <= ring.head - ring.n_buckets:
+        if bucket <= self.ring.head - self.ring.n_buckets:
             raise SampleError("timestamp", sample.timestamp,
                               "older than the store's window, which ends at the "
                               "newest sample's bucket")
+        return volume, ts, bucket
+
+    def _accept_checked(self, sample: Sample, now: float) -> None:
+        volume, ts, bucket = self._check_in_window(sample, now)
+        ring = self.ring
         row = self._series_row(sample)  # checks metadata before changing anything
         if bucket > ring.head:
             self._flush()
@@ -244,19 +252,13 @@ class RollingStore:
 
         For callers that must take a batch whole or not at all (a Heat signal).
         """
-        validator = self.validator
         rejected = []
         with self._lock:
             now = self.clock()
             for i, sample in enumerate(samples):
                 try:
-                    validator.check_identity(sample)
-                    validator.check_volume(sample.volume)
-                    ts = validator.check_timestamp(sample.timestamp, now)
-                    validator.check_metadata(sample.resource_metadata)
-                    if int(ts // self.resolution) <= self.ring.head - self.ring.n_buckets:
-                        raise SampleError("timestamp", sample.timestamp,
-                                          "older than the store's window")
+                    self._check_in_window(sample, now)
+                    self.validator.check_metadata(sample.resource_metadata)
                 except SampleError as exc:
                     rejected.append(Rejection(i, exc.field, str(exc)))
         return rejected
@@ -266,10 +268,11 @@ class RollingStore:
         rejected: list[Rejection] = []
         accepted = 0
         with self._lock:
+            now = self.clock()
             for i, item in enumerate(samples):
                 try:
                     sample = item if isinstance(item, Sample) else Sample.from_dict(item)
-                    self.add(sample)
+                    self._add(sample, now)
                     accepted += 1
                 except SampleError as exc:
                     rejected.append(Rejection(i, exc.field, str(exc)))
@@ -562,6 +565,11 @@ class RollingStore:
         store.ring.ensure_rows(n)
         for f in FIELDS:
             getattr(store.ring, f)[:, :n] = arrays[f]
+        # reads sum totals without masking by count: an empty cell must hold zero sums
+        # (older snapshots only zeroed the count of a retired cell)
+        empty = store.ring.count[:, :n] == 0
+        store.ring.total[:, :n][empty] = 0.0
+        store.ring.sumsq[:, :n][empty] = 0.0
         store.ring.bucket_of_column[:] = arrays["bucket_of_column"]
         store.ring.head = int(meta["head"])
         store._raw_meters = set(meta["raw_meters"])

@@ -100,12 +100,12 @@ class HeatSignaller:
         ident = dict(identifier.HeatIdentifier(tenant, stack_name, stack_id))
         admin = heat_context.get_admin_context()
         with self._lock_for(stack_id, resource):
-            before = self._signal_events(admin, ident, resource)
+            before = self._newest_signal_event(admin, ident, resource)
             sent = time.time()
             # synchronous, so that what Heat did is known when the call returns
             self._client.resource_signal(admin, ident, resource, details, sync_call=True)
-            after = self._signal_events(admin, ident, resource)
-        if after > before:
+            after = self._newest_signal_event(admin, ident, resource)
+        if after != before:
             LOG.info("Signalled %s of stack %s: alarm %s %s -> %s", resource, stack_name,
                      payload["alarm_name"], payload["previous"], payload["current"])
             self._record(payload, f"signalled {resource} of stack {stack_name}",
@@ -120,7 +120,10 @@ class HeatSignaller:
                                   f"{stack_name}: cooldown, scaling in progress or no change",
                          {"action": payload["action"], "outcome": "ignored", "sent": sent})
 
-    def _signal_events(self, ctx, ident: dict, resource: str) -> int:
+    def _newest_signal_event(self, ctx, ident: dict, resource: str):
+        """The identity of the resource's newest SIGNAL event (None: none yet). A count
+        would not do: Heat purges a stack's oldest events past max_events_per_stack."""
         events = self._client.list_events(ctx, ident, filters={
-            "resource_name": resource, "resource_action": "SIGNAL"})
-        return len(events)
+            "resource_name": resource, "resource_action": "SIGNAL"}, limit=1,
+            sort_dir="desc")
+        return events[0].get("event_identity") if events else None

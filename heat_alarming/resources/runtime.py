@@ -51,7 +51,7 @@ class Runtime:
         self._evaluating_from = self.clock() + grace
         self._grace_over = not join_grace
         self.evaluator.owns = self._owns
-        self.evaluator.dispatcher.accepts = self._owns_notification
+        self.evaluator.dispatcher.projects = self._delivering
         self.evaluator.register_target(actions.TARGET,
                                        actions.HeatSignaller(self._project_of_alarm,
                                                              self._threshold_of_alarm,
@@ -72,15 +72,12 @@ class Runtime:
     def _owns(self, alarm) -> bool:
         return self._grace_over and self.membership.owns(alarm.project_id, self._live)
 
-    def _owns_notification(self, item) -> bool:
-        """Deliver what the alarms of this worker's projects send, and nothing else:
-        one worker then signals a policy at a time, and the outcome it reads from
-        Heat's events is its own."""
-        try:
-            alarm = self.evaluator.get(item.alarm_id)
-        except KeyError:  # defined after our last reload: the next heartbeat knows
-            return False
-        return self._owns(alarm)
+    def _delivering(self) -> set[str]:
+        """The projects whose notifications this worker delivers: those it evaluates,
+        so one worker signals a policy at a time and the outcome it reads from Heat's
+        events is its own."""
+        with self._lock:
+            return self._owned() if self._grace_over else set()
 
     # -- helpers for the signaller -------------------------------------------
     def _project_of_alarm(self, alarm_id: str) -> str | None:
@@ -123,29 +120,25 @@ class Runtime:
         with self._lock:
             live = self.membership.heartbeat()
             signature = self.evaluator.alarm_store.definitions_signature()
-            if signature != self._signature:
-                self._signature = signature
-                self.evaluator.reload()
-            moved = False
-            if not self._grace_over and self.clock() >= self._evaluating_from:
-                self._grace_over = moved = True
-            if live != self._live:
-                self._live = live
-                moved = True
-            if moved:
-                # states of the projects gained were kept by their previous owner:
-                # read them again from the database
-                self.evaluator.reload()
+            redefined, self._signature = signature != self._signature, signature
+            grace_ended = not self._grace_over and self.clock() >= self._evaluating_from
+            self._grace_over = self._grace_over or grace_ended
+            moved, self._live = live != self._live, live
+            if moved or grace_ended:
                 LOG.info("heat-alarming workers now %s; this is %s", list(live),
                          self.membership.worker_id)
+            if redefined or moved or grace_ended:
+                # new definitions, or projects gained whose states their previous
+                # owner kept: read everything again from the database, once
+                self.evaluator.reload()
             self._tail()
             if live and live[0] == self.membership.worker_id:  # one worker prunes
                 self.journal.prune(self.clock() - self.store.retention)
 
     def _owned(self) -> set[str]:
-        """Projects with alarms that this worker owns (kept until definitions or
-        membership change, so that a journal poll costs no loop over alarms)."""
-        key = (self._signature, self._live, self._grace_over)
+        """Projects with alarms that this worker owns (kept until the evaluator's
+        alarms or the membership change, so that a poll costs no loop over alarms)."""
+        key = (self.evaluator.generation, self._live)
         if self._owned_key != key:
             projects = {a.project_id or "" for a in self.evaluator.alarms()}
             self._owned_cache = {p for p in projects if self.membership.owns(p, self._live)}
@@ -161,12 +154,18 @@ class Runtime:
                 if batch <= self._journal_position and batch not in self._own_batches:
                     self.store.ingest(rows)
         self._owned_projects = owned
-        for batch, project, rows in self.journal.read(self._journal_position):
+        if not owned:
+            return
+        # only the owned projects' batches: another project's batch, skipped here, is
+        # replayed above if that project ever comes to this worker
+        for batch, _, rows in self.journal.read(self._journal_position, owned):
             self._journal_position = batch
             if batch in self._own_batches:
                 self._own_batches.discard(batch)
-            elif project in owned:
+            else:
                 self.store.ingest(rows)
+        # batches pushed here for a project given away before they were read
+        self._own_batches = {b for b in self._own_batches if b > self._journal_position}
 
     def _run(self) -> None:
         next_beat = 0.0

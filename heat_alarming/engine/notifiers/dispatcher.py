@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent import futures
 
 from oslo_log import log as logging
@@ -36,10 +36,10 @@ class Dispatcher:
         # how long a claimed notification is this dispatcher's alone (several workers'
         # dispatchers share the store); past it, another one retries it
         self.lease = lease
-        # which notifications are this dispatcher's to deliver (None: all of them); in
-        # heat-engine, those of the projects its worker owns, so that one process
-        # delivers everything one alarm sends, in order
-        self.accepts: Callable[[Notification], bool] | None = None
+        # whose notifications this dispatcher delivers: a callable returning projects
+        # (None: everybody's); in heat-engine, the projects its worker owns, so that
+        # one process delivers everything one alarm sends, in order
+        self.projects: Callable[[], Collection[str] | None] | None = None
         self.manager = manager or NotifierManager()
         self.max_attempts = max_attempts
         self.backoff = backoff
@@ -80,13 +80,16 @@ class Dispatcher:
         with self._lock:
             if self._in_flight:
                 return False
-        return self.alarm_store.next_notification_time() is None
+        return self.alarm_store.next_notification_time(self._projects()) is None
+
+    def _projects(self) -> Collection[str] | None:
+        return None if self.projects is None else self.projects()
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.dispatch_due()
-                upcoming = self.alarm_store.next_notification_time()
+                upcoming = self.alarm_store.next_notification_time(self._projects())
             except Exception:  # the database may be briefly away; keep the loop alive
                 LOG.exception("Notification dispatch failed; will retry")
                 upcoming = None
@@ -103,7 +106,7 @@ class Dispatcher:
         with self._lock:
             due = self.alarm_store.claim_notifications(self.clock(), self.lease, limit=200,
                                                        skip=self._in_flight,
-                                                       accept=self.accepts)
+                                                       projects=self._projects())
             for item in due:
                 self._in_flight.add(item.id)
             if due and self._pool is None:

@@ -97,3 +97,28 @@ def test_a_round_whose_commit_fails_leaves_memory_as_the_store_has_it():
     del evaluator.alarm_store.commit_round
     evaluator.evaluate()
     assert evaluator.get(alarm.alarm_id).state == ALARM
+
+
+def test_a_close_round_over_every_period_stands_for_the_periodic_round():
+    """Started off the minute, the loop must not add a periodic round between the
+    closes: it would see the same data and repeat the repeating actions."""
+    from heat_alarming.metering import ManualClock
+    clock = ManualClock(1_699_999_200.0 + 25)
+    store = RollingStore(10, 3600, clock=clock)
+    evaluator = Evaluator(store, AlarmStore("sqlite://"), clock=clock, interval=60.0,
+                          period_close_delay=0.0)
+    evaluator.define({"name": "every-minute", "repeat_actions": True, "threshold_rule": {
+        "meter_name": "m", "threshold": 1, "comparison_operator": "gt", "period": 60}})
+    evaluator.start()
+    try:
+        assert wait_for(lambda: evaluator.rounds == 1), "the round at start"
+        for minute in range(1, 6):
+            for _ in range(6):
+                clock.advance(10)
+                evaluator.wake()
+                time.sleep(0.02)
+            assert wait_for(lambda m=minute: evaluator.rounds >= 1 + m)
+        time.sleep(0.3)
+        assert evaluator.rounds == 6, "one round per minute, at its close"
+    finally:
+        evaluator.stop()

@@ -7,6 +7,7 @@ import uuid
 import pytest
 import trustme
 
+from heat_alarming.engine.alarm import Alarm
 from heat_alarming.engine.alarm_store import AlarmStore, Notification
 from heat_alarming.engine.notifiers import DeliveryError, NotifierManager, NotifierSettings
 from heat_alarming.engine.notifiers.dispatcher import ACTION_FAILED, Dispatcher
@@ -286,19 +287,24 @@ def test_dispatchers_of_several_workers_sharing_a_store_deliver_a_notification_o
             store.close()
 
 
-def test_a_dispatcher_leaves_the_notifications_it_does_not_accept_to_others(
+def test_a_dispatcher_leaves_other_projects_notifications_to_their_dispatchers(
         tmp_path, hooks):
     hook = hooks()
     path = str(tmp_path / "shared.sqlite")
     mine, theirs = AlarmStore(path), AlarmStore(path)
     try:
+        mine.save_alarm(Alarm.from_dict({
+            "alarm_id": "a1", "name": "a1", "project_id": "p-theirs",
+            "threshold_rule": {"meter_name": "m", "threshold": 1}}))
         key = queue(mine, hook.url)
         refusing, accepting = Dispatcher(mine, clock=lambda: 50.0), Dispatcher(
             theirs, clock=lambda: 50.0)
-        refusing.accepts = lambda item: item.alarm_id != "a1"  # a1's project is not ours
-        accepting.accepts = lambda item: item.alarm_id == "a1"
+        refusing.projects = lambda: {"p-mine"}
+        accepting.projects = lambda: {"p-theirs"}
+        assert refusing.idle(), "nothing of its projects is waiting"
         assert refusing.deliver_due() == 0
         assert mine.pending_count() == 1, "left due, not claimed"
+        assert not accepting.idle()
         assert accepting.deliver_due() == 1
         assert [r["headers"]["X-Idempotency-Key"] for r in hook.requests] == [key]
     finally:
