@@ -33,13 +33,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from heat_alarming.engine.alarm import MISSING_DATA, ThresholdRule
-from heat_alarming.metering.query import OPERATORS, build_query
+from heat_alarming.metering.query import COMPARE, OPERATORS, build_query
 from heat_alarming.metering.store import RollingStore, Selection
 
 # verdicts
 V_OK, V_ALARM, V_UNKNOWN, V_MIXED, V_KEEP = 0, 1, 2, 3, 4
-_COMPARE = {"lt": np.less, "le": np.less_equal, "eq": np.equal, "ne": np.not_equal,
-            "ge": np.greater_equal, "gt": np.greater}
 _MISSING = {name: i for i, name in enumerate(MISSING_DATA)}
 
 
@@ -78,7 +76,7 @@ class ThresholdGroup:
                                                      dict(r.matching_metadata)), project)
                           for r, project in zip(rules, projects)]
         self._selection: Selection | None = None
-        self._ops_used = [(code, _COMPARE[name], self.op == code)
+        self._ops_used = [(code, COMPARE[name], self.op == code)
                           for code, name in enumerate(OPERATORS) if (self.op == code).any()]
         self._any_fill = bool((self.missing >= _MISSING["breaching"]).any())
         self._any_m = bool((self.m > 0).any())

@@ -14,12 +14,10 @@ from typing import Any
 import numpy as np
 
 from heat_alarming.metering.metadata import flatten_metadata
-from heat_alarming.metering.query import Condition
+from heat_alarming.metering.query import COMPARE, Condition
 
 SeriesKey = tuple[str, str, str]  # (meter, resource_id, project_id); project "" if none
 
-_COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less,
-            "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal}
 
 
 def _as_number(value: Any) -> float:
@@ -79,16 +77,16 @@ class AttributeColumn:
         if cond.numeric:
             numbers = self.numbers[rows]
             with np.errstate(invalid="ignore"):
-                return _COMPARE[cond.op](numbers, cond.value) & ~np.isnan(numbers)
+                return COMPARE[cond.op](numbers, cond.value) & ~np.isnan(numbers)
         codes = self.codes[rows]
         present = codes >= 0
         if cond.op in ("eq", "ne"):
             code = self.code_of.get(cond.value, -2)
-            return present & _COMPARE[cond.op](codes, code)
+            return present & COMPARE[cond.op](codes, code)
         if self._text_array is None:
             self._text_array = np.array(self.texts + [""], dtype=str)
         # Compare every distinct text once, then look the answer up per row.
-        passing = _COMPARE[cond.op](self._text_array, cond.value)
+        passing = COMPARE[cond.op](self._text_array, cond.value)
         passing[-1] = False  # the slot that code -1 indexes
         return passing[codes]
 

@@ -13,10 +13,15 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 from heat_alarming.metering.metadata import USER_TAG, canonical_query_field
 from heat_alarming.metering.sample import to_epoch
 
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge")
+#: each operator as the numpy function that applies it to whole arrays
+COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less,
+           "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal}
 _OP_ALIASES = {"=": "eq", "==": "eq", "!=": "ne", "<": "lt", "<=": "le",
                ">": "gt", ">=": "ge"}
 ID_FIELDS = ("resource_id", "project_id", "user_id", "source")

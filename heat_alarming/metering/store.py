@@ -380,10 +380,7 @@ class RollingStore:
                matching_metadata: Mapping[str, Any] | None = None,
                project_id: str | None = None) -> np.ndarray:
         """Rows of the series a query selects (for inspection and tests)."""
-        built = build_query(query, matching_metadata)
-        conditions = built.conditions
-        if project_id is not None:
-            conditions += (Condition("project_id", "eq", project_id),)
+        conditions = _scoped(build_query(query, matching_metadata), project_id)
         with self._lock:
             return self.index.select(meter, conditions)
 
@@ -432,9 +429,7 @@ class RollingStore:
         if n_periods > MAX_PERIODS_PER_REQUEST:
             raise StatisticsError(f"{where}: {n_periods} periods is more than "
                                   f"{MAX_PERIODS_PER_REQUEST}; use a longer period")
-        conditions = built.conditions
-        if request.project_id is not None:
-            conditions += (Condition("project_id", "eq", request.project_id),)
+        conditions = _scoped(built, request.project_id)
         return {"meter": request.meter, "period": int(period), "first": first,
                 "n_periods": n_periods, "aggregates": aggregates, "conditions": conditions}
 
@@ -463,10 +458,7 @@ class RollingStore:
             self._flush()
             row_sets = []
             for meter, query, project_id in selectors:
-                conditions = query.conditions
-                if project_id is not None:
-                    conditions += (Condition("project_id", "eq", project_id),)
-                row_sets.append(self.index.select(meter, conditions))
+                row_sets.append(self.index.select(meter, _scoped(query, project_id)))
             rows, starts, lengths = stats_mod.split_segments(row_sets)
             return Selection(rows, starts, lengths, self.index.version)
 
@@ -583,3 +575,10 @@ class RollingStore:
             raw.values[:slots] = arrays["raw_values"]
             raw.written[:slots] = arrays["raw_written"]
         return store
+
+
+def _scoped(query: Query, project_id: str | None) -> tuple[Condition, ...]:
+    """A query's conditions, limited to one project when one is given."""
+    if project_id is None:
+        return query.conditions
+    return query.conditions + (Condition("project_id", "eq", project_id),)

@@ -252,35 +252,37 @@ class MeteringAlarm(resource.Resource):
         rows = details["samples"]
         if not isinstance(rows, list) or not rows:
             raise exception.Error(_("samples: must be a non-empty list"))
-        store = get_runtime(start=False).store
+        runtime = get_runtime(start=False)
+        tenant = self.stack.identifier().tenant
         samples = []
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
                 raise exception.Error(_("samples[%d]: must be a mapping") % i)
-            unknown = set(row) - {"meter", "value", "resource_id", "timestamp", "unit",
-                                  "metadata"}
+            unknown = set(row) - PUSHED_FIELDS
             if unknown:
                 raise exception.Error(_("samples[%(i)d]: unknown field(s) %(f)s")
                                       % {"i": i, "f": sorted(unknown)})
-            samples.append(Sample(name=row.get("meter"), volume=row.get("value"),
-                                  resource_id=row.get("resource_id"),
-                                  unit=row.get("unit") or "",
-                                  project_id=self.stack.identifier().tenant,
-                                  timestamp=row.get("timestamp"),
-                                  resource_metadata=row.get("metadata") or {}))
-        problems = store.check(samples)
+            # Sample.from_dict knows the meter/value/metadata spellings
+            samples.append(Sample.from_dict(dict(row, project_id=tenant,
+                                                 unit=row.get("unit") or "",
+                                                 metadata=row.get("metadata") or {})))
+        problems = runtime.store.check(samples)
         if problems:
             first = problems[0]
             raise exception.Error(_("samples[%(i)d].%(f)s: %(r)s; nothing was stored")
                                   % {"i": first.index, "f": _row_field(first.field),
                                      "r": first.reason})
-        stored = get_runtime(start=False).push_samples(self.stack.identifier().tenant, samples)
-        return _("%d samples stored") % stored
+        return _("%d samples stored") % runtime.push_samples(tenant, samples)
 
     signal_needs_metadata_updates = False
 
 
+#: what a pushed sample may carry (Sample.from_dict's names for its fields)
+PUSHED_FIELDS = {"meter", "value", "resource_id", "timestamp", "unit", "metadata"}
+
+
 def _row_field(field: str) -> str:
+    """A sample field under the name the pushed row used for it."""
     return {"name": "meter", "volume": "value", "resource_metadata": "metadata"}.get(field,
                                                                                    field)
 
