@@ -18,6 +18,7 @@ name the action through :func:`~heat_alarming.engine.notifiers.redact`.
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -33,6 +34,29 @@ from heat_alarming.engine.notifiers.http import HTTPNotifier
 TRUST_REFUSED = ("the trust is not one from the alarm's user in the alarm's project to the "
                  "service user, or it does not exist")
 _TRUST_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# where libraries below us write trust ids at DEBUG: urllib3 the path of a trust look-up,
+# keystoneauth1 the body of a trust-scoped token
+_TRUST_ID_IN_TEXT = re.compile(r"(/OS-TRUST/trusts/|\"OS-TRUST:trust\": \{[^{}]*?\"id\": \")"
+                               r"[A-Za-z0-9_-]+")
+_LOGGERS_THAT_SHOW_TRUST_IDS = ("urllib3.connectionpool", "keystoneauth.identity.v3.base",
+                                "keystoneauth.session")
+
+
+class _HideTrustIds(logging.Filter):
+    """Masks trust ids in the DEBUG lines of the libraries that trust actions use."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # not ours to fix; let the handler report it
+            return True
+        if "OS-TRUST" in text:
+            record.msg, record.args = _TRUST_ID_IN_TEXT.sub(r"\1***", text), ()
+        return True
+
+
+for _name in _LOGGERS_THAT_SHOW_TRUST_IDS:
+    logging.getLogger(_name).addFilter(_HideTrustIds())
 
 
 def split_trust_url(action: str) -> tuple[str, str]:
