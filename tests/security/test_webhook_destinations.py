@@ -55,6 +55,7 @@ REFUSED = [
     ("http://127.1:{port}/hook", "not a canonical IP address"),
     ("http://evil.example@127.0.0.1:{port}/hook", "127.0.0.1 is a loopback address"),
     ("http://[fe80::1%25lo]:{port}/hook", "IPv6 zone ids are not allowed"),
+    ("http://%3127.0.0.1:{port}/hook", "percent-encoded hosts"),
     ("http://127.0.0.1:{port}\\@93.184.216.34/hook", "backslashes"),
     ("http://localhost:{port}/hook", "'localhost' resolves to 127.0.0.1"),
     ("trust+http://0123456789abcdef@169.254.169.254/", "denied network"),

@@ -194,7 +194,8 @@ class DestinationPolicy:
         if not host:
             raise DestinationError("destination refused: no host")
         if "%" in host:
-            raise DestinationError("destination refused: IPv6 zone ids are not allowed")
+            raise DestinationError("destination refused: '%' in the host (IPv6 zone ids "
+                                   "are not allowed, nor percent-encoded hosts)")
         try:
             port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
         except ValueError:
