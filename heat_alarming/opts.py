@@ -9,6 +9,8 @@ from __future__ import annotations
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from heat_alarming.engine.notifiers import destinations
+
 LOG = logging.getLogger(__name__)
 
 GROUP = "heat_alarming"
@@ -93,15 +95,43 @@ notifier_opts = [
                help="Domain of trust_username."),
 ]
 
+# the defaults live in heat_alarming.engine.notifiers.destinations, written once
+destination_opts = [
+    cfg.ListOpt("webhook_allowed_schemes", default=list(destinations.DEFAULT_ALLOWED_SCHEMES),
+                help="Schemes webhooks may use (trust+http and trust+https actions count "
+                     "as http and https)."),
+    cfg.ListOpt("webhook_denied_networks",
+                default=list(destinations.DEFAULT_DENIED_NETWORKS),
+                help="Networks (CIDR) webhooks may never call. The most specific network "
+                     "of webhook_denied_networks and webhook_allowed_networks that holds an "
+                     "address decides, a denial on a tie; the default denies link-local "
+                     "addresses, where metadata services answer (169.254.169.254)."),
+    cfg.ListOpt("webhook_allowed_networks", default=[],
+                help="Networks (CIDR) webhooks may call although they are loopback, "
+                     "private or reserved (e.g. an internal receiver's 10.1.2.0/24). With "
+                     "0.0.0.0/0 and ::/0 in webhook_denied_networks, only these networks "
+                     "are callable."),
+    cfg.BoolOpt("webhook_allow_loopback", default=False,
+                help="Let webhooks call loopback addresses (127.0.0.0/8, ::1) that no "
+                     "network of the two lists names: heat-engine's own host."),
+    cfg.BoolOpt("webhook_allow_private", default=False,
+                help="Let webhooks call addresses that are not globally routable "
+                     "(10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7, 0.0.0.0/8, "
+                     "multicast, reserved...) that no network of the two lists names."),
+    cfg.ListOpt("webhook_allowed_ports", item_type=cfg.types.Integer(min=1, max=65535),
+                default=[],
+                help="Ports webhooks may call; empty: any port."),
+]
+
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    for options in (store_opts, evaluator_opts, notifier_opts):
+    for options in (store_opts, evaluator_opts, notifier_opts, destination_opts):
         conf.register_opts(options, group=GROUP)
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     """The ``oslo.config.opts`` entry point."""
-    return [(GROUP, store_opts + evaluator_opts + notifier_opts)]
+    return [(GROUP, store_opts + evaluator_opts + notifier_opts + destination_opts)]
 
 
 def notifier_settings_from_conf(conf: cfg.ConfigOpts):
@@ -116,7 +146,21 @@ def notifier_settings_from_conf(conf: cfg.ConfigOpts):
                             trust_auth_url=group.trust_auth_url,
                             trust_username=group.trust_username,
                             trust_password=group.trust_password,
-                            trust_user_domain_name=group.trust_user_domain_name)
+                            trust_user_domain_name=group.trust_user_domain_name,
+                            policy=destination_policy_from_conf(conf))
+
+
+def destination_policy_from_conf(conf: cfg.ConfigOpts):
+    """The webhook :class:`~.destinations.DestinationPolicy` of ``[heat_alarming]``."""
+    register_opts(conf)
+    group = conf[GROUP]
+    return destinations.DestinationPolicy(
+        allowed_schemes=group.webhook_allowed_schemes,
+        allowed_networks=group.webhook_allowed_networks,
+        denied_networks=group.webhook_denied_networks,
+        allow_loopback=group.webhook_allow_loopback,
+        allow_private=group.webhook_allow_private,
+        allowed_ports=group.webhook_allowed_ports)
 
 
 def evaluator_from_conf(conf: cfg.ConfigOpts, store, clock=None):

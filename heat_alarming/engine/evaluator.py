@@ -105,6 +105,7 @@ class Evaluator:
         self.clock = clock or store.clock
         self.notifiers = notifiers or NotifierManager()
         self.dispatcher = dispatcher or Dispatcher(self.alarm_store, self.notifiers)
+        self.notifiers.use_alarms(self.alarm_store.load_alarm)  # owners, at delivery
         self.interval = float(interval)
         self.period_close_delay = float(period_close_delay)
         self.history_retention = float(history_retention)
@@ -134,6 +135,8 @@ class Evaluator:
     def define_many(self, alarms: Iterable[Alarm | Mapping[str, Any]]) -> list[Alarm]:
         """Add or replace many alarms, stored in one transaction; all or none."""
         built = [a if isinstance(a, Alarm) else Alarm.from_dict(a) for a in alarms]
+        for alarm in built:  # destinations and trusts, outside the lock (DNS, keystone)
+            self.notifiers.check_alarm(alarm)
         with self._lock:
             staged = dict(self._alarms)
             for alarm in built:
@@ -205,6 +208,7 @@ class Evaluator:
         ``references=False`` skips the composite's ``alarm_id`` references, for
         callers that validate before the referenced alarms exist (Heat templates).
         """
+        self.notifiers.check_alarm(alarm)  # destinations and trusts, outside the lock
         with self._lock:
             self._check(alarm, references=references)
 

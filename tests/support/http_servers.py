@@ -24,12 +24,15 @@ class Webhook:
     """Records every POST; answers with the next status of ``statuses`` (then 200).
 
     ``delay`` seconds pass before each answer; ``gate`` (an Event), when
-    set, holds every answer until it is set.
+    set, holds every answer until it is set.  ``headers`` are sent with every
+    answer (e.g. a ``Location``); ``host`` is the loopback address listened on.
     """
 
     def __init__(self, port: int | None = None, statuses=(), delay: float = 0.0,
-                 tls_context: ssl.SSLContext | None = None, expect_token: str | None = None):
+                 tls_context: ssl.SSLContext | None = None, expect_token: str | None = None,
+                 headers: dict | None = None, host: str = "127.0.0.1"):
         self.requests: list[dict] = []
+        self.headers = dict(headers or {})
         self.statuses = list(statuses)
         self.delay = delay
         self.gate: threading.Event | None = None
@@ -50,18 +53,20 @@ class Webhook:
                 if hook.expect_token and self.headers.get("X-Auth-Token") != hook.expect_token:
                     status = 401
                 self.send_response(status)
+                for key, value in hook.headers.items():
+                    self.send_header(key, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args):
                 pass
 
-        self.server = _Server(("127.0.0.1", port or 0), Handler)
+        self.server = _Server((host, port or 0), Handler)
         if tls_context is not None:
             self.server.socket = tls_context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         scheme = "https" if tls_context else "http"
-        self.url = f"{scheme}://127.0.0.1:{self.port}/hook"
+        self.url = f"{scheme}://{host}:{self.port}/hook"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 

@@ -5,18 +5,41 @@ entry-point namespace, one name per scheme (``log``, ``http``, ``https``,
 ``trust+http``, ``trust+https``, ``inproc``), so another package can add a
 scheme by declaring an entry point.  A driver raises :class:`DeliveryError`
 to ask for a retry (``retryable=True``) or to give up.
+
+When an alarm is defined, :meth:`NotifierManager.check_alarm` asks each
+action's driver whether it could ever deliver it (scheme, destination
+policy, trust ownership), so that a bad action is refused then, naming the
+field; the drivers check again at delivery.  Action URLs may carry secrets
+in their user part (trust ids, basic-auth passwords): whatever logs or
+records an action uses :func:`redact`.
 """
 from __future__ import annotations
 
 import dataclasses
 import threading
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from stevedore import driver as stevedore_driver
 from stevedore import exception as stevedore_exception
 
+if TYPE_CHECKING:
+    from heat_alarming.engine.alarm import Alarm
+
 NAMESPACE = "heat_alarming.notifiers"
+ACTION_FIELDS = ("alarm_actions", "ok_actions", "insufficient_data_actions")
+
+
+def redact(action: str) -> str:
+    """``action`` without its user part (a trust id, a password): for logs and history."""
+    try:
+        parts = urlsplit(action)
+    except ValueError:
+        return "<an unparsable action URL>"
+    if "@" not in parts.netloc:
+        return action
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 class DeliveryError(Exception):
@@ -40,6 +63,17 @@ class NotifierSettings:
     trust_password: str | None = None
     trust_user_domain_name: str = "Default"
     targets: dict[str, Callable[[dict], object]] = dataclasses.field(default_factory=dict)
+    #: where webhooks may go (a :class:`~.destinations.DestinationPolicy`; default: the
+    #: default policy, which refuses loopback, private and link-local addresses)
+    policy: Any = None
+    #: ``alarms(alarm_id) -> Alarm | None``: who owns an alarm, for the checks made at
+    #: delivery (trust actions); the evaluator gives its alarm store's lookup
+    alarms: Callable[[str], Alarm | None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy is None:
+            from heat_alarming.engine.notifiers.destinations import DestinationPolicy
+            self.policy = DestinationPolicy()
 
 
 class Notifier:
@@ -47,6 +81,9 @@ class Notifier:
 
     def __init__(self, settings: NotifierSettings) -> None:
         self.settings = settings
+
+    def check(self, action: str, alarm: Alarm) -> None:
+        """Raise :class:`DeliveryError` if ``action`` of ``alarm`` can never be delivered."""
 
     def notify(self, action: str, payload: dict, idempotency_key: str) -> None:
         raise NotImplementedError
@@ -64,6 +101,21 @@ class NotifierManager:
         """Make ``inproc://<name>`` call ``target(payload)``."""
         self.settings.targets[name] = target
 
+    def use_alarms(self, alarms: Callable[[str], Alarm | None]) -> None:
+        """Look alarms up with ``alarms(alarm_id)`` at delivery (unless already told)."""
+        if self.settings.alarms is None:
+            self.settings.alarms = alarms
+
+    def check_alarm(self, alarm: Alarm) -> None:
+        """Raise :class:`AlarmError` naming the first action of ``alarm`` that is refused."""
+        from heat_alarming.engine.alarm import AlarmError
+        for field in ACTION_FIELDS:
+            for i, action in enumerate(getattr(alarm, field)):
+                try:
+                    self.driver_for(action).check(action, alarm)
+                except DeliveryError as exc:
+                    raise AlarmError(f"{field}[{i}]", f"{redact(action)}: {exc}") from None
+
     def driver_for(self, action: str) -> Notifier:
         scheme = urlsplit(action).scheme
         with self._lock:
@@ -74,8 +126,8 @@ class NotifierManager:
                         NAMESPACE, scheme, invoke_on_load=True,
                         invoke_args=(self.settings,))
                 except stevedore_exception.NoMatches:
-                    raise DeliveryError(f"action {action!r}: no notifier for scheme "
-                                        f"{scheme!r}", retryable=False) from None
+                    raise DeliveryError(f"no notifier for scheme {scheme!r}",
+                                        retryable=False) from None
                 driver = self._drivers[scheme] = manager.driver
             return driver
 

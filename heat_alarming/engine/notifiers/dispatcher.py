@@ -19,7 +19,7 @@ from concurrent import futures
 from oslo_log import log as logging
 
 from heat_alarming.engine.alarm_store import AlarmStore, HistoryEntry, Notification
-from heat_alarming.engine.notifiers import DeliveryError, NotifierManager
+from heat_alarming.engine.notifiers import DeliveryError, NotifierManager, redact
 
 LOG = logging.getLogger(__name__)
 ACTION_FAILED = "action failed"
@@ -127,12 +127,12 @@ class Dispatcher:
         except DeliveryError as exc:
             self._failed(item, str(exc), exc.retryable)
         except Exception as exc:  # a driver bug must not kill the worker
-            LOG.exception("Notifier for %s raised", item.action)
+            LOG.exception("Notifier for %s raised", redact(item.action))
             self._failed(item, f"{exc.__class__.__name__}: {exc}", True)
         else:
             self.alarm_store.notification_delivered(item.id)
             LOG.debug("Delivered %s for alarm %s to %s", item.idempotency_key,
-                      item.alarm_id, item.action)
+                      item.alarm_id, redact(item.action))
         finally:
             with self._lock:
                 self._in_flight.discard(item.id)
@@ -142,15 +142,15 @@ class Dispatcher:
         if retryable and attempts < self.max_attempts:
             delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1))
             LOG.warning("Notification of alarm %s to %s failed (attempt %d): %s; retry in "
-                        "%.1f s", item.alarm_id, item.action, attempts, error, delay)
+                        "%.1f s", item.alarm_id, redact(item.action), attempts, error, delay)
             self.alarm_store.notification_retry(item.id, attempts, self.clock() + delay, error)
             return
         LOG.error("Giving up notifying alarm %s to %s after %d attempt(s): %s",
-                  item.alarm_id, item.action, attempts, error)
+                  item.alarm_id, redact(item.action), attempts, error)
         self.alarm_store.record([HistoryEntry(
             str(uuid.uuid4()), item.alarm_id, ACTION_FAILED, self.clock(),
             item.payload.get("previous"), item.payload.get("current"),
-            f"action {item.action} failed after {attempts} attempt(s): {error}",
-            {"action": item.action, "idempotency_key": item.idempotency_key},
+            f"action {redact(item.action)} failed after {attempts} attempt(s): {error}",
+            {"action": redact(item.action), "idempotency_key": item.idempotency_key},
             item.payload.get("severity", ""))])
         self.alarm_store.notification_delivered(item.id)

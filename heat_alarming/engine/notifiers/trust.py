@@ -5,29 +5,73 @@ notifier authenticates to keystone (keystoneauth1, v3 password plugin) as
 the configured service user scoped to that trust, and calls the webhook
 with the token in ``X-Auth-Token``.  Tokens are cached per trust until
 keystoneauth1 says they are near expiry.
+
+The action is the tenant's to write, the token is the cloud's: before any
+token is requested (when the alarm is defined, and at every delivery) the
+trust is read from keystone as the service user, and it must delegate from
+the alarm's own user in the alarm's own project to the service user.  A
+trust that does not, and one keystone does not know, are refused with the
+same words (:data:`TRUST_REFUSED`), so that trust ids cannot be probed.  The
+destination is checked against the policy first, and the token goes only to
+the checked address.  Trust ids are never logged nor recorded: messages
+name the action through :func:`~heat_alarming.engine.notifiers.redact`.
 """
 from __future__ import annotations
 
+import logging
+import re
 import threading
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
+from heat_alarming.engine.alarm import Alarm
 from heat_alarming.engine.notifiers import DeliveryError
 from heat_alarming.engine.notifiers.http import HTTPNotifier
+
+TRUST_REFUSED = ("the trust is not one from the alarm's user in the alarm's project to the "
+                 "service user, or it does not exist")
+_TRUST_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# where libraries below us write trust ids at DEBUG: urllib3 the path of a trust look-up,
+# keystoneauth1 the body of a trust-scoped token
+_TRUST_ID_IN_TEXT = re.compile(r"(/OS-TRUST/trusts/|\"OS-TRUST:trust\": \{[^{}]*?\"id\": \")"
+                               r"[A-Za-z0-9_-]+")
+_LOGGERS_THAT_SHOW_TRUST_IDS = ("urllib3.connectionpool", "keystoneauth.identity.v3.base",
+                                "keystoneauth.session")
+
+
+class _HideTrustIds(logging.Filter):
+    """Masks trust ids in the DEBUG lines of the libraries that trust actions use."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # not ours to fix; let the handler report it
+            return True
+        if "OS-TRUST" in text:
+            record.msg, record.args = _TRUST_ID_IN_TEXT.sub(r"\1***", text), ()
+        return True
+
+
+for _name in _LOGGERS_THAT_SHOW_TRUST_IDS:
+    logging.getLogger(_name).addFilter(_HideTrustIds())
 
 
 def split_trust_url(action: str) -> tuple[str, str]:
     """(trust_id, plain http(s) URL) from a trust+http(s) action URL."""
     parts = urlsplit(action)
     if not parts.username:
-        raise DeliveryError(f"{action}: a trust id is required before '@'", retryable=False)
+        raise DeliveryError("a trust id is required before '@'", retryable=False)
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    try:
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        raise DeliveryError("the port is not a number from 0 to 65535",
+                            retryable=False) from None
     scheme = parts.scheme.split("+", 1)[1]
     return parts.username, urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
 
@@ -36,13 +80,30 @@ class TrustNotifier(HTTPNotifier):
     def __init__(self, settings) -> None:
         super().__init__(settings)
         self._sessions: dict[str, ks_session.Session] = {}
+        self._service: ks_session.Session | None = None
         self._lock = threading.Lock()
 
-    def _session_for(self, trust_id: str) -> ks_session.Session:
+    def _configured(self) -> None:
         settings = self.settings
         if not (settings.trust_auth_url and settings.trust_username):
             raise DeliveryError("trust notifier: trust_auth_url and trust_username are not "
                                 "configured", retryable=False)
+
+    def _service_session(self) -> ks_session.Session:
+        """The service user's own (unscoped) session: it reads the trusts it is given."""
+        settings = self.settings
+        with self._lock:
+            if self._service is None:
+                auth = v3.Password(auth_url=settings.trust_auth_url,
+                                   username=settings.trust_username,
+                                   password=settings.trust_password,
+                                   user_domain_name=settings.trust_user_domain_name)
+                self._service = ks_session.Session(auth=auth, verify=settings.verify,
+                                                   timeout=settings.timeout)
+            return self._service
+
+    def _session_for(self, trust_id: str) -> ks_session.Session:
+        settings = self.settings
         with self._lock:
             session = self._sessions.get(trust_id)
             if session is None:
@@ -56,13 +117,55 @@ class TrustNotifier(HTTPNotifier):
                 self._sessions[trust_id] = session
             return session
 
+    def check_trust(self, trust_id: str, project_id: str | None, user_id: str | None) -> None:
+        """Raise :class:`DeliveryError` unless the trust is the alarm owner's, to us."""
+        self._configured()
+        if not (project_id and user_id and _TRUST_ID.fullmatch(trust_id)):
+            raise DeliveryError(TRUST_REFUSED, retryable=False)
+        service = self._service_session()
+        url = f"{self.settings.trust_auth_url.rstrip('/')}/OS-TRUST/trusts/" \
+              f"{quote(trust_id, safe='')}"
+        try:
+            response = service.get(url, raise_exc=False, log=False)  # no trust id in logs
+            trustee = service.get_user_id()
+        except ks_exceptions.Unauthorized as exc:
+            raise DeliveryError(f"keystone refused the service user: {exc}",
+                                retryable=False) from exc
+        except ks_exceptions.ClientException as exc:
+            raise DeliveryError(f"keystone: {exc.__class__.__name__}") from exc
+        if response.status_code in (403, 404):
+            raise DeliveryError(TRUST_REFUSED, retryable=False)
+        if response.status_code != 200:
+            raise DeliveryError(f"keystone answered HTTP {response.status_code} to a trust "
+                                "look-up")
+        try:
+            trust = response.json()["trust"]
+        except (ValueError, KeyError, TypeError):
+            raise DeliveryError("keystone's answer to a trust look-up is not a trust") from None
+        if not (isinstance(trust, dict) and trust.get("trustor_user_id") == user_id
+                and trust.get("project_id") == project_id
+                and trust.get("trustee_user_id") == trustee):
+            raise DeliveryError(TRUST_REFUSED, retryable=False)
+
+    def check(self, action: str, alarm: Alarm) -> None:
+        trust_id, url = split_trust_url(action)
+        self.settings.policy.check_url(url, must_resolve=False)
+        self.check_trust(trust_id, alarm.project_id, alarm.user_id)
+
     def notify(self, action: str, payload: dict, idempotency_key: str) -> None:
         trust_id, url = split_trust_url(action)
+        destination = self.settings.policy.check_url(url)  # before keystone hears of it
+        lookup = self.settings.alarms
+        alarm = lookup(payload.get("alarm_id")) if lookup is not None else None
+        if alarm is None:
+            raise DeliveryError("the alarm's owner is not known here: a trust action is "
+                                "only delivered for a defined alarm", retryable=False)
+        self.check_trust(trust_id, alarm.project_id, alarm.user_id)
         try:
             token = self._session_for(trust_id).get_token()
         except ks_exceptions.Unauthorized as exc:
-            raise DeliveryError(f"keystone refused trust {trust_id}: {exc}",
-                                retryable=False) from exc
+            raise DeliveryError(f"keystone refused a token for the trust: "
+                                f"{exc.__class__.__name__}", retryable=False) from exc
         except ks_exceptions.ClientException as exc:
-            raise DeliveryError(f"keystone: {exc}") from exc
-        self.post(url, payload, idempotency_key, {"X-Auth-Token": token})
+            raise DeliveryError(f"keystone: {exc.__class__.__name__}") from exc
+        self.post(url, payload, idempotency_key, {"X-Auth-Token": token}, destination)

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 
 from heat_alarming.engine.alarm import ALARM, OK, Alarm
 from heat_alarming.engine.alarm_store import AlarmStore, HistoryEntry, Notification
+from heat_alarming.engine.notifiers import NotifierManager, NotifierSettings
+from heat_alarming.engine.notifiers.destinations import DestinationPolicy
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher
 from tests.support.http_servers import Webhook, free_port
 
@@ -124,12 +126,16 @@ CHILD = textwrap.dedent("""
     import sys
     from heat_alarming.engine.alarm_store import AlarmStore
     from heat_alarming.engine.evaluator import Evaluator
+    from heat_alarming.engine.notifiers import NotifierManager, NotifierSettings
+    from heat_alarming.engine.notifiers.destinations import DestinationPolicy
     from heat_alarming.metering import ManualClock, RollingStore
     import numpy as np
     url, action = sys.argv[1], sys.argv[2]
     clock = ManualClock(1_699_999_200.0)
     store = RollingStore(10, 3600, clock=clock)
-    evaluator = Evaluator(store, AlarmStore(url))
+    # its webhook is on this host, which the default destination policy refuses
+    evaluator = Evaluator(store, AlarmStore(url), notifiers=NotifierManager(NotifierSettings(
+        policy=DestinationPolicy(allow_loopback=True))))
     rows = np.array([store.series_id("cpu", f"vm{i}") for i in range(300)])
     for i in range(300):
         evaluator.define({"alarm_id": f"alarm-{i:03d}", "name": f"a{i}",
@@ -186,7 +192,8 @@ def test_sigkill_mid_round_keeps_every_alarm_state_and_queued_notification(datab
 
     hook = Webhook(port=port)
     try:
-        dispatcher = Dispatcher(store, workers=8)
+        dispatcher = Dispatcher(store, NotifierManager(NotifierSettings(
+            policy=DestinationPolicy(allow_loopback=True))), workers=8)
         while dispatcher.deliver_due():
             pass
         assert len(hook.requests) == transitions and store.pending_count() == 0
