@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import reprlib
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -28,6 +29,8 @@ MAX_ABS_VOLUME = 1e100
 MAX_METADATA_DEPTH = 16
 _MAX_TIMESTAMP_TEXT = 64
 
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxlong, _SHOW.maxother = 3, 80, 40, 80
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -38,7 +41,7 @@ class SampleError(ValueError):
         self.field = field
         self.value = value
         self.reason = reason
-        shown = repr(value)
+        shown = _SHOW.repr(value)  # bounded in depth and length, whatever the value
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"sample field '{field}': {reason} (got {shown})")

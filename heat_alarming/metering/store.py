@@ -385,6 +385,7 @@ class RollingStore:
             good, target = self._in_final_window(good, target, rejected)
         if self.max_series_per_project is not None and good:
             good = self._within_quota(good, rejected)
+        rejected.sort()
         return good, target, rejected
 
     def _in_final_window(self, good: list[tuple], target: int,
