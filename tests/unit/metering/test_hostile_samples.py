@@ -16,6 +16,7 @@ from heat_alarming.metering.sample import MAX_ABS_VOLUME
 
 from .conftest import T0
 
+
 def good(**changes):
     fields = dict(name="cpu_util", volume=42.0, resource_id="server-1", project_id="p1",
                   timestamp=T0 - 5, resource_metadata={"metering.server_group": "web"})
