@@ -70,34 +70,21 @@ def nested(depth):
 @pytest.mark.parametrize("details, words", [
     ("samples", "signals carry {\"samples\": [...]}"),
     (["samples"], "signals carry"),
-    ({"samples": "a string"}, "samples: must be a non-empty list"),
-    ({"samples": ["a string"]}, "samples[0]: must be a mapping"),
 ])
 def test_details_of_the_wrong_shape_are_a_clear_signal_error(heat_engine, stack, details,
                                                              words):
     assert words in refused(heat_engine, stack, details)
 
 
-@pytest.mark.parametrize("changes, where, words", [
+@pytest.mark.parametrize("changes, where, words", [  # each raised or was accepted before
     (dict(value=10 ** 400), "samples[1].value", "finite"),
     (dict(value=1e308), "samples[1].value", "within"),
-    (dict(value="inf"), "samples[1].value", "finite"),
-    (dict(value=[1]), "samples[1].value", "must be a number"),
-    (dict(value=True), "samples[1].value", "must be a number"),
     (dict(timestamp=10 ** 400), "samples[1].timestamp", "epoch seconds"),
-    (dict(timestamp=10 ** 18), "samples[1].timestamp", "in the future"),
-    (dict(timestamp="0001-01-01T00:00:00"), "samples[1].timestamp", "older than"),
-    (dict(timestamp="NaN"), "samples[1].timestamp", "ISO 8601"),
-    (dict(meter=["hostile"]), "samples[1].meter", "meter name is required"),
-    (dict(resource_id=None), "samples[1].resource_id", "resource_id is required"),
     (dict(resource_id="r" * 300), "samples[1].resource_id", "longer than 255"),
     (dict(resource_id="vm\x00"), "samples[1].resource_id", "NUL"),
     (dict(resource_id="vm\ud800"), "samples[1].resource_id", "surrogate"),
     (dict(unit="u" * 300), "samples[1].unit", "longer than 255"),
-    (dict(unit=["%"]), "samples[1].unit", "must be text"),
     (dict(metadata=nested(100)), "samples[1].metadata", "nested deeper than 16"),
-    (dict(metadata="text"), "samples[1].metadata", "must be a mapping"),
-    (dict(metadata={"k": "v" * 9000}), "samples[1].metadata", "larger than 8192"),
 ])
 def test_each_hostile_field_refuses_the_whole_signal_naming_it(heat_engine, stack, changes,
                                                                where, words):
