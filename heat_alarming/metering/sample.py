@@ -176,7 +176,7 @@ class SampleValidator:
                 if isinstance(volume, str) and len(volume) > _MAX_TIMESTAMP_TEXT:
                     raise ValueError
                 volume = float(volume)
-            except (TypeError, ValueError):
+            except Exception:  # whatever a foreign object's __float__ raises
                 raise SampleError("volume", volume, "must be a number") from None
         try:
             volume = float(volume)
@@ -214,7 +214,11 @@ class SampleValidator:
             raise SampleError("resource_metadata", metadata, "must be a mapping")
         if not metadata:
             return
-        depth = nesting_depth(metadata, MAX_METADATA_DEPTH)
+        try:
+            depth = nesting_depth(metadata, MAX_METADATA_DEPTH)
+        except Exception as exc:  # a foreign mapping that fails while read
+            raise SampleError("resource_metadata", "<mapping>",
+                              f"cannot be read: {type(exc).__name__}") from None
         if depth > MAX_METADATA_DEPTH:
             raise SampleError("resource_metadata", "<nested map>",
                               f"nested deeper than {MAX_METADATA_DEPTH} levels")

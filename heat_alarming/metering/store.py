@@ -267,7 +267,12 @@ class RollingStore:
         owns every rule and message.
         """
         with self._lock:
-            self._add(sample, self.clock())
+            try:
+                self._add(sample, self.clock())
+            except SampleError:
+                raise
+            except Exception as exc:  # no check foresaw it: still a refusal of this sample
+                raise SampleError("sample", "<sample>", _unforeseen(exc)) from exc
 
     def _add(self, sample: Sample, now: float) -> None:
         """:meth:`add` under the lock, at ``now`` (one reading for a whole batch)."""

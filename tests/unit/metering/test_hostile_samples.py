@@ -207,3 +207,11 @@ def test_a_series_quota_refuses_new_series_of_that_project_only(clock):
     with pytest.raises(SampleError, match="quota of 3 series"):
         store.series_id("cpu_util", "vm9", "a")
     assert store.select("cpu_util", Query(), project_id="a").size == 3
+
+
+
+def test_a_foreign_volume_failing_while_read_is_a_sample_error(store):
+    with pytest.raises(SampleError) as caught:
+        store.add(good(volume=Exploding()))
+    assert caught.value.field == "volume"
+    assert len(store) == 0
