@@ -32,21 +32,28 @@ def _as_number(value: Any) -> float:
 
 
 class AttributeColumn:
-    """One attribute over all series rows: text codes and numbers."""
+    """One attribute over all series rows: text codes and numbers.
+
+    ``codes`` holds 1 + the text's number, 0 where a row lacks the attribute,
+    so both arrays start as ``np.zeros``: a column costs memory only for the
+    pages of rows that carry it, not for the whole capacity.  ``numbers``
+    holds the value as a number (NaN if it is not one) where a code is set.
+    """
 
     def __init__(self, capacity: int) -> None:
-        self.codes = np.full(capacity, -1, dtype=np.int32)
-        self.numbers = np.full(capacity, np.nan)
+        self.codes = np.zeros(capacity, dtype=np.int32)
+        self.numbers = np.zeros(capacity)
         self.texts: list[str] = []
         self.code_of: dict[str, int] = {}
         self._text_array: np.ndarray | None = None
 
     def grow(self, capacity: int) -> None:
-        used = len(self.codes)
-        codes = np.full(capacity, -1, dtype=np.int32)
-        codes[:used] = self.codes
-        numbers = np.full(capacity, np.nan)
-        numbers[:used] = self.numbers
+        held = np.flatnonzero(self.codes)
+        used = int(held[-1]) + 1 if held.size else 0  # copy no page of absent rows
+        codes = np.zeros(capacity, dtype=np.int32)
+        codes[:used] = self.codes[:used]
+        numbers = np.zeros(capacity)
+        numbers[:used] = self.numbers[:used]
         self.codes, self.numbers = codes, numbers
 
     def set(self, row: int, value: Any) -> None:
@@ -59,46 +66,47 @@ class AttributeColumn:
             code = self.code_of[text] = len(self.texts)
             self.texts.append(text)
             self._text_array = None
-        self.codes[row] = code
+        self.codes[row] = code + 1
         self.numbers[row] = _as_number(value)
 
     def clear(self, row: int | np.ndarray) -> None:
-        self.codes[row] = -1
-        self.numbers[row] = np.nan
+        self.codes[row] = 0
+        self.numbers[row] = 0.0
 
     def compact(self) -> bool:
         """Forget texts no row uses any more (codes are renumbered); True if none is used."""
-        used = np.unique(self.codes[self.codes >= 0])
+        held = np.flatnonzero(self.codes)
+        used = np.unique(self.codes[held])
         if used.size == len(self.texts):
             return used.size == 0
-        renumber = np.full(len(self.texts) + 1, -1, dtype=np.int32)
-        renumber[used] = np.arange(used.size, dtype=np.int32)
-        self.codes = renumber[self.codes]  # code -1 reads the last slot: -1
-        self.texts = [self.texts[i] for i in used.tolist()]
+        renumber = np.zeros(len(self.texts) + 1, dtype=np.int32)
+        renumber[used] = np.arange(1, used.size + 1, dtype=np.int32)
+        self.codes[held] = renumber[self.codes[held]]  # in place: absent rows stay untouched
+        self.texts = [self.texts[i - 1] for i in used.tolist()]
         self.code_of = {text: i for i, text in enumerate(self.texts)}
         self._text_array = None
         return used.size == 0
 
     def text_at(self, row: int) -> str | None:
         code = int(self.codes[row])
-        return None if code < 0 else self.texts[code]
+        return None if code == 0 else self.texts[code - 1]
 
     def match(self, rows: np.ndarray, cond: Condition) -> np.ndarray:
         """Boolean mask over ``rows`` of the series that satisfy ``cond``."""
+        codes = self.codes[rows]
+        present = codes > 0
         if cond.numeric:
             numbers = self.numbers[rows]
             with np.errstate(invalid="ignore"):
-                return COMPARE[cond.op](numbers, cond.value) & ~np.isnan(numbers)
-        codes = self.codes[rows]
-        present = codes >= 0
+                return COMPARE[cond.op](numbers, cond.value) & ~np.isnan(numbers) & present
         if cond.op in ("eq", "ne"):
-            code = self.code_of.get(cond.value, -2)
+            code = self.code_of.get(cond.value, -2) + 1
             return present & COMPARE[cond.op](codes, code)
         if self._text_array is None:
-            self._text_array = np.array(self.texts + [""], dtype=str)
+            self._text_array = np.array([""] + self.texts, dtype=str)
         # Compare every distinct text once, then look the answer up per row.
         passing = COMPARE[cond.op](self._text_array, cond.value)
-        passing[-1] = False  # the slot that code -1 indexes
+        passing[0] = False  # the slot that code 0 (absent) indexes
         return passing[codes]
 
 
@@ -122,8 +130,10 @@ class SeriesIndex:
         self.attrs: list[tuple] = []
         self.columns: dict[str, AttributeColumn] = {
             f: AttributeColumn(capacity) for f in self.ID_FIELDS}
-        self._flat_keys: list[tuple[str, ...]] = []
-        self._key_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
+        # per row: the flattened metadata; a metadata column exists only once a query
+        # names its key, so keys nobody asks about cost no column (and no capacity-sized
+        # arrays) however many distinct ones samples carry
+        self._flat: list[dict[str, Any]] = []
         self._meter_rows: dict[str, list[int]] = {}
         self._meter_arrays: dict[str, np.ndarray] = {}
         self._selection_cache: dict[tuple, np.ndarray] = {}
@@ -157,10 +167,15 @@ class SeriesIndex:
         self.live = live
         self.capacity = capacity
 
-    def _column(self, field: str) -> AttributeColumn:
+    def _column(self, field: str) -> AttributeColumn | None:
+        """The column a query names; a metadata column is built on first use."""
         column = self.columns.get(field)
-        if column is None:
+        if column is None and field.startswith("metadata."):
+            key = field[len("metadata."):]
             column = self.columns[field] = AttributeColumn(self.capacity)
+            for row, flat in enumerate(self._flat):
+                if key in flat:
+                    column.set(row, flat[key])
         return column
 
     def add(self, key: SeriesKey, *, user_id: str | None, source: str,
@@ -171,14 +186,14 @@ class SeriesIndex:
             row = self._free.pop()
             self.keys[row] = key
             self.attrs[row] = (type_, unit, user_id, source, metadata)
-            self._flat_keys[row] = ()
+            self._flat[row] = {}
         else:
             row = len(self.keys)
             if row >= self.capacity:
                 self._grow(row + 1)
             self.keys.append(key)
             self.attrs.append((type_, unit, user_id, source, metadata))
-            self._flat_keys.append(())
+            self._flat.append({})
         self.row_of[key] = row
         self.live[row] = True
         meter, resource_id, project_id = key
@@ -199,8 +214,11 @@ class SeriesIndex:
         self._free.extend(self._quarantined)
         self._quarantined = rows.tolist()
         if rows.size:
-            meters = set()
+            meters, carried = set(), {name: rows for name in self.ID_FIELDS}
             for row in self._quarantined:
+                for flat_key in self._flat[row]:
+                    if "metadata." + flat_key in self.columns:
+                        carried.setdefault("metadata." + flat_key, []).append(row)
                 key = self.keys[row]
                 del self.row_of[key]
                 meters.add(key[0])
@@ -213,7 +231,7 @@ class SeriesIndex:
                 self.keys[row] = None
                 self.attrs[row] = None
                 self.live[row] = False
-                self._flat_keys[row] = ()
+                self._flat[row] = {}
             for meter in meters:
                 kept = np.setdiff1d(self.meter_rows(meter), rows, assume_unique=True)
                 if kept.size:
@@ -221,12 +239,12 @@ class SeriesIndex:
                 else:
                     del self._meter_rows[meter]
                 self._meter_arrays.pop(meter, None)
-            for name in list(self.columns):
+            # only the columns these rows carry: touching the others would map their pages
+            for name, held in carried.items():
                 column = self.columns[name]
-                column.clear(rows)
+                column.clear(np.asarray(held, dtype=np.int64))
                 if column.compact() and name not in self.ID_FIELDS:
                     del self.columns[name]
-            self._key_tuples = {keys: keys for keys in self._flat_keys}
         self._changed()
 
     def update(self, row: int, *, user_id: str | None, source: str,
@@ -243,12 +261,16 @@ class SeriesIndex:
         self._set_flat(row, flatten_metadata(metadata))
 
     def _set_flat(self, row: int, flat: dict[str, Any]) -> None:
-        for gone in set(self._flat_keys[row]) - set(flat):
-            self.columns["metadata." + gone].clear(row)
+        columns = self.columns
+        for gone in self._flat[row].keys() - flat.keys():
+            column = columns.get("metadata." + gone)
+            if column is not None:
+                column.clear(row)
         for key, value in flat.items():
-            self._column("metadata." + key).set(row, value)
-        keys = tuple(flat)
-        self._flat_keys[row] = self._key_tuples.setdefault(keys, keys)  # share equal tuples
+            column = columns.get("metadata." + key)
+            if column is not None:
+                column.set(row, value)
+        self._flat[row] = flat
 
     def _changed(self) -> None:
         self.version += 1
@@ -276,7 +298,7 @@ class SeriesIndex:
         for cond in conditions:
             if rows.size == 0:
                 break
-            column = self.columns.get(cond.field)
+            column = self._column(cond.field)
             if column is None:
                 rows = rows[:0]
                 break

@@ -215,3 +215,20 @@ def test_a_foreign_volume_failing_while_read_is_a_sample_error(store):
         store.add(good(volume=Exploding()))
     assert caught.value.field == "volume"
     assert len(store) == 0
+
+
+def test_distinct_metadata_keys_cost_no_column_until_a_query_names_one(store):
+    # one signal's worth: 1,000 series with 60 keys each that no other series has; with a
+    # capacity-sized column per key this took 8.4 GB
+    rows = [good(resource_id=f"vm{r}", resource_metadata={f"k{r}_{j}": j for j in range(60)})
+            for r in range(1000)]
+    assert store.ingest(rows).accepted == 1000
+    assert len(store.index.columns) < 10, "no column per distinct metadata key"
+    query = [{"field": "metadata.k7_3", "op": "eq", "value": "3"}]
+    assert [store.index.keys[r][1] for r in store.select("cpu_util", query)] == ["vm7"]
+    store.add(good(resource_id="late", resource_metadata={"k7_3": 3}))
+    assert sorted(store.index.keys[r][1] for r in store.select("cpu_util", query)) == \
+        ["late", "vm7"], "a column once built follows new series"
+    store.add(good(resource_id="vm7", resource_metadata={"other": 1}))
+    assert [store.index.keys[r][1] for r in store.select("cpu_util", query)] == ["late"], \
+        "and metadata changes"
