@@ -4,7 +4,8 @@ Each attribute a query may name (resource_id, project_id, user_id, source
 and every flattened metadata key) is a column over series rows: a
 dictionary-encoded text code and a numeric value.  A condition is then a
 whole-array comparison over the rows of one meter, never a Python loop over
-series.
+series.  A metadata key's column is built the first time a query names it
+(one pass over the rows' flattened metadata) and kept up to date from then on.
 """
 from __future__ import annotations
 
