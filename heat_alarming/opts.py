@@ -10,6 +10,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from heat_alarming.engine.notifiers import destinations
+from heat_alarming.metering.sample import MAX_FIELD_LENGTH
 
 LOG = logging.getLogger(__name__)
 
@@ -27,6 +28,20 @@ store_opts = [
                help="How many seconds into the future a sample's timestamp may be."),
     cfg.IntOpt("max_metadata_bytes", default=8192, min=0,
                help="Largest resource metadata accepted with a sample, as JSON bytes."),
+    cfg.IntOpt("max_field_length", default=MAX_FIELD_LENGTH, min=1,
+               help="Longest text accepted in a sample field that names a series: meter "
+                    "name, resource_id, project_id, user_id, unit and source."),
+    cfg.IntOpt("max_series_per_project", default=10000, min=1,
+               help="Series (meter x resource) one project may hold in the store at "
+                    "once. A signal that would create more is refused whole; series "
+                    "without a sample for store_retention seconds are forgotten and "
+                    "stop counting."),
+    cfg.IntOpt("max_samples_per_signal", default=1000, min=1,
+               help="Most sample rows one OS::Metering::Alarm signal may carry."),
+    cfg.IntOpt("max_signal_bytes", default=1048576, min=1,
+               help="Largest OS::Metering::Alarm signal accepted, as the JSON size of "
+                    "its details in bytes (heat-api's max_json_body_size bounds REST "
+                    "requests, but not the engine's RPC)."),
     cfg.IntOpt("raw_samples_per_series", default=512, min=1,
                help="Raw samples kept per series of meters listed in "
                     "percentile_meters; percentiles are exact while a period holds "
@@ -205,7 +220,12 @@ def store_from_conf(conf: cfg.ConfigOpts, clock=None):
         store = RollingStore(group.store_resolution, group.store_retention,
                              max_clock_skew=group.max_clock_skew,
                              max_metadata_bytes=group.max_metadata_bytes,
-                             raw_capacity=group.raw_samples_per_series, clock=clock)
+                             raw_capacity=group.raw_samples_per_series, clock=clock,
+                             max_field_length=group.max_field_length,
+                             max_series_per_project=group.max_series_per_project)
+    # limits are the configuration's, also for a store restored from a snapshot
+    store.max_series_per_project = group.max_series_per_project
+    store.validator.max_field_length = group.max_field_length
     for meter in group.percentile_meters:
         store.track_raw(meter)
     return store

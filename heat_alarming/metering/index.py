@@ -4,7 +4,8 @@ Each attribute a query may name (resource_id, project_id, user_id, source
 and every flattened metadata key) is a column over series rows: a
 dictionary-encoded text code and a numeric value.  A condition is then a
 whole-array comparison over the rows of one meter, never a Python loop over
-series.
+series.  A metadata key's column is built the first time a query names it
+(one pass over the rows' flattened metadata) and kept up to date from then on.
 """
 from __future__ import annotations
 
@@ -23,32 +24,37 @@ SeriesKey = tuple[str, str, str]  # (meter, resource_id, project_id); project ""
 def _as_number(value: Any) -> float:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, (int, float, str)):
         try:
             return float(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # not numeric text, an int beyond floats
             return np.nan
     return np.nan
 
 
 class AttributeColumn:
-    """One attribute over all series rows: text codes and numbers."""
+    """One attribute over all series rows: text codes and numbers.
+
+    ``codes`` holds 1 + the text's number, 0 where a row lacks the attribute,
+    so both arrays start as ``np.zeros``: a column costs memory only for the
+    pages of rows that carry it, not for the whole capacity.  ``numbers``
+    holds the value as a number (NaN if it is not one) where a code is set.
+    """
 
     def __init__(self, capacity: int) -> None:
-        self.codes = np.full(capacity, -1, dtype=np.int32)
-        self.numbers = np.full(capacity, np.nan)
+        self.codes = np.zeros(capacity, dtype=np.int32)
+        self.numbers = np.zeros(capacity)
         self.texts: list[str] = []
         self.code_of: dict[str, int] = {}
         self._text_array: np.ndarray | None = None
 
     def grow(self, capacity: int) -> None:
-        used = len(self.codes)
-        codes = np.full(capacity, -1, dtype=np.int32)
-        codes[:used] = self.codes
-        numbers = np.full(capacity, np.nan)
-        numbers[:used] = self.numbers
+        held = np.flatnonzero(self.codes)
+        used = int(held[-1]) + 1 if held.size else 0  # copy no page of absent rows
+        codes = np.zeros(capacity, dtype=np.int32)
+        codes[:used] = self.codes[:used]
+        numbers = np.zeros(capacity)
+        numbers[:used] = self.numbers[:used]
         self.codes, self.numbers = codes, numbers
 
     def set(self, row: int, value: Any) -> None:
@@ -61,38 +67,59 @@ class AttributeColumn:
             code = self.code_of[text] = len(self.texts)
             self.texts.append(text)
             self._text_array = None
-        self.codes[row] = code
+        self.codes[row] = code + 1
         self.numbers[row] = _as_number(value)
 
-    def clear(self, row: int) -> None:
-        self.codes[row] = -1
-        self.numbers[row] = np.nan
+    def clear(self, row: int | np.ndarray) -> None:
+        self.codes[row] = 0
+        self.numbers[row] = 0.0
+
+    def compact(self) -> bool:
+        """Forget texts no row uses any more (codes are renumbered); True if none is used."""
+        held = np.flatnonzero(self.codes)
+        used = np.unique(self.codes[held])
+        if used.size == len(self.texts):
+            return used.size == 0
+        renumber = np.zeros(len(self.texts) + 1, dtype=np.int32)
+        renumber[used] = np.arange(1, used.size + 1, dtype=np.int32)
+        self.codes[held] = renumber[self.codes[held]]  # in place: absent rows stay untouched
+        self.texts = [self.texts[i - 1] for i in used.tolist()]
+        self.code_of = {text: i for i, text in enumerate(self.texts)}
+        self._text_array = None
+        return used.size == 0
 
     def text_at(self, row: int) -> str | None:
         code = int(self.codes[row])
-        return None if code < 0 else self.texts[code]
+        return None if code == 0 else self.texts[code - 1]
 
     def match(self, rows: np.ndarray, cond: Condition) -> np.ndarray:
         """Boolean mask over ``rows`` of the series that satisfy ``cond``."""
+        codes = self.codes[rows]
+        present = codes > 0
         if cond.numeric:
             numbers = self.numbers[rows]
             with np.errstate(invalid="ignore"):
-                return COMPARE[cond.op](numbers, cond.value) & ~np.isnan(numbers)
-        codes = self.codes[rows]
-        present = codes >= 0
+                return COMPARE[cond.op](numbers, cond.value) & ~np.isnan(numbers) & present
         if cond.op in ("eq", "ne"):
-            code = self.code_of.get(cond.value, -2)
+            code = self.code_of.get(cond.value, -2) + 1
             return present & COMPARE[cond.op](codes, code)
         if self._text_array is None:
-            self._text_array = np.array(self.texts + [""], dtype=str)
+            self._text_array = np.array([""] + self.texts, dtype=str)
         # Compare every distinct text once, then look the answer up per row.
         passing = COMPARE[cond.op](self._text_array, cond.value)
-        passing[-1] = False  # the slot that code -1 indexes
+        passing[0] = False  # the slot that code 0 (absent) indexes
         return passing[codes]
 
 
 class SeriesIndex:
-    """Rows for series keys, per-meter row lists and attribute columns."""
+    """Rows for series keys, per-meter row lists and attribute columns.
+
+    Rows of series released (:meth:`release`) are reused by later series,
+    but only after the next release (a quarantine): a selection computed
+    before a release can never read a row that already holds another series
+    (it reads an empty row), and ``version`` moves on every release so that
+    selections are recomputed.
+    """
 
     ID_FIELDS = ("resource_id", "project_id", "user_id", "source")
 
@@ -104,15 +131,31 @@ class SeriesIndex:
         self.attrs: list[tuple] = []
         self.columns: dict[str, AttributeColumn] = {
             f: AttributeColumn(capacity) for f in self.ID_FIELDS}
-        self._flat_keys: list[tuple[str, ...]] = []
-        self._key_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
+        # per row: the flattened metadata; a metadata column exists only once a query
+        # names its key, so keys nobody asks about cost no column (and no capacity-sized
+        # arrays) however many distinct ones samples carry
+        self._flat: list[dict[str, Any]] = []
         self._meter_rows: dict[str, list[int]] = {}
         self._meter_arrays: dict[str, np.ndarray] = {}
         self._selection_cache: dict[tuple, np.ndarray] = {}
+        self._free: list[int] = []  # released rows ready for reuse
+        self._quarantined: list[int] = []  # released rows reusable after the next release
+        self.series_of_project: dict[str, int] = {}
+        self.live = np.zeros(capacity, dtype=bool)  # per row: holds a series now
         self.version = 0  # bumped whenever a selection could change
 
     def __len__(self) -> int:
+        """Number of live series."""
+        return len(self.row_of)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows ever handed out (live, released and quarantined): arrays cover these."""
         return len(self.keys)
+
+    def live_rows(self) -> np.ndarray:
+        """Rows (sorted) that hold a series."""
+        return np.flatnonzero(self.live[:self.n_rows])
 
     def _grow(self, rows: int) -> None:
         capacity = self.capacity
@@ -120,52 +163,115 @@ class SeriesIndex:
             capacity *= 2
         for column in self.columns.values():
             column.grow(capacity)
+        live = np.zeros(capacity, dtype=bool)
+        live[:self.capacity] = self.live
+        self.live = live
         self.capacity = capacity
 
-    def _column(self, field: str) -> AttributeColumn:
+    def _column(self, field: str) -> AttributeColumn | None:
+        """The column a query names; a metadata column is built on first use."""
         column = self.columns.get(field)
-        if column is None:
+        if column is None and field.startswith("metadata."):
+            key = field[len("metadata."):]
             column = self.columns[field] = AttributeColumn(self.capacity)
+            for row, flat in enumerate(self._flat):
+                if key in flat:
+                    column.set(row, flat[key])
         return column
 
     def add(self, key: SeriesKey, *, user_id: str | None, source: str,
             unit: str, type_: str, metadata: Mapping[str, Any]) -> int:
-        """Register a new series and return its row."""
-        row = len(self.keys)
-        if row >= self.capacity:
-            self._grow(row + 1)
+        """Register a new series and return its row (a released one when there is one)."""
+        flat = flatten_metadata(metadata)  # first: nothing changes if it fails
+        if self._free:
+            row = self._free.pop()
+            self.keys[row] = key
+            self.attrs[row] = (type_, unit, user_id, source, metadata)
+            self._flat[row] = {}
+        else:
+            row = len(self.keys)
+            if row >= self.capacity:
+                self._grow(row + 1)
+            self.keys.append(key)
+            self.attrs.append((type_, unit, user_id, source, metadata))
+            self._flat.append({})
         self.row_of[key] = row
-        self.keys.append(key)
-        self.attrs.append((type_, unit, user_id, source, metadata))
-        self._flat_keys.append(())
+        self.live[row] = True
         meter, resource_id, project_id = key
+        self.series_of_project[project_id] = self.series_of_project.get(project_id, 0) + 1
         self.columns["resource_id"].set(row, resource_id)
         self.columns["project_id"].set(row, project_id or None)
         self.columns["source"].set(row, source)
         self.columns["user_id"].set(row, user_id)
         self._meter_rows.setdefault(meter, []).append(row)
         self._meter_arrays.pop(meter, None)
-        self.set_metadata(row, metadata)
+        self._set_flat(row, flat)
         self._changed()
         return row
+
+    def release(self, rows: np.ndarray) -> None:
+        """Forget the series of ``rows``; their rows become reusable after the next release."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        self._free.extend(self._quarantined)
+        self._quarantined = rows.tolist()
+        if rows.size:
+            meters, carried = set(), {name: rows for name in self.ID_FIELDS}
+            for row in self._quarantined:
+                for flat_key in self._flat[row]:
+                    if "metadata." + flat_key in self.columns:
+                        carried.setdefault("metadata." + flat_key, []).append(row)
+                key = self.keys[row]
+                del self.row_of[key]
+                meters.add(key[0])
+                project = key[2]
+                left = self.series_of_project[project] - 1
+                if left:
+                    self.series_of_project[project] = left
+                else:
+                    del self.series_of_project[project]
+                self.keys[row] = None
+                self.attrs[row] = None
+                self.live[row] = False
+                self._flat[row] = {}
+            for meter in meters:
+                kept = np.setdiff1d(self.meter_rows(meter), rows, assume_unique=True)
+                if kept.size:
+                    self._meter_rows[meter] = kept.tolist()
+                else:
+                    del self._meter_rows[meter]
+                self._meter_arrays.pop(meter, None)
+            # only the columns these rows carry: touching the others would map their pages
+            for name, held in carried.items():
+                column = self.columns[name]
+                column.clear(np.asarray(held, dtype=np.int64))
+                if column.compact() and name not in self.ID_FIELDS:
+                    del self.columns[name]
+        self._changed()
 
     def update(self, row: int, *, user_id: str | None, source: str,
                unit: str, type_: str, metadata: Mapping[str, Any]) -> None:
         """Refresh a series' attributes from its newest sample."""
+        flat = flatten_metadata(metadata)  # first: nothing changes if it fails
         self.columns["user_id"].set(row, user_id)
         self.columns["source"].set(row, source)
         self.attrs[row] = (type_, unit, user_id, source, metadata)
-        self.set_metadata(row, metadata)
+        self._set_flat(row, flat)
         self._changed()
 
     def set_metadata(self, row: int, metadata: Mapping[str, Any]) -> None:
-        flat = flatten_metadata(metadata)
-        for gone in set(self._flat_keys[row]) - set(flat):
-            self.columns["metadata." + gone].clear(row)
+        self._set_flat(row, flatten_metadata(metadata))
+
+    def _set_flat(self, row: int, flat: dict[str, Any]) -> None:
+        columns = self.columns
+        for gone in self._flat[row].keys() - flat.keys():
+            column = columns.get("metadata." + gone)
+            if column is not None:
+                column.clear(row)
         for key, value in flat.items():
-            self._column("metadata." + key).set(row, value)
-        keys = tuple(flat)
-        self._flat_keys[row] = self._key_tuples.setdefault(keys, keys)  # share equal tuples
+            column = columns.get("metadata." + key)
+            if column is not None:
+                column.set(row, value)
+        self._flat[row] = flat
 
     def _changed(self) -> None:
         self.version += 1
@@ -174,7 +280,8 @@ class SeriesIndex:
     def meter_rows(self, meter: str) -> np.ndarray:
         rows = self._meter_arrays.get(meter)
         if rows is None:
-            rows = np.asarray(self._meter_rows.get(meter, ()), dtype=np.int64)
+            # sorted: reused rows join a meter's list out of order
+            rows = np.sort(np.asarray(self._meter_rows.get(meter, ()), dtype=np.int64))
             self._meter_arrays[meter] = rows
         return rows
 
@@ -192,7 +299,7 @@ class SeriesIndex:
         for cond in conditions:
             if rows.size == 0:
                 break
-            column = self.columns.get(cond.field)
+            column = self._column(cond.field)
             if column is None:
                 rows = rows[:0]
                 break

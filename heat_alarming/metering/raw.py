@@ -21,6 +21,7 @@ class RawRing:
         self.values = np.zeros((0, self.capacity))
         self.written = np.zeros(0, dtype=np.int64)
         self.slots_in_use = 0
+        self._free_slots: list[int] = []  # slots of released rows, reused first
 
     def ensure_rows(self, rows: int) -> None:
         if rows > self.slot_of_row.size:
@@ -36,6 +37,13 @@ class RawRing:
         new = rows[self.slot_of_row[rows] < 0]
         if new.size == 0:
             return
+        if self._free_slots:
+            reused = min(len(self._free_slots), new.size)
+            slots = [self._free_slots.pop() for _ in range(reused)]
+            self.slot_of_row[new[:reused]] = slots
+            new = new[reused:]
+            if new.size == 0:
+                return
         need = self.slots_in_use + new.size
         if need > self.written.size:
             size = max(need, 2 * self.written.size, 16)
@@ -48,6 +56,26 @@ class RawRing:
             self.times, self.values, self.written = times, values, written
         self.slot_of_row[new] = np.arange(self.slots_in_use, need)
         self.slots_in_use = need
+
+    def release(self, rows: np.ndarray) -> None:
+        """Free the rings of ``rows`` (series forgotten); their slots serve new rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        rows = rows[rows < self.slot_of_row.size]
+        slots = self.slot_of_row[rows]
+        slots = slots[slots >= 0]
+        self.slot_of_row[rows] = -1
+        self.times[slots] = np.nan
+        self.written[slots] = 0
+        self._free_slots.extend(slots.tolist())
+
+    def live_slots(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For ``rows``: their slots renumbered densely (-1: untracked) and the old
+        slot of each new number, to copy a compact ring (snapshots)."""
+        slots = self.slot_of_row[rows] if rows.size else np.zeros(0, dtype=np.int64)
+        held = slots >= 0
+        dense = np.full(rows.size, -1, dtype=np.int64)
+        dense[held] = np.arange(int(held.sum()))
+        return dense, slots[held]
 
     def append(self, rows: np.ndarray, times: np.ndarray, values: np.ndarray) -> None:
         """Append samples of tracked rows; untracked rows are ignored."""

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import reprlib
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -18,6 +19,18 @@ GAUGE, CUMULATIVE, DELTA = "gauge", "cumulative", "delta"
 METER_TYPES = frozenset((GAUGE, CUMULATIVE, DELTA))
 DEFAULT_SOURCE = "heat-alarming"
 
+#: longest text accepted in a field that names a series (meter, resource, project,
+#: user, unit, source): what a series key and the alarm database's id columns hold
+MAX_FIELD_LENGTH = 255
+#: largest |volume| accepted: a sum of squares of 10**100 such values stays finite,
+#: so sum, avg and std of any period and selection can be represented
+MAX_ABS_VOLUME = 1e100
+#: deepest nesting of maps and lists accepted in resource metadata
+MAX_METADATA_DEPTH = 16
+_MAX_TIMESTAMP_TEXT = 64
+
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxlong, _SHOW.maxother = 3, 80, 40, 80
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -28,7 +41,7 @@ class SampleError(ValueError):
         self.field = field
         self.value = value
         self.reason = reason
-        shown = repr(value)
+        shown = _SHOW.repr(value)  # bounded in depth and length, whatever the value
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"sample field '{field}': {reason} (got {shown})")
@@ -108,37 +121,51 @@ class SampleValidator:
 
     ``retention`` bounds how old a sample may be, ``max_clock_skew`` how far
     in the future; ``max_metadata_bytes`` bounds the JSON size of the
-    resource metadata.
+    resource metadata and ``max_field_length`` the length of every text field.
+    Volumes are bounded by :data:`MAX_ABS_VOLUME` and metadata nesting by
+    :data:`MAX_METADATA_DEPTH`.
     """
 
     def __init__(self, retention: float, max_clock_skew: float,
-                 max_metadata_bytes: int = 8192) -> None:
+                 max_metadata_bytes: int = 8192,
+                 max_field_length: int = MAX_FIELD_LENGTH) -> None:
         self.retention = float(retention)
         self.max_clock_skew = float(max_clock_skew)
         self.max_metadata_bytes = int(max_metadata_bytes)
+        self.max_field_length = int(max_field_length)
 
     def window(self, now: float) -> tuple[float, float]:
         """The oldest and newest timestamps a sample may carry at ``now``."""
         return now - self.retention, now + self.max_clock_skew
 
     def check_identity(self, sample: Sample) -> None:
-        """Check the fields that name the series: name, resource, type."""
-        if not isinstance(sample.name, str) or not sample.name:
-            raise SampleError("name", sample.name, "a meter name is required")
-        if not isinstance(sample.resource_id, str) or not sample.resource_id:
-            raise SampleError("resource_id", sample.resource_id,
-                              "a resource_id is required")
-        if sample.type not in METER_TYPES:
+        """Check the fields that name the series: name, resource, type, ids, unit."""
+        self.check_text("name", sample.name, "a meter name is required")
+        self.check_text("resource_id", sample.resource_id, "a resource_id is required")
+        if not isinstance(sample.type, str) or sample.type not in METER_TYPES:
             raise SampleError("type", sample.type,
                               "must be one of " + ", ".join(sorted(METER_TYPES)))
         for field in ("project_id", "user_id"):
             value = getattr(sample, field)
-            if value is not None and not isinstance(value, str):
-                raise SampleError(field, value, "must be text or null")
-        if not isinstance(sample.unit, str):
-            raise SampleError("unit", sample.unit, "must be text")
-        if not isinstance(sample.source, str):
-            raise SampleError("source", sample.source, "must be text")
+            if value is not None:
+                self.check_text(field, value, "must be text or null", empty=True)
+        self.check_text("unit", sample.unit, "must be text", empty=True)
+        self.check_text("source", sample.source, "must be text", empty=True)
+
+    def check_text(self, field: str, value: Any, missing: str, empty: bool = False) -> None:
+        """A text field: a str, bounded, no NUL character, UTF-8 encodable."""
+        if not isinstance(value, str) or not (value or empty):
+            raise SampleError(field, value, missing)
+        if len(value) > self.max_field_length:
+            raise SampleError(field, f"<{len(value)} characters>",
+                              f"longer than {self.max_field_length} characters")
+        if "\x00" in value:
+            raise SampleError(field, value, "must not hold a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SampleError(field, value, "must be valid Unicode text "
+                              "(it holds an unpaired surrogate)") from None
 
     @staticmethod
     def check_volume(volume: Any) -> float:
@@ -146,20 +173,30 @@ class SampleValidator:
             try:
                 if isinstance(volume, bool) or volume is None:
                     raise TypeError
+                if isinstance(volume, str) and len(volume) > _MAX_TIMESTAMP_TEXT:
+                    raise ValueError
                 volume = float(volume)
-            except (TypeError, ValueError):
+            except Exception:  # whatever a foreign object's __float__ raises
                 raise SampleError("volume", volume, "must be a number") from None
-        volume = float(volume)
+        try:
+            volume = float(volume)
+        except OverflowError:  # an int beyond any float
+            raise SampleError("volume", volume, "must be a finite number") from None
         if not math.isfinite(volume):
             raise SampleError("volume", volume, "must be a finite number")
+        if abs(volume) > MAX_ABS_VOLUME:
+            raise SampleError("volume", volume,
+                              f"must lie within +/-{MAX_ABS_VOLUME:g}, so that sums stay finite")
         return volume
 
     def check_timestamp(self, value: Any, now: float) -> float:
         if value is None:
             return now
         try:
+            if isinstance(value, str) and len(value) > _MAX_TIMESTAMP_TEXT:
+                raise ValueError
             ts = to_epoch(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise SampleError("timestamp", value,
                               "must be epoch seconds, a datetime or ISO 8601 text") from None
         if not math.isfinite(ts):
@@ -178,10 +215,34 @@ class SampleValidator:
         if not metadata:
             return
         try:
+            depth = nesting_depth(metadata, MAX_METADATA_DEPTH)
+        except Exception as exc:  # a foreign mapping that fails while read
+            raise SampleError("resource_metadata", "<mapping>",
+                              f"cannot be read: {type(exc).__name__}") from None
+        if depth > MAX_METADATA_DEPTH:
+            raise SampleError("resource_metadata", "<nested map>",
+                              f"nested deeper than {MAX_METADATA_DEPTH} levels")
+        try:
             size = len(json.dumps(metadata))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise SampleError("resource_metadata", metadata,
                               f"holds a value JSON cannot carry: {exc}") from None
         if size > self.max_metadata_bytes:
             raise SampleError("resource_metadata", f"<{size} bytes>",
                               f"larger than {self.max_metadata_bytes} bytes")
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """How deep maps and lists nest in ``value`` (a scalar is 0), counted up to
+    ``limit + 1`` without recursion, so a hostile depth costs no stack."""
+    deepest = 0
+    pending = [(value, 1)] if isinstance(value, (Mapping, list, tuple)) else []
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if depth > limit:
+            return depth
+        children = item.values() if isinstance(item, Mapping) else item
+        pending.extend((child, depth + 1) for child in children
+                       if isinstance(child, (Mapping, list, tuple)))
+    return deepest

@@ -20,7 +20,7 @@ import numpy as np
 from oslo_log import log as logging
 
 from heat_alarming.metering import statistics as stats_mod
-from heat_alarming.metering.buckets import FIELDS, BucketRing, bucket_of
+from heat_alarming.metering.buckets import FIELDS, BucketRing, bucket_of, to_buckets
 from heat_alarming.metering.clock import Clock, system_clock
 from heat_alarming.metering.index import SeriesIndex
 from heat_alarming.metering.query import Condition, Query, build_query
@@ -28,6 +28,8 @@ from heat_alarming.metering.raw import RawRing
 from heat_alarming.metering.sample import (
     DEFAULT_SOURCE,
     GAUGE,
+    MAX_ABS_VOLUME,
+    MAX_FIELD_LENGTH,
     METER_TYPES,
     Rejection,
     Sample,
@@ -93,12 +95,22 @@ class RollingStore:
         :class:`~heat_alarming.metering.clock.ManualClock` in tests.
     :param capacity: initial series capacity (grows by doubling).
     :param buffer_size: single-sample API buffer size before a forced flush.
+    :param max_field_length: longest text of a field naming a series.
+    :param max_series_per_project: series one project may hold at once (None:
+        no bound); a sample that would create one more is refused.
+
+    Series without a sample for a whole retention are forgotten by a sweep
+    that runs every quarter retention of the clock (from ingest and from the
+    evaluator's reads, or :meth:`reclaim`): their rows are reused by new
+    series, after one more sweep (see :class:`SeriesIndex`).
     """
 
     def __init__(self, resolution: int = 10, retention: int = 3600, *,
                  max_clock_skew: float = 300.0, max_metadata_bytes: int = 8192,
                  raw_capacity: int = 512, clock: Clock = system_clock,
-                 capacity: int = 1024, buffer_size: int = 65536) -> None:
+                 capacity: int = 1024, buffer_size: int = 65536,
+                 max_field_length: int = MAX_FIELD_LENGTH,
+                 max_series_per_project: int | None = None) -> None:
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
             raise ValueError(f"resolution: {resolution!r} must be a whole number of seconds >= 1")
         if (isinstance(retention, bool) or not isinstance(retention, int)
@@ -108,7 +120,9 @@ class RollingStore:
         self.resolution = resolution
         self.retention = retention
         self.clock = clock
-        self.validator = SampleValidator(retention, max_clock_skew, max_metadata_bytes)
+        self.validator = SampleValidator(retention, max_clock_skew, max_metadata_bytes,
+                                         max_field_length)
+        self.max_series_per_project = max_series_per_project
         self.index = SeriesIndex(capacity)
         self.ring = BucketRing(resolution, retention // resolution, capacity)
         self.raw = RawRing(raw_capacity)
@@ -121,6 +135,9 @@ class RollingStore:
         self._attrs = self.index.attrs
         self._max_skew = float(max_clock_skew)
         self._n_buckets = self.ring.n_buckets
+        self._born = np.zeros(capacity, dtype=np.int64)  # per row: bucket it was registered in
+        self._sweep_every = max(1, self._n_buckets // 4)  # buckets between sweeps
+        self._next_sweep: int | None = None
 
     # -- configuration ---------------------------------------------------
     @property
@@ -146,7 +163,7 @@ class RollingStore:
         return "*" in self._raw_meters or meter in self._raw_meters
 
     def __len__(self) -> int:
-        """Number of series."""
+        """Number of series (live ones: forgotten series do not count)."""
         return len(self.index)
 
     # -- series ----------------------------------------------------------
@@ -170,10 +187,12 @@ class RollingStore:
         if row is None:
             if check_metadata:
                 self.validator.check_metadata(metadata)
+            self._check_quota(key[2], 1)
             row = index.add(key, user_id=sample.user_id, source=sample.source,
                             unit=sample.unit, type_=sample.type, metadata=metadata)
             self.ring.ensure_rows(row + 1)
             self.raw.ensure_rows(row + 1)
+            self._note_born(row)
             if self.tracks_raw(sample.name):
                 self.raw.track(np.array([row]))
             return row
@@ -184,6 +203,57 @@ class RollingStore:
             index.update(row, user_id=sample.user_id, source=sample.source,
                          unit=sample.unit, type_=sample.type, metadata=metadata)
         return row
+
+    def _check_quota(self, project: str, new: int) -> None:
+        """Refuse ``new`` more series of ``project`` beyond its quota."""
+        quota = self.max_series_per_project
+        if quota is not None and self.index.series_of_project.get(project, 0) + new > quota:
+            raise SampleError("resource_id", project or None,
+                              f"project has reached its quota of {quota} series "
+                              "(max_series_per_project)")
+
+    def _note_born(self, row: int) -> None:
+        if row >= self._born.size:
+            born = np.zeros(max(row + 1, 2 * self._born.size), dtype=np.int64)
+            born[:self._born.size] = self._born
+            self._born = born
+        self._born[row] = bucket_of(self.clock(), self.resolution)
+
+    # -- forgetting series -------------------------------------------------
+    def reclaim(self) -> int:
+        """Forget every series without a sample for a whole retention; returns how many.
+
+        The ring first moves to the clock's bucket, so that silence ages
+        series too.  Their rows (index, attribute columns, bucket and raw
+        rings) serve later series; the index version moves, so selections are
+        recomputed.
+        """
+        with self._lock:
+            self._flush()
+            return self._reclaim(bucket_of(self.clock(), self.resolution))
+
+    def _reclaim(self, now_bucket: int) -> int:
+        ring, index = self.ring, self.index
+        ring.advance(now_bucket)
+        n = index.n_rows
+        self._next_sweep = now_bucket + self._sweep_every
+        held = np.any(ring.count[:, :n], axis=0)
+        dead = index.live[:n] & ~held & (self._born[:n] <= ring.head - ring.n_buckets)
+        rows = np.flatnonzero(dead)
+        self.raw.release(rows)
+        index.release(rows)
+        if rows.size:
+            LOG.debug("forgot %d series without samples for %d s", rows.size, self.retention)
+        return int(rows.size)
+
+    def _maybe_reclaim(self, now: float) -> None:
+        """The periodic sweep, when a quarter retention has passed (under the lock)."""
+        now_bucket = bucket_of(now, self.resolution)
+        if self._next_sweep is None:
+            self._next_sweep = now_bucket + self._sweep_every
+        elif now_bucket >= self._next_sweep:
+            self._flush()
+            self._reclaim(now_bucket)
 
     # -- ingest ----------------------------------------------------------
     def add(self, sample: Sample) -> None:
@@ -197,7 +267,12 @@ class RollingStore:
         owns every rule and message.
         """
         with self._lock:
-            self._add(sample, self.clock())
+            try:
+                self._add(sample, self.clock())
+            except SampleError:
+                raise
+            except Exception as exc:  # no check foresaw it: still a refusal of this sample
+                raise SampleError("sample", "<sample>", _unforeseen(exc)) from exc
 
     def _add(self, sample: Sample, now: float) -> None:
         """:meth:`add` under the lock, at ``now`` (one reading for a whole batch)."""
@@ -247,37 +322,137 @@ class RollingStore:
         if len(self._buffer) >= self._buffer_size:
             self._flush()
 
-    def check(self, samples: Sequence[Sample]) -> list[Rejection]:
-        """The rejections ``samples`` would get, without storing anything.
+    def check(self, samples: Sequence[Sample | Mapping[str, Any]]) -> list[Rejection]:
+        """The rejections ``samples`` would get from :meth:`ingest`, storing nothing.
 
         For callers that must take a batch whole or not at all (a Heat signal).
         """
-        rejected = []
         with self._lock:
             now = self.clock()
-            for i, sample in enumerate(samples):
-                try:
-                    self._check_in_window(sample, now)
-                    self.validator.check_metadata(sample.resource_metadata)
-                except SampleError as exc:
-                    rejected.append(Rejection(i, exc.field, str(exc)))
+            _, _, rejected = self._vet(samples, now)
         return rejected
 
     def ingest(self, samples: Iterable[Sample | Mapping[str, Any]]) -> IngestResult:
-        """Add many samples; good rows go in, bad rows come back with a reason."""
-        rejected: list[Rejection] = []
-        accepted = 0
+        """Add many samples; good rows go in, bad rows come back with a reason.
+
+        The batch is checked as one before anything is stored: each row
+        against the window the whole batch leaves behind (the ring moves to
+        the batch's newest bucket), so :meth:`check` and this agree, and a
+        row that fails in a way no check foresaw is refused alone.
+        """
         with self._lock:
             now = self.clock()
-            for i, item in enumerate(samples):
-                try:
-                    sample = item if isinstance(item, Sample) else Sample.from_dict(item)
-                    self._add(sample, now)
-                    accepted += 1
-                except SampleError as exc:
-                    rejected.append(Rejection(i, exc.field, str(exc)))
-            self._flush()
+            self._maybe_reclaim(now)
+            good, target, rejected = self._vet(samples, now)
+            accepted = self._store_vetted(good, target, rejected)
+            rejected.sort()
         return IngestResult(accepted, rejected)
+
+    def _vet(self, samples, now: float) -> tuple[list[tuple], int, list[Rejection]]:
+        """Check a batch: (good rows, the bucket the ring moves to, rejections).
+
+        A good row is (position, row or None for a new series, the sample
+        when its series must be registered or refreshed, timestamp, volume).
+        """
+        validator = self.validator
+        oldest, newest = now - self.retention, now + self._max_skew
+        row_of, attrs = self._row_of, self._attrs
+        good: list[tuple] = []
+        rejected: list[Rejection] = []
+        for i, item in enumerate(samples):
+            try:
+                sample = item if isinstance(item, Sample) else Sample.from_dict(item)
+                volume, ts = sample.volume, sample.timestamp
+                try:
+                    row = row_of.get((sample.name, sample.resource_id, sample.project_id or ""))
+                except TypeError:  # an unhashable field; the validator will name it
+                    row = None
+                same = row is not None and attrs[row] == (
+                    sample.type, sample.unit, sample.user_id, sample.source,
+                    sample.resource_metadata)
+                if (same and type(volume) is float and type(ts) is float
+                        and -MAX_ABS_VOLUME <= volume <= MAX_ABS_VOLUME  # NaN fails
+                        and oldest <= ts <= newest):
+                    good.append((i, row, None, ts, volume))
+                    continue
+                validator.check_identity(sample)
+                volume = validator.check_volume(sample.volume)
+                ts = validator.check_timestamp(sample.timestamp, now)
+                if not same:
+                    validator.check_metadata(sample.resource_metadata)
+                good.append((i, row, None if same else sample, ts, volume))
+            except SampleError as exc:
+                rejected.append(Rejection(i, exc.field, str(exc)))
+            except Exception as exc:  # a row no check foresaw: refuse it alone
+                rejected.append(Rejection(i, "sample", _unforeseen(exc)))
+        target = bucket_of(now, self.resolution)
+        if good:
+            good, target = self._in_final_window(good, target, rejected)
+        if self.max_series_per_project is not None and good:
+            good = self._within_quota(good, rejected)
+        rejected.sort()
+        return good, target, rejected
+
+    def _in_final_window(self, good: list[tuple], target: int,
+                         rejected: list[Rejection]) -> tuple[list[tuple], int]:
+        """Refuse rows older than the window the batch leaves (ring at its newest bucket)."""
+        times = np.fromiter((g[3] for g in good), dtype=np.float64, count=len(good))
+        buckets = to_buckets(times, self.resolution)[0]
+        target = max(target, int(buckets.max()))
+        first = max(self.ring.head, target) - self._n_buckets + 1
+        late = buckets < first
+        if late.any():
+            reason = (f"sample field 'timestamp': older than the store's window once this "
+                      f"batch is in (it starts at {first * self.resolution:.0f})")
+            rejected.extend(Rejection(good[j][0], "timestamp", reason)
+                            for j in np.flatnonzero(late).tolist())
+            good = [g for g, out in zip(good, late.tolist()) if not out]
+        return good, target
+
+    def _within_quota(self, good: list[tuple], rejected: list[Rejection]) -> list[tuple]:
+        """Refuse rows that would create series beyond their project's quota."""
+        quota = self.max_series_per_project
+        held = self.index.series_of_project
+        new_keys: dict[str, set] = {}
+        kept = []
+        for entry in good:
+            i, row, sample = entry[:3]
+            if row is None:
+                project = sample.project_id or ""
+                key = (sample.name, sample.resource_id, project)
+                keys = new_keys.setdefault(project, set())
+                if key not in keys:
+                    if held.get(project, 0) + len(keys) >= quota:
+                        rejected.append(Rejection(
+                            i, "resource_id", f"sample field 'resource_id': project "
+                            f"{project!r} has reached its quota of {quota} series "
+                            "(max_series_per_project)"))
+                        continue
+                    keys.add(key)
+            kept.append(entry)
+        return kept
+
+    def _store_vetted(self, good: list[tuple], target: int,
+                      rejected: list[Rejection]) -> int:
+        """Register the new series of checked rows, then store the rows in one step."""
+        entries = []
+        for i, row, sample, ts, volume in good:
+            if sample is not None:
+                try:
+                    row = self._series_row(sample, check_metadata=False)
+                except Exception as exc:  # refuse the row alone, store the rest
+                    field = exc.field if isinstance(exc, SampleError) else "sample"
+                    reason = str(exc) if isinstance(exc, SampleError) else _unforeseen(exc)
+                    rejected.append(Rejection(i, field, reason))
+                    continue
+            entries.append((row, ts, volume))
+        if entries:
+            if target > self.ring.head:
+                self._flush()
+                self.ring.advance(target)
+            self._buffer.extend(entries)
+        self._flush()
+        return len(entries)
 
     def ingest_arrays(self, series: np.ndarray, timestamps: np.ndarray,
                       volumes: np.ndarray) -> IngestResult:
@@ -296,12 +471,14 @@ class RollingStore:
         with self._lock:
             self._flush()
             now = self.clock()
+            self._maybe_reclaim(now)
             oldest, newest = self.validator.window(now)
-            n_series = len(self.index)
+            n_series = self.index.n_rows
             # A whole-array check first; row-by-row reasons only when it fails.
             clean = series.size == 0 or (
                 series.min() >= 0 and series.max() < n_series
-                and np.isfinite(volumes).all()
+                and self.index.live[series].all()
+                and np.abs(volumes).max() <= MAX_ABS_VOLUME  # NaN fails too
                 and timestamps.min() >= oldest and timestamps.max() <= newest)
             rejected: list[Rejection] = []
             if clean:
@@ -329,10 +506,16 @@ class RollingStore:
                           rejected: list[Rejection]) -> np.ndarray:
         """Name the first failing field of every bad row; return the good-row mask."""
         skew = self.validator.max_clock_skew
+        known = (series >= 0) & (series < self.index.n_rows)
+        known[known] = self.index.live[series[known]]
+        with np.errstate(invalid="ignore"):
+            huge = np.abs(volumes) > MAX_ABS_VOLUME
         reasons = [
-            ("series", ~((series >= 0) & (series < len(self.index))),
-             "unknown series id; register it with series_id()"),
+            ("series", ~known, "unknown series id (or one forgotten after a retention "
+                               "without samples); register it with series_id()"),
             ("volume", ~np.isfinite(volumes), "must be a finite number"),
+            ("volume", huge, f"must lie within +/-{MAX_ABS_VOLUME:g}, so that sums stay "
+                             "finite"),
             ("timestamp", ~np.isfinite(timestamps), "must be a finite time"),
             ("timestamp", timestamps < oldest, f"older than the retention of {self.retention} s"),
             ("timestamp", timestamps > newest, f"more than {skew:g} s in the future"),
@@ -391,6 +574,7 @@ class RollingStore:
         groups: dict[tuple[int, int, int], list[int]] = {}
         with self._lock:
             self._flush()
+            self._maybe_reclaim(self.clock())
             for i, p in enumerate(prepared):
                 p["rows"] = self.index.select(p["meter"], p["conditions"])
                 groups.setdefault((p["period"], p["first"], p["n_periods"]), []).append(i)
@@ -456,6 +640,7 @@ class RollingStore:
         """
         with self._lock:
             self._flush()
+            self._maybe_reclaim(self.clock())
             row_sets = []
             for meter, query, project_id in selectors:
                 row_sets.append(self.index.select(meter, _scoped(query, project_id)))
@@ -464,9 +649,10 @@ class RollingStore:
 
     @property
     def index_version(self) -> int:
-        """Changes whenever a series is added or its metadata changes."""
+        """Changes whenever a series is added, forgotten or its metadata changes."""
         with self._lock:
             self._flush()
+            self._maybe_reclaim(self.clock())
             return self.index.version
 
     def aggregate(self, selection: Selection, period: int, first_period: int, n_periods: int,
@@ -516,8 +702,8 @@ class RollingStore:
         """A consistent copy of the store: (JSON-able description, arrays)."""
         with self._lock:
             self._flush()
-            n = len(self.index)
             index = self.index
+            live = index.live_rows()  # forgotten rows are left out: rows are renumbered
             meta = {
                 "format": 1,
                 "resolution": self.resolution, "retention": self.retention,
@@ -525,17 +711,17 @@ class RollingStore:
                 "max_metadata_bytes": self.validator.max_metadata_bytes,
                 "raw_capacity": self.raw.capacity, "raw_meters": sorted(self._raw_meters),
                 "head": self.ring.head,
-                "series": [[*key, user_id, source, unit, type_, metadata]
-                           for key, (type_, unit, user_id, source, metadata)
-                           in zip(index.keys, index.attrs)],
+                "series": [[*index.keys[row], user_id, source, unit, type_, metadata]
+                           for row in live.tolist()
+                           for type_, unit, user_id, source, metadata in (index.attrs[row],)],
             }
-            arrays = {f: getattr(self.ring, f)[:, :n].copy() for f in FIELDS}
+            arrays = {f: getattr(self.ring, f)[:, live] for f in FIELDS}
             arrays["bucket_of_column"] = self.ring.bucket_of_column.copy()
-            slots = self.raw.slots_in_use
-            arrays["raw_slot_of_row"] = self.raw.slot_of_row[:n].copy()
-            arrays["raw_times"] = self.raw.times[:slots].copy()
-            arrays["raw_values"] = self.raw.values[:slots].copy()
-            arrays["raw_written"] = self.raw.written[:slots].copy()
+            dense, slots = self.raw.live_slots(live)
+            arrays["raw_slot_of_row"] = dense
+            arrays["raw_times"] = self.raw.times[slots]
+            arrays["raw_values"] = self.raw.values[slots]
+            arrays["raw_written"] = self.raw.written[slots]
             return meta, arrays
 
     @classmethod
@@ -564,6 +750,7 @@ class RollingStore:
         store.ring.sumsq[:, :n][empty] = 0.0
         store.ring.bucket_of_column[:] = arrays["bucket_of_column"]
         store.ring.head = int(meta["head"])
+        store._born[:n] = bucket_of(clock(), store.resolution)  # a retention of grace
         store._raw_meters = set(meta["raw_meters"])
         raw = store.raw
         raw.ensure_rows(n)
@@ -575,6 +762,14 @@ class RollingStore:
             raw.values[:slots] = arrays["raw_values"]
             raw.written[:slots] = arrays["raw_written"]
         return store
+
+
+def _unforeseen(exc: Exception) -> str:
+    """The reason for a row refused by an error no check foresaw (kept short)."""
+    text = f"{type(exc).__name__}: {exc}"
+    if len(text) > 200:
+        text = text[:197] + "..."
+    return f"sample refused: {text}"
 
 
 def _scoped(query: Query, project_id: str | None) -> tuple[Condition, ...]:

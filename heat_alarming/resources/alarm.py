@@ -10,13 +10,16 @@ stack's project.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 from heat.common import exception
 from heat.common.i18n import _
 from heat.engine import attributes, constraints, properties, resource, support
 from heat.engine.resources import alarm_base
+from oslo_config import cfg
 
+from heat_alarming import opts
 from heat_alarming.engine.alarm import MISSING_DATA, Alarm, AlarmError
 from heat_alarming.metering.sample import Sample
 from heat_alarming.resources import actions
@@ -246,31 +249,35 @@ class MeteringAlarm(resource.Resource):
 
     # -- pushed samples -----------------------------------------------------
     def handle_signal(self, details=None):
-        """Ingest ``{"samples": [...]}`` under the stack's project, all rows or none."""
-        if not details or "samples" not in details:
+        """Ingest ``{"samples": [...]}`` under the stack's project, all rows or none.
+
+        The signal is bounded (rows, JSON bytes) before any row is read, and
+        the store checks the whole batch (fields, window, the project's series
+        quota) before anything is journalled or stored.
+        """
+        runtime = get_runtime(start=False)  # which registers the options
+        limits = cfg.CONF[opts.GROUP]
+        if not isinstance(details, dict) or "samples" not in details:
             raise exception.Error(_("OS::Metering::Alarm signals carry {\"samples\": [...]}"))
         rows = details["samples"]
         if not isinstance(rows, list) or not rows:
             raise exception.Error(_("samples: must be a non-empty list"))
-        runtime = get_runtime(start=False)
+        if len(rows) > limits.max_samples_per_signal:
+            raise exception.Error(_("samples: %(n)d rows is more than max_samples_per_signal "
+                                    "(%(max)d); nothing was stored")
+                                  % {"n": len(rows), "max": limits.max_samples_per_signal})
+        size = _json_size(details)
+        if size > limits.max_signal_bytes:
+            raise exception.Error(_("signal: %(n)d bytes of JSON is more than "
+                                    "max_signal_bytes (%(max)d); nothing was stored")
+                                  % {"n": size, "max": limits.max_signal_bytes})
         tenant = self.stack.identifier().tenant
-        samples = []
-        for i, row in enumerate(rows):
-            if not isinstance(row, dict):
-                raise exception.Error(_("samples[%d]: must be a mapping") % i)
-            unknown = set(row) - PUSHED_FIELDS
-            if unknown:
-                raise exception.Error(_("samples[%(i)d]: unknown field(s) %(f)s")
-                                      % {"i": i, "f": sorted(unknown)})
-            # Sample.from_dict knows the meter/value/metadata spellings
-            samples.append(Sample.from_dict(dict(row, project_id=tenant,
-                                                 unit=row.get("unit") or "",
-                                                 metadata=row.get("metadata") or {})))
+        samples = [_pushed_sample(i, row, tenant) for i, row in enumerate(rows)]
         problems = runtime.store.check(samples)
         if problems:
             first = problems[0]
-            raise exception.Error(_("samples[%(i)d].%(f)s: %(r)s; nothing was stored")
-                                  % {"i": first.index, "f": _row_field(first.field),
+            raise exception.Error(_("%(where)s: %(r)s; nothing was stored")
+                                  % {"where": _row_field(first.index, first.field),
                                      "r": first.reason})
         return _("%d samples stored") % runtime.push_samples(tenant, samples)
 
@@ -281,10 +288,40 @@ class MeteringAlarm(resource.Resource):
 PUSHED_FIELDS = {"meter", "value", "resource_id", "timestamp", "unit", "metadata"}
 
 
-def _row_field(field: str) -> str:
-    """A sample field under the name the pushed row used for it."""
-    return {"name": "meter", "volume": "value", "resource_metadata": "metadata"}.get(field,
-                                                                                   field)
+def _row_field(index: int, field: str) -> str:
+    """Where in the signal a sample field is, under the name the pushed row used."""
+    if field == "sample":
+        return f"samples[{index}]"
+    name = {"name": "meter", "volume": "value", "resource_metadata": "metadata"}.get(field,
+                                                                                  field)
+    return f"samples[{index}].{name}"
+
+
+def _json_size(details: dict) -> int:
+    """The JSON size of signal details, measured once; refuses what JSON cannot carry."""
+    try:
+        return len(json.dumps(details))
+    except RecursionError:
+        raise exception.Error(_("signal: nested too deeply")) from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise exception.Error(_("signal: not JSON (%s)") % exc) from None
+
+
+def _pushed_sample(i: int, row, tenant: str) -> Sample:
+    """One pushed row as a sample of the stack's project; the row's shape is checked here,
+    its values by the store."""
+    if not isinstance(row, dict):
+        raise exception.Error(_("samples[%d]: must be a mapping") % i)
+    unknown = set(row) - PUSHED_FIELDS
+    if unknown:
+        shown = sorted(str(k)[:40] for k in unknown)[:5]
+        raise exception.Error(_("samples[%(i)d]: unknown field(s) %(f)s")
+                              % {"i": i, "f": shown})
+    unit, metadata = row.get("unit"), row.get("metadata")
+    # Sample.from_dict knows the meter/value/metadata spellings
+    return Sample.from_dict(dict(row, project_id=tenant,
+                                 unit="" if unit is None else unit,
+                                 metadata={} if metadata is None else metadata))
 
 
 def resource_mapping():

@@ -1,11 +1,18 @@
-"""Fixtures of the security tests: a real keystone with two projects delegating to a service."""
+"""Fixtures of the security tests: the session's in-process heat-engine
+(tests/support/heat_engine.py) and a real keystone with two projects delegating to a service."""
 from __future__ import annotations
 
 import types
 
 import pytest
 
+from tests.support.heat_engine import session_engine
 from tests.support.keystone import Keystone
+
+
+@pytest.fixture(scope="session")
+def heat_engine(request, tmp_path_factory):
+    return session_engine(request, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
