@@ -107,10 +107,9 @@ def target_capacity(current: int, value: float, target: float, tolerance: float,
     """The group size that brings ``value`` to ``target``: ceil(current * value /
     target), at least 1 and at most ``maximum``; None while value / target is within
     1 +- tolerance (on target)."""
-    ratio = value / target
-    if math.isfinite(ratio) and abs(ratio - 1.0) <= tolerance:
+    if abs(value - target) <= tolerance * target:  # |ratio - 1| <= tolerance, exactly
         return None
-    wanted = current * ratio
+    wanted = current * (value / target)
     if not math.isfinite(wanted) or wanted >= maximum:
         return max(1, int(maximum))
     return min(max(1, math.ceil(wanted)), int(maximum))
