@@ -160,6 +160,7 @@ class Evaluator:
         self.limits = limits or Limits()
         self._alarms: dict[str, Alarm] = {}
         self._invalid: dict[str, InvalidAlarm] = {}  # stored, but unreadable
+        self._per_project: Counter = Counter()  # alarms (readable or not) per project
         self._groups: dict[int, _Group] = {}
         self._composites: list[Alarm] = []
         self._dirty = True
@@ -194,8 +195,9 @@ class Evaluator:
                     alarm.state, alarm.state_reason = old.state, old.state_reason
                     alarm.state_timestamp = old.state_timestamp
                 staged[alarm.alarm_id] = alarm
-            self._check_quota(built, staged)
+            added = self._check_quota(built)
             self.alarm_store.save_alarms(built)
+            self._per_project.update(added)
             for alarm in built:
                 self._prepare_store(alarm)
                 self._invalid.pop(alarm.alarm_id, None)
@@ -205,17 +207,19 @@ class Evaluator:
             self._wakeup.set()
             return built
 
-    def _check_quota(self, built: list[Alarm], staged: Mapping[str, Alarm]) -> None:
-        """Each project of ``built`` stays within its number of alarms."""
-        projects = {a.project_id for a in built}
-        counts = Counter(a.project_id for a in staged.values() if a.project_id in projects)
-        counts.update(a.project_id for a in self._invalid.values()
-                      if a.project_id in projects and a.alarm_id not in staged)
+    def _check_quota(self, built: list[Alarm]) -> Counter:
+        """Each project of ``built`` stays within its number of alarms; returns how many
+        alarms each project gains (a redefinition gains none)."""
+        new_ids = {a.alarm_id: a.project_id for a in built
+                   if a.alarm_id not in self._alarms and a.alarm_id not in self._invalid}
+        added = Counter(new_ids.values())
         limit = self.limits.alarms_per_project
-        for project in sorted(projects, key=str):
-            if counts[project] > limit:
-                raise AlarmError("project_id", f"project {project} would have "
-                                 f"{counts[project]} alarms; the limit is {limit}")
+        for project, n in sorted(added.items(), key=lambda item: str(item[0])):
+            total = self._per_project[project] + n
+            if total > limit:
+                raise AlarmError("project_id", f"project {project} would have {total} "
+                                 f"alarms; the limit is {limit}")
+        return added
 
     def delete(self, alarm_id: str) -> bool:
         """Remove an alarm; refused while a composite of its own project uses it.
@@ -231,9 +235,12 @@ class Evaluator:
             if target is not None and users:
                 raise AlarmError("alarm_id", f"{alarm_id} is used by composite alarm(s) "
                                              f"{', '.join(users)}")
-            gone = self._alarms.pop(alarm_id, None) is not None
-            gone = self._invalid.pop(alarm_id, None) is not None or gone
+            removed = self._alarms.pop(alarm_id, None) or self._invalid.pop(alarm_id, None)
+            self._invalid.pop(alarm_id, None)
             self.alarm_store.delete_alarm(alarm_id)
+            gone = removed is not None
+            if gone:
+                self._per_project[removed.project_id] -= 1
             self._pending.discard(alarm_id)
             self._dirty = True
             self.generation += 1
@@ -441,6 +448,8 @@ class Evaluator:
         invalid: list[InvalidAlarm] = []
         self._alarms = {a.alarm_id: a for a in self.alarm_store.load_alarms(invalid)}
         self._invalid = {a.alarm_id: a for a in invalid}
+        self._per_project = Counter(a.project_id for a in self._alarms.values())
+        self._per_project.update(a.project_id for a in invalid)
         for alarm in self._alarms.values():
             self._prepare_store(alarm)
         self._pending = {a.alarm_id for a in self._alarms.values() if a.pending_state}
