@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 import unicodedata
 import uuid
@@ -345,18 +346,28 @@ class TimeConstraint:
 def _check_cron(field: str, start: str) -> None:
     """A cron expression that fires, before and after now (croniter's is_valid accepts
     ``0 0 31 2 *``, which never does, and whose every evaluation would raise)."""
+    problem = _cron_problem(start)
+    if problem is not None:
+        raise AlarmError(field, f"{start!r} {problem}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _cron_problem(start: str) -> str | None:
+    """What is wrong with a cron expression (None: nothing); kept per expression, so
+    that defining many alarms with one window searches croniter's calendar once."""
     try:
         valid = croniter.croniter.is_valid(start)
     except Exception:  # croniter raises assorted errors on odd text
         valid = False
     if not valid:
-        raise AlarmError(field, f"{start!r} is not a cron expression")
+        return "is not a cron expression"
     now = dt.datetime.now(dt.timezone.utc)
     try:
         croniter.croniter(start, now).get_next(dt.datetime)
         croniter.croniter(start, now).get_prev(dt.datetime)
     except Exception:  # CroniterBadDateError and friends
-        raise AlarmError(field, f"{start!r} never fires") from None
+        return "never fires"
+    return None
 
 
 def _actions(field: str, value: Any) -> tuple[str, ...]:
