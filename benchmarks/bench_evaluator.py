@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import median_seconds, progress, ratio, result  # noqa: E402
 
-from heat_alarming.engine import AlarmStore, Evaluator  # noqa: E402
+from heat_alarming.engine import AlarmStore, Evaluator, Limits  # noqa: E402
 from heat_alarming.metering import ManualClock, RollingStore  # noqa: E402
 
 T0 = 1_767_225_600.0
@@ -47,7 +47,8 @@ class World:
         self.rows = np.array([self.store.series_id("cpu_util", f"server-{i}", "p")
                               for i in range(n)])
         self.levels = np.random.default_rng(1).uniform(10.0, 60.0, n)  # all below 75
-        self.evaluator = Evaluator(self.store, AlarmStore("sqlite://"), clock=self.clock)
+        self.evaluator = Evaluator(self.store, AlarmStore("sqlite://"), clock=self.clock,
+                                   limits=Limits(alarms_per_project=n))
         self.evaluator.define_many(
             {"alarm_id": f"alarm-{i}", "name": f"cpu-high-{i}", "project_id": "p",
              "threshold_rule": {"meter_name": "cpu_util", "statistic": "avg",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from heat_alarming.engine.alarm import MAX_NESTING, Limits
 from heat_alarming.engine.notifiers import destinations
 from heat_alarming.metering.sample import MAX_FIELD_LENGTH
 
@@ -79,6 +80,14 @@ evaluator_opts = [
     cfg.FloatOpt("journal_poll_interval", default=1.0, min=0.05,
                  help="Seconds between reads of the sample journal, through which samples "
                       "pushed to one worker reach the worker that owns their project."),
+    cfg.IntOpt("max_alarms_per_project", default=Limits.alarms_per_project, min=1,
+               help="Alarms one project may have; defining more is refused with an "
+                    "error to that project only."),
+    cfg.IntOpt("max_composite_leaves", default=Limits.composite_leaves, min=1,
+               help="Threshold rules and alarm references one composite alarm may hold."),
+    cfg.IntOpt("max_composite_depth", default=Limits.composite_depth, min=1,
+               max=MAX_NESTING,
+               help=f"and/or levels one composite rule may nest (at most {MAX_NESTING})."),
 ]
 
 notifier_opts = [
@@ -193,10 +202,13 @@ def evaluator_from_conf(conf: cfg.ConfigOpts, store, clock=None):
                             max_attempts=group.notification_max_attempts,
                             backoff=group.notification_backoff,
                             max_backoff=group.notification_max_backoff)
+    limits = Limits(composite_leaves=group.max_composite_leaves,
+                    composite_depth=group.max_composite_depth,
+                    alarms_per_project=group.max_alarms_per_project)
     return Evaluator(store, alarm_store, clock=clock, notifiers=manager, dispatcher=dispatcher,
                      interval=group.evaluation_interval,
                      period_close_delay=group.period_close_delay,
-                     history_retention=group.history_retention)
+                     history_retention=group.history_retention, limits=limits)
 
 
 def store_from_conf(conf: cfg.ConfigOpts, clock=None):

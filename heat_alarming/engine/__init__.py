@@ -14,6 +14,7 @@ from heat_alarming.engine.alarm import (
                                         Alarm,
                                         AlarmError,
                                         CompositeRule,
+                                        Limits,
                                         ThresholdRule,
                                         TimeConstraint,
 )
@@ -23,5 +24,5 @@ from heat_alarming.engine.notifiers import DeliveryError, NotifierManager, Notif
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher
 
 __all__ = ["ALARM", "OK", "UNKNOWN", "Alarm", "AlarmError", "AlarmStore", "CompositeRule",
-           "DeliveryError", "Dispatcher", "Evaluator", "HistoryEntry", "Notification",
+           "DeliveryError", "Dispatcher", "Evaluator", "HistoryEntry", "Limits", "Notification",
            "NotifierManager", "NotifierSettings", "ThresholdRule", "TimeConstraint"]

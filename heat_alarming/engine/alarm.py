@@ -10,7 +10,10 @@ names the field that is wrong.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import functools
 import math
+import unicodedata
 import uuid
 import zoneinfo
 from collections.abc import Mapping, Sequence
@@ -18,6 +21,7 @@ from typing import Any
 
 import croniter
 
+from heat_alarming.engine import models
 from heat_alarming.metering.query import OPERATORS, QueryError, build_query
 from heat_alarming.metering.statistics import StatisticsError, canonical_aggregate
 
@@ -26,6 +30,23 @@ STATES = (OK, ALARM, UNKNOWN)
 SEVERITIES = ("low", "moderate", "critical")
 MISSING_DATA = ("missing", "ignore", "breaching", "not_breaching")
 THRESHOLD, COMPOSITE = "threshold", "composite"
+
+#: the deepest and/or nesting a composite rule may have at all, whatever the options
+#: say (``max_composite_depth`` is bounded by it): every walk over a rule is recursive,
+#: and this keeps them far from Python's recursion limit
+MAX_NESTING = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Bounds on what one project may define (the ``[heat_alarming]`` options)."""
+
+    #: leaves (threshold rules and alarm references) of one composite rule
+    composite_leaves: int = 100
+    #: and/or levels of one composite rule (at most MAX_NESTING)
+    composite_depth: int = 10
+    #: alarms one project may have
+    alarms_per_project: int = 1000
 
 
 class AlarmError(ValueError):
@@ -64,6 +85,42 @@ def _float(field: str, value: Any) -> float:
     if not math.isfinite(number):
         raise AlarmError(field, f"{value!r} is not a finite number")
     return number
+
+
+def _column_size(column) -> int | None:
+    """The length of a string column of the alarm database (None: unbounded)."""
+    return getattr(column.type, "length", None)
+
+
+#: text that goes into a column of its own: at most that column's length
+_NAME_SIZE = _column_size(models.alarms.c.name)
+_ID_SIZE = _column_size(models.alarms.c.alarm_id)
+_PROJECT_SIZE = _column_size(models.alarms.c.project_id)
+_LINE_BREAKS = frozenset("\t\n\r")
+
+
+def _text(field: str, value: Any, size: int | None = None, *,
+          multiline: bool = False) -> str:
+    """Text the database can store: no NUL or other control character (tabs and line
+    breaks too when ``multiline``), no lone surrogate, at most ``size`` characters."""
+    if not isinstance(value, str):
+        raise AlarmError(field, "must be text")
+    if size is not None and len(value) > size:
+        raise AlarmError(field, f"{len(value)} characters is more than the {size} allowed")
+    for position, char in enumerate(value):
+        if multiline and char in _LINE_BREAKS:
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            raise AlarmError(field, f"control character {char!r} at position {position}")
+    return value
+
+
+def _optional_text(field: str, value: Any, size: int | None = None) -> str | None:
+    return None if value is None else _text(field, value, size)
+
+
+def _optional_time(field: str, value: Any) -> float | None:
+    return None if value is None else _float(field, value)
 
 
 def _bool(field: str, value: Any) -> bool:
@@ -185,19 +242,21 @@ class CompositeRule:
         return cls(cls._parse(data, where), source=data)
 
     @classmethod
-    def _parse(cls, node: Any, where: str) -> tuple:
+    def _parse(cls, node: Any, where: str, depth: int = 0) -> tuple:
         if isinstance(node, Mapping) and len(node) == 1 and next(iter(node)) in ("and", "or"):
             op = next(iter(node))
+            if depth >= MAX_NESTING:
+                raise AlarmError(where, f"and/or nested more than {MAX_NESTING} levels deep")
             children = node[op]
             if not isinstance(children, Sequence) or isinstance(children, str) \
                     or len(children) < 1:
                 raise AlarmError(f"{where}.{op}", "must be a non-empty list of rules")
-            return (op, tuple(cls._parse(c, f"{where}.{op}[{i}]")
+            return (op, tuple(cls._parse(c, f"{where}.{op}[{i}]", depth + 1)
                               for i, c in enumerate(children)))
         if isinstance(node, Mapping) and set(node) == {"alarm_id"}:
             if not isinstance(node["alarm_id"], str) or not node["alarm_id"]:
                 raise AlarmError(f"{where}.alarm_id", "must name an alarm")
-            return ("alarm", node["alarm_id"])
+            return ("alarm", _text(f"{where}.alarm_id", node["alarm_id"], _ID_SIZE))
         if isinstance(node, Mapping):
             kind = node.get("type", THRESHOLD)
             if kind not in (THRESHOLD, "gnocchi_resources_threshold"):
@@ -218,6 +277,16 @@ class CompositeRule:
                 out.append(node)
         walk(self.tree)
         return out
+
+    def depth(self) -> int:
+        """and/or levels: 0 for a lone rule, 1 for ``{"and": [rules]}``."""
+        deepest, todo = 0, [(self.tree, 0)]
+        while todo:
+            node, level = todo.pop()
+            if node[0] in ("and", "or"):
+                todo += [(child, level + 1) for child in node[1]]
+            deepest = max(deepest, level)
+        return deepest
 
     def to_dict(self) -> Any:
         def dump(node: tuple) -> Any:
@@ -240,28 +309,65 @@ class TimeConstraint:
     description: str = ""
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str) -> TimeConstraint:
+    def from_dict(cls, data: Mapping[str, Any], where: str,
+                  checked: bool = True) -> TimeConstraint:
+        """``checked=False`` (a stored definition) skips what only a new definition needs:
+        whether the cron expression fires and the time zone exists."""
         if not isinstance(data, Mapping):
             raise AlarmError(where, "must be a mapping")
         name = data.get("name")
         if not isinstance(name, str) or not name:
             raise AlarmError(f"{where}.name", "a name is required")
         start = data.get("start")
-        if not isinstance(start, str) or not croniter.croniter.is_valid(start):
+        if not isinstance(start, str):
             raise AlarmError(f"{where}.start", f"{start!r} is not a cron expression")
         timezone = data.get("timezone") or ""
-        if timezone:
-            try:
-                zoneinfo.ZoneInfo(timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise AlarmError(f"{where}.timezone", f"{timezone!r} is not a time zone") \
-                    from None
+        if not isinstance(timezone, str):
+            raise AlarmError(f"{where}.timezone", f"{timezone!r} is not a time zone")
+        description = data.get("description") or ""
+        if checked:
+            _text(f"{where}.name", name)
+            _text(f"{where}.description", str(description), multiline=True)
+            _check_cron(f"{where}.start", start)
+            if timezone:
+                try:
+                    zoneinfo.ZoneInfo(timezone)
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    raise AlarmError(f"{where}.timezone",
+                                     f"{timezone!r} is not a time zone") from None
         return cls(name=name, start=start,
                    duration=_int(f"{where}.duration", data.get("duration"), 1),
-                   timezone=timezone, description=str(data.get("description") or ""))
+                   timezone=timezone, description=str(description))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _check_cron(field: str, start: str) -> None:
+    """A cron expression that fires, before and after now (croniter's is_valid accepts
+    ``0 0 31 2 *``, which never does, and whose every evaluation would raise)."""
+    problem = _cron_problem(start)
+    if problem is not None:
+        raise AlarmError(field, f"{start!r} {problem}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _cron_problem(start: str) -> str | None:
+    """What is wrong with a cron expression (None: nothing); kept per expression, so
+    that defining many alarms with one window searches croniter's calendar once."""
+    try:
+        valid = croniter.croniter.is_valid(start)
+    except Exception:  # croniter raises assorted errors on odd text
+        valid = False
+    if not valid:
+        return "is not a cron expression"
+    now = dt.datetime.now(dt.timezone.utc)
+    try:
+        croniter.croniter(start, now).get_next(dt.datetime)
+        croniter.croniter(start, now).get_prev(dt.datetime)
+    except Exception:  # CroniterBadDateError and friends
+        return "never fires"
+    return None
 
 
 def _actions(field: str, value: Any) -> tuple[str, ...]:
@@ -272,6 +378,7 @@ def _actions(field: str, value: Any) -> tuple[str, ...]:
     for i, url in enumerate(value):
         if not isinstance(url, str) or "://" not in url:
             raise AlarmError(f"{field}[{i}]", f"{url!r} is not an action URL (scheme://...)")
+        _text(f"{field}[{i}]", url)
     return tuple(value)
 
 
@@ -302,11 +409,15 @@ class Alarm:
 
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Alarm:
+    def from_dict(cls, data: Mapping[str, Any], checked: bool = True) -> Alarm:
         """Build and validate an alarm from Aodh-style fields.
 
         ``threshold_rule`` / ``composite_rule`` (or ``rule``) carries the rule;
-        ``type`` defaults to what the rule is.
+        ``type`` defaults to what the rule is.  Text fields must fit their database
+        columns and hold no control character.  ``checked=False`` is for definitions
+        read back from the alarm database: they are parsed, but what only a new
+        definition must pass (text, cron expressions, time zones) is not checked again,
+        so that a stricter release still loads what an older one stored.
         """
         if not isinstance(data, Mapping):
             raise AlarmError("alarm", "must be a mapping")
@@ -330,8 +441,11 @@ class Alarm:
         state = data.get("state", UNKNOWN)
         if state not in STATES:
             raise AlarmError("state", f"{state!r} is not one of {', '.join(STATES)}")
+        pending = data.get("pending_state")
+        if pending is not None and pending not in STATES:
+            raise AlarmError("pending_state", f"{pending!r} is not one of {', '.join(STATES)}")
         constraints = data.get("time_constraints") or ()
-        if isinstance(constraints, (str, Mapping)):
+        if isinstance(constraints, (str, Mapping)) or not isinstance(constraints, Sequence):
             raise AlarmError("time_constraints", "must be a list")
         names = [c.get("name") for c in constraints if isinstance(c, Mapping)]
         if len(names) != len(set(names)):
@@ -339,11 +453,21 @@ class Alarm:
         name = data.get("name") or ""
         if not isinstance(name, str):
             raise AlarmError("name", "must be text")
-        alarm_id = data.get("alarm_id") or str(uuid.uuid4())
+        alarm_id = str(data.get("alarm_id") or uuid.uuid4())
+        description = str(data.get("description") or "")
+        state_reason = str(data.get("state_reason") or "Not evaluated yet")
+        if checked:
+            _text("alarm_id", alarm_id, _ID_SIZE)
+            _text("name", name, _NAME_SIZE)
+            _optional_text("project_id", data.get("project_id"), _PROJECT_SIZE)
+            # a Keystone id, as the project's (kept in the definition, bounded alike)
+            _optional_text("user_id", data.get("user_id"), _PROJECT_SIZE)
+            _text("description", description, multiline=True)
+            _text("state_reason", state_reason, multiline=True)
         return cls(
-            alarm_id=str(alarm_id), name=name or str(alarm_id), type=kind, rule=rule,
+            alarm_id=alarm_id, name=name or alarm_id, type=kind, rule=rule,
             project_id=data.get("project_id"), user_id=data.get("user_id"),
-            description=str(data.get("description") or ""),
+            description=description,
             enabled=_bool("enabled", data.get("enabled", True)),
             severity=severity,
             alarm_actions=_actions("alarm_actions", data.get("alarm_actions")),
@@ -351,14 +475,15 @@ class Alarm:
             insufficient_data_actions=_actions("insufficient_data_actions",
                                                data.get("insufficient_data_actions")),
             repeat_actions=_bool("repeat_actions", data.get("repeat_actions", False)),
-            time_constraints=tuple(TimeConstraint.from_dict(c, f"time_constraints[{i}]")
-                                   for i, c in enumerate(constraints)),
+            time_constraints=tuple(
+                TimeConstraint.from_dict(c, f"time_constraints[{i}]", checked)
+                for i, c in enumerate(constraints)),
             stabilization_window=_int("stabilization_window",
                                       data.get("stabilization_window", 0), 0),
-            state=state, state_reason=str(data.get("state_reason") or "Not evaluated yet"),
-            state_timestamp=data.get("state_timestamp"),
-            pending_state=data.get("pending_state"),
-            pending_since=data.get("pending_since"))
+            state=state, state_reason=state_reason,
+            state_timestamp=_optional_time("state_timestamp", data.get("state_timestamp")),
+            pending_state=pending,
+            pending_since=_optional_time("pending_since", data.get("pending_since")))
 
     def definition(self) -> dict:
         """The definition as JSON-able Aodh-style fields (no state)."""

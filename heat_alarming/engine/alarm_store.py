@@ -61,6 +61,27 @@ class Notification:
     id: int | None = None
 
 
+@dataclasses.dataclass
+class InvalidAlarm:
+    """A stored alarm whose definition cannot be read back: it is not evaluated, and
+    its state is insufficient data with ``error`` as the reason."""
+
+    alarm_id: str
+    project_id: str | None
+    error: str
+    state: str
+    state_reason: str
+    state_timestamp: float | None
+    pending_state: None = None
+    pending_since: None = None
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error in a few hundred characters, for a state reason."""
+    text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
 def database_url(path_or_url: str) -> str:
     """A SQLAlchemy URL from a URL or a plain file path (SQLite)."""
     if "://" in path_or_url:
@@ -150,10 +171,23 @@ class AlarmStore:
             return tuple(connection.execute(sa.select(
                 sa.func.count(), sa.func.max(table.c.defined_at))).one())
 
-    def load_alarms(self) -> list[Alarm]:
+    def load_alarms(self, invalid: list[InvalidAlarm] | None = None) -> list[Alarm]:
+        """Every alarm that can be read back; a row that cannot (written by an older
+        release, or by hand) is left out, logged, and described in ``invalid``."""
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(models.alarms)).mappings().all()
-        return [_alarm_from_row(row) for row in rows]
+        alarms = []
+        for row in rows:
+            try:
+                alarms.append(_alarm_from_row(row))
+            except Exception as exc:  # one bad row must not hide the others
+                error = f"invalid stored definition: {describe_error(exc)}"
+                LOG.error("Alarm %s cannot be evaluated: %s", row["alarm_id"], error)
+                if invalid is not None:
+                    invalid.append(InvalidAlarm(row["alarm_id"], row["project_id"], error,
+                                                row["state"], row["state_reason"],
+                                                row["state_timestamp"]))
+        return alarms
 
     def load_alarm(self, alarm_id: str) -> Alarm | None:
         """One alarm with the state its owner last committed, or None."""
@@ -315,7 +349,7 @@ def _alarm_from_row(row) -> Alarm:
     data.update(state=row["state"], state_reason=row["state_reason"],
                 state_timestamp=row["state_timestamp"],
                 pending_state=row["pending_state"], pending_since=row["pending_since"])
-    return Alarm.from_dict(data)
+    return Alarm.from_dict(data, checked=False)
 
 
 def _alarm_row(alarm: Alarm) -> dict:

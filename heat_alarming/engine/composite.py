@@ -10,6 +10,8 @@ decides ok; otherwise the composite has insufficient data.
 """
 from __future__ import annotations
 
+import itertools
+
 from heat_alarming.engine.alarm import ALARM, OK, UNKNOWN, CompositeRule
 
 _DESCRIPTION = {ALARM: "outside their threshold.", OK: "inside their threshold.",
@@ -18,7 +20,7 @@ _DESCRIPTION = {ALARM: "outside their threshold.", OK: "inside their threshold."
 
 def expression(rule: CompositeRule) -> str:
     """Aodh's composition form, e.g. ``(rule1 and (rule2 or rule3))``."""
-    counter = iter(range(1, 10_000))
+    counter = itertools.count(1)
 
     def show(node: tuple) -> str:
         if node[0] in ("and", "or"):

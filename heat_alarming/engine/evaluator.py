@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -31,13 +32,16 @@ from heat_alarming.engine.alarm import (
     UNKNOWN,
     Alarm,
     AlarmError,
+    Limits,
     ThresholdRule,
 )
 from heat_alarming.engine.alarm_store import (
     STATE_TRANSITION,
     AlarmStore,
     HistoryEntry,
+    InvalidAlarm,
     Notification,
+    describe_error,
 )
 from heat_alarming.engine.notifiers import NotifierManager
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher
@@ -70,6 +74,12 @@ def _measurement(alarm: Alarm) -> tuple:
     return (alarm.project_id, rule)
 
 
+def _visible(known: Mapping[str, Alarm], alarm_id: str, project: str | None) -> Alarm | None:
+    """The alarm ``alarm_id`` as an alarm of ``project`` may see it: only its own."""
+    alarm = known.get(alarm_id)
+    return alarm if alarm is not None and alarm.project_id == project else None
+
+
 class Transition(dict):
     """What a round did to one alarm: the notification payload plus ``transition``."""
 
@@ -78,8 +88,10 @@ class _Group:
     """A threshold group plus where its columns come from and the top-level state arrays."""
 
     def __init__(self, period: int, entries: list[tuple[Alarm, ThresholdRule, Any]]) -> None:
-        self.group = ThresholdGroup(period, [rule for _, rule, _ in entries],
-                                    [alarm.project_id for alarm, _, _ in entries])
+        self.period = period
+        self.rules = [rule for _, rule, _ in entries]
+        self.projects = [alarm.project_id for alarm, _, _ in entries]
+        self.group = ThresholdGroup(period, self.rules, self.projects)
         top = [i for i, (_, _, ref) in enumerate(entries) if ref is None]
         self.top = np.array(top, dtype=np.int64)
         self.top_alarms = [entries[i][0] for i in top]
@@ -89,6 +101,41 @@ class _Group:
         self.constrained = [j for j, a in enumerate(self.top_alarms) if a.time_constraints]
         self.leaf_columns = {ref: i for i, (_, _, ref) in enumerate(entries) if ref is not None}
         self.last: Verdicts | None = None
+        self.failed: dict[int, str] = {}  # column -> why the last round could not decide it
+
+    def evaluate(self, store: RollingStore, now: float) -> None:
+        """This round's verdicts: the whole group at once; only if that raises are the
+        failing rules narrowed down (halving), so that they alone are left undecided."""
+        try:
+            self.last, self.failed = self.group.evaluate(store, now), {}
+        except Exception as exc:  # isolated below, reported per alarm
+            self.last, self.failed = self._narrow(store, now, exc)
+
+    def _narrow(self, store: RollingStore, now: float,
+                error: Exception) -> tuple[Verdicts, dict[int, str]]:
+        n = len(self.rules)
+        out = Verdicts(np.full(n, V_UNKNOWN, dtype=np.int8), np.full(n, V_OK, dtype=np.int8),
+                       np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
+                       np.full(n, np.nan))
+        failed: dict[int, str] = {}
+        todo = [(np.arange(n), error)]  # column sets known to fail, and how
+        while todo:
+            columns, exc = todo.pop()
+            if columns.size == 1:
+                failed[int(columns[0])] = describe_error(exc)
+                continue
+            for half in np.array_split(columns, 2):
+                try:
+                    part = ThresholdGroup(self.period, [self.rules[i] for i in half],
+                                          [self.projects[i] for i in half]).evaluate(store, now)
+                except Exception as part_error:
+                    todo.append((half, part_error))
+                    continue
+                for name in ("verdict", "trend", "points", "outside", "most_recent"):
+                    getattr(out, name)[half] = getattr(part, name)
+        LOG.warning("Threshold rules of period %d: %d of %d could not be evaluated (%s)",
+                    self.period, len(failed), n, describe_error(error))
+        return out, failed
 
 
 class Evaluator:
@@ -99,7 +146,8 @@ class Evaluator:
                  notifiers: NotifierManager | None = None, dispatcher: Dispatcher | None = None,
                  interval: float = 60.0, period_close_delay: float = 0.5,
                  history_retention: float = 30 * 86400.0,
-                 owns: Callable[[Alarm], bool] | None = None) -> None:
+                 owns: Callable[[Alarm], bool] | None = None,
+                 limits: Limits | None = None) -> None:
         self.store = store
         self.alarm_store = alarm_store or AlarmStore("sqlite://")
         self.clock = clock or store.clock
@@ -110,7 +158,10 @@ class Evaluator:
         self.period_close_delay = float(period_close_delay)
         self.history_retention = float(history_retention)
         self.owns = owns  # None: evaluate every alarm; else only those it accepts
+        self.limits = limits or Limits()
         self._alarms: dict[str, Alarm] = {}
+        self._invalid: dict[str, InvalidAlarm] = {}  # stored, but unreadable
+        self._per_project: Counter = Counter()  # alarms (readable or not) per project
         self._groups: dict[int, _Group] = {}
         self._composites: list[Alarm] = []
         self._dirty = True
@@ -147,24 +198,52 @@ class Evaluator:
                     alarm.state, alarm.state_reason = old.state, old.state_reason
                     alarm.state_timestamp = old.state_timestamp
                 staged[alarm.alarm_id] = alarm
+            added = self._check_quota(built)
             self.alarm_store.save_alarms(built)
+            self._per_project.update(added)
             for alarm in built:
                 self._prepare_store(alarm)
+                self._invalid.pop(alarm.alarm_id, None)
             self._alarms = staged
             self._dirty = True
             self.generation += 1
             self._wakeup.set()
             return built
 
+    def _check_quota(self, built: list[Alarm]) -> Counter:
+        """Each project of ``built`` stays within its number of alarms; returns how many
+        alarms each project gains (a redefinition gains none)."""
+        new_ids = {a.alarm_id: a.project_id for a in built
+                   if a.alarm_id not in self._alarms and a.alarm_id not in self._invalid}
+        added = Counter(new_ids.values())
+        limit = self.limits.alarms_per_project
+        for project, n in sorted(added.items(), key=lambda item: str(item[0])):
+            total = self._per_project[project] + n
+            if total > limit:
+                raise AlarmError("project_id", f"project {project} would have {total} "
+                                 f"alarms; the limit is {limit}")
+        return added
+
     def delete(self, alarm_id: str) -> bool:
+        """Remove an alarm; refused while a composite of its own project uses it.
+
+        A composite of another project never holds an alarm: it cannot name one
+        (:meth:`_check`), and one stored before that rule sees the leaf as unknown.
+        """
         with self._lock:
+            target = self._alarms.get(alarm_id)
+            project = target.project_id if target is not None else None
             users = [a.name for a in self._alarms.values() if a.type == COMPOSITE
-                     and ("alarm", alarm_id) in a.rule.leaves()]
-            if users:
+                     and a.project_id == project and ("alarm", alarm_id) in a.rule.leaves()]
+            if target is not None and users:
                 raise AlarmError("alarm_id", f"{alarm_id} is used by composite alarm(s) "
                                              f"{', '.join(users)}")
-            gone = self._alarms.pop(alarm_id, None) is not None
+            removed = self._alarms.pop(alarm_id, None) or self._invalid.pop(alarm_id, None)
+            self._invalid.pop(alarm_id, None)
             self.alarm_store.delete_alarm(alarm_id)
+            gone = removed is not None
+            if gone:
+                self._per_project[removed.project_id] -= 1
             self._pending.discard(alarm_id)
             self._dirty = True
             self.generation += 1
@@ -215,9 +294,20 @@ class Evaluator:
     def _check(self, alarm: Alarm, known: Mapping[str, Alarm] | None = None,
                references: bool = True) -> None:
         known = self._alarms if known is None else known
-        rules = alarm.threshold_rules()
+        self._check_owner(alarm, known)
+        self._check_rules(alarm)
+        if alarm.type == COMPOSITE:
+            self._check_composite(alarm, known, references)
+
+    def _check_owner(self, alarm: Alarm, known: Mapping[str, Alarm]) -> None:
+        """An alarm id of another project cannot be taken over by redefining it."""
+        old = known.get(alarm.alarm_id) or self._invalid.get(alarm.alarm_id)
+        if old is not None and old.project_id != alarm.project_id:
+            raise AlarmError("alarm_id", f"{alarm.alarm_id!r} is already in use")
+
+    def _check_rules(self, alarm: Alarm) -> None:
         where = "threshold_rule" if alarm.type == THRESHOLD else "composite_rule"
-        for rule in rules:
+        for rule in alarm.threshold_rules():
             if rule.period % self.store.resolution:
                 raise AlarmError(f"{where}.period", f"{rule.period} is not a multiple of the "
                                  f"store resolution ({self.store.resolution} s)")
@@ -227,25 +317,42 @@ class Evaluator:
                                  f"{rule.look_back} periods of {rule.period} s, plus the one "
                                  "filling, reach further back than the store retention "
                                  f"({self.store.retention} s)")
-        if alarm.type == COMPOSITE and references:
-            for leaf in alarm.rule.leaves():
-                if leaf[0] == "alarm":
-                    if leaf[1] not in known:
-                        raise AlarmError("composite_rule.alarm_id", f"no alarm {leaf[1]!r}")
-                    if self._reaches(leaf[1], alarm.alarm_id, known):
-                        raise AlarmError("composite_rule.alarm_id",
-                                         f"{leaf[1]} refers back to this alarm (a cycle)")
 
-    def _reaches(self, start: str, target: str, known: Mapping[str, Alarm]) -> bool:
+    def _check_composite(self, alarm: Alarm, known: Mapping[str, Alarm],
+                         references: bool) -> None:
+        """Bounded size and depth; references to alarms of the same project only."""
+        leaves = alarm.rule.leaves()
+        if len(leaves) > self.limits.composite_leaves:
+            raise AlarmError("composite_rule", f"{len(leaves)} rules and alarms is more than "
+                             f"the {self.limits.composite_leaves} allowed")
+        depth = alarm.rule.depth()
+        if depth > self.limits.composite_depth:
+            raise AlarmError("composite_rule", f"and/or nested {depth} levels deep, more "
+                             f"than the {self.limits.composite_depth} allowed")
+        if not references:
+            return
+        for leaf in leaves:
+            if leaf[0] != "alarm":
+                continue
+            # another project's alarm is refused exactly as one that does not exist
+            if _visible(known, leaf[1], alarm.project_id) is None:
+                raise AlarmError("composite_rule.alarm_id", f"no alarm {leaf[1]!r}")
+            if self._reaches(leaf[1], alarm.alarm_id, known, alarm.project_id):
+                raise AlarmError("composite_rule.alarm_id",
+                                 f"{leaf[1]} refers back to this alarm (a cycle)")
+
+    def _reaches(self, start: str, target: str, known: Mapping[str, Alarm],
+                 project: str | None) -> bool:
+        """Whether ``start`` leads to ``target`` through the project's composites."""
         seen, todo = set(), [start]
         while todo:
             current = todo.pop()
             if current == target:
                 return True
-            if current in seen or current not in known:
+            alarm = _visible(known, current, project)
+            if current in seen or alarm is None:
                 continue
             seen.add(current)
-            alarm = known[current]
             if alarm.type == COMPOSITE:
                 todo += [leaf[1] for leaf in alarm.rule.leaves() if leaf[0] == "alarm"]
         return False
@@ -281,7 +388,8 @@ class Evaluator:
             progress = False
             for alarm in list(remaining):
                 deps = {leaf[1] for leaf in alarm.rule.leaves() if leaf[0] == "alarm"
-                        and self._alarms.get(leaf[1], alarm).type == COMPOSITE}
+                        and getattr(_visible(self._alarms, leaf[1], alarm.project_id),
+                                    "type", None) == COMPOSITE}
                 if deps <= placed:
                     order.append(alarm)
                     placed.add(alarm.alarm_id)
@@ -310,10 +418,11 @@ class Evaluator:
                 for period, group in self._groups.items():
                     if wanted is None or period in wanted:
                         round_.periods.add(period)
-                        group.last = group.group.evaluate(self.store, now)
+                        group.evaluate(self.store, now)
                         self._threshold_alarms(group, round_)
                 for alarm in self._composites:
-                    self._composite_alarm(alarm, round_)
+                    round_.isolated(self._composite_alarm, alarm)
+                self._invalid_alarms(round_)
                 round_.settle_pending()
                 round_.commit()
             except Exception:
@@ -340,13 +449,23 @@ class Evaluator:
             self._wakeup.set()
 
     def _reload(self) -> None:
-        self._alarms = {a.alarm_id: a for a in self.alarm_store.load_alarms()}
+        invalid: list[InvalidAlarm] = []
+        self._alarms = {a.alarm_id: a for a in self.alarm_store.load_alarms(invalid)}
+        self._invalid = {a.alarm_id: a for a in invalid}
+        self._per_project = Counter(a.project_id for a in self._alarms.values())
+        self._per_project.update(a.project_id for a in invalid)
         for alarm in self._alarms.values():
             self._prepare_store(alarm)
         self._pending = {a.alarm_id for a in self._alarms.values() if a.pending_state}
         self._dirty = True
         self.generation += 1
         self._wakeup.set()
+
+    def _invalid_alarms(self, round_: _Round) -> None:
+        """Stored alarms that cannot be read back go to insufficient data, saying why."""
+        for invalid in self._invalid.values():
+            if self.owns is None or self.owns(invalid):
+                round_.fail(invalid, invalid.error)
 
     def _threshold_alarms(self, g: _Group, round_: _Round) -> None:
         if g.top.size == 0:
@@ -356,8 +475,17 @@ class Evaluator:
         trend = v.trend[g.top]
         current = g.state
         active = g.enabled.copy()
+        failed = {j: g.failed[int(c)] for j, c in enumerate(g.top) if int(c) in g.failed} \
+            if g.failed else {}
         for j in g.constrained:
-            active[j] = active[j] and within(g.top_alarms[j].time_constraints, round_.now)
+            try:
+                active[j] = active[j] and within(g.top_alarms[j].time_constraints, round_.now)
+            except Exception as exc:  # a stored constraint that cannot run
+                failed[j] = describe_error(exc)
+        for j, error in failed.items():
+            active[j] = False
+            round_.fail(g.top_alarms[j], error)
+            g.state[j] = _CODE[g.top_alarms[j].state]
         unknown_now = current == V_UNKNOWN
         mixed = verdict == V_MIXED
         new = np.full(verdict.shape, -1, dtype=np.int8)
@@ -371,22 +499,29 @@ class Evaluator:
         touch = (new >= 0) & active
         for j in np.flatnonzero(touch):
             alarm = g.top_alarms[j]
-            state = _STATE[int(new[j])]
-            column = int(g.top[j])
-            if state == UNKNOWN:
-                text, data = unknown_reason(alarm.rule.evaluation_periods,
-                                            float(v.most_recent[column]))
-            else:
-                text, data = reason_for(state, state != alarm.state, int(v.points[column]),
-                                        int(v.outside[column]), float(v.most_recent[column]))
-            round_.refresh(alarm, state, text, data)
+            round_.isolated(self._threshold_alarm, alarm, _STATE[int(new[j])], v,
+                            int(g.top[j]))
             g.state[j] = _CODE[alarm.state]
+
+    @staticmethod
+    def _threshold_alarm(alarm: Alarm, state: str, v: Verdicts, column: int,
+                         round_: _Round) -> None:
+        if state == UNKNOWN:
+            text, data = unknown_reason(alarm.rule.evaluation_periods,
+                                        float(v.most_recent[column]))
+        else:
+            text, data = reason_for(state, state != alarm.state, int(v.points[column]),
+                                    int(v.outside[column]), float(v.most_recent[column]))
+        round_.refresh(alarm, state, text, data)
 
     def _leaf_states(self, alarm: Alarm) -> list[str]:
         states = []
         for i, leaf in enumerate(alarm.rule.leaves()):
             if leaf[0] == "alarm":
-                states.append(self._alarms[leaf[1]].state)
+                # a leaf of another project (stored before that was refused) or one
+                # gone is unknown: its state is never read
+                other = _visible(self._alarms, leaf[1], alarm.project_id)
+                states.append(UNKNOWN if other is None else other.state)
                 continue
             group = self._groups[leaf[1].period]
             verdicts = group.last
@@ -408,6 +543,7 @@ class Evaluator:
         return states
 
     def _composite_alarm(self, alarm: Alarm, round_: _Round) -> None:
+        """Decide one composite (``round_.isolated`` reports what raises here)."""
         if not alarm.enabled or not within(alarm.time_constraints, round_.now):
             return
         leaf_states = self._leaf_states(alarm)
@@ -493,12 +629,49 @@ class _Round:
     def still(self, alarm: Alarm, state: str) -> None:
         self.proposed[alarm.alarm_id] = state
 
-    def refresh(self, alarm: Alarm, state: str, reason: str, reason_data: dict) -> None:
+    def isolated(self, decide: Callable[..., None], alarm: Alarm, *args) -> None:
+        """``decide(alarm, *args, self)``; if it raises, that alarm alone fails."""
+        try:
+            decide(alarm, *args, self)
+        except Exception as exc:  # one alarm's failure is its own
+            self.fail(alarm, describe_error(exc))
+
+    def fail(self, alarm: Alarm | InvalidAlarm, error: str) -> None:
+        """An alarm that could not be evaluated goes to insufficient data, at once (no
+        stabilization window), with the error as its reason."""
+        text = f"Alarm could not be evaluated: {error}"
+        self.proposed[alarm.alarm_id] = UNKNOWN
+        if alarm.pending_state is not None:
+            alarm.pending_state = alarm.pending_since = None
+            self.evaluator._pending.discard(alarm.alarm_id)
+            self.changed[alarm.alarm_id] = alarm
+        if alarm.state == UNKNOWN:
+            if alarm.state_reason != text:  # the reason says why, without a notification
+                alarm.state_reason = text
+                self.changed[alarm.alarm_id] = alarm
+            return
+        LOG.warning("Alarm %s cannot be evaluated: %s", alarm.alarm_id, error)
+        if isinstance(alarm, Alarm):
+            try:
+                self.refresh(alarm, UNKNOWN, text, {"type": "error", "error": error},
+                             stabilize=False)
+                return
+            except Exception:  # even its actions are broken: state only
+                LOG.exception("Alarm %s: recording its failure failed", alarm.alarm_id)
+        previous, event_id = alarm.state, str(uuid.uuid4())
+        alarm.state, alarm.state_reason, alarm.state_timestamp = UNKNOWN, text, self.now
+        self.changed[alarm.alarm_id] = alarm
+        self.history.append(HistoryEntry(event_id, alarm.alarm_id, STATE_TRANSITION,
+                                         self.now, previous, UNKNOWN, text,
+                                         {"type": "error", "error": error}, ""))
+
+    def refresh(self, alarm: Alarm, state: str, reason: str, reason_data: dict,
+                stabilize: bool = True) -> None:
         """Aodh's _refresh, plus the stabilization window."""
         self.proposed[alarm.alarm_id] = state
         transition = state != alarm.state
         pending = self.evaluator._pending
-        if transition and alarm.stabilization_window:
+        if transition and alarm.stabilization_window and stabilize:
             if alarm.pending_state != state:
                 alarm.pending_state, alarm.pending_since = state, self.now
                 pending.add(alarm.alarm_id)
@@ -540,7 +713,11 @@ class _Round:
             if alarm is None:
                 evaluator._pending.discard(alarm_id)
                 continue
-            if not self._evaluated(alarm) or self.proposed.get(alarm_id) == alarm.pending_state:
+            try:
+                evaluated = self._evaluated(alarm)
+            except Exception:  # its constraints fail: it was not evaluated
+                evaluated = False
+            if not evaluated or self.proposed.get(alarm_id) == alarm.pending_state:
                 continue
             evaluator._pending.discard(alarm_id)
             alarm.pending_state = alarm.pending_since = None

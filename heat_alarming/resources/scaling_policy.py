@@ -14,14 +14,16 @@ and ``signal_url``), with three differences:
 from __future__ import annotations
 
 import copy
-import math
+from collections.abc import Mapping
 
 from heat.common import exception
 from heat.common.i18n import _
-from heat.engine import constraints, properties, resource, support
+from heat.engine import properties, resource, support
 from heat.engine.resources.openstack.heat import scaling_policy as heat_policy
 from heat.scaling import scalingutil as sc_util
 from oslo_log import log as logging
+
+from heat_alarming.engine import scaling
 
 LOG = logging.getLogger(__name__)
 
@@ -34,8 +36,7 @@ class MeteringScalingPolicy(heat_policy.AutoScalingPolicy):
     OUR_PROPERTIES = (STEP_ADJUSTMENTS, TARGET_VALUE, TOLERANCE) = (
         "step_adjustments", "target_value", "tolerance")
     PROPERTIES = heat_policy.AutoScalingPolicy.PROPERTIES + OUR_PROPERTIES
-    STEP_KEYS = (LOWER_BOUND, UPPER_BOUND, STEP_ADJUSTMENT) = (
-        "lower_bound", "upper_bound", "scaling_adjustment")
+    STEP_KEYS = (LOWER_BOUND, UPPER_BOUND, STEP_ADJUSTMENT) = scaling.STEP_KEYS
 
     properties_schema = copy.deepcopy(heat_policy.AutoScalingPolicy.properties_schema)
     properties_schema[heat_policy.AutoScalingPolicy.SCALING_ADJUSTMENT] = properties.Schema(
@@ -60,13 +61,14 @@ class MeteringScalingPolicy(heat_policy.AutoScalingPolicy):
             })),
         TARGET_VALUE: properties.Schema(
             properties.Schema.NUMBER,
-            _("Target tracking: resize the group to ceil(size * value / target_value)."),
-            update_allowed=True, constraints=[constraints.Range(min=0)]),
+            _("Target tracking: resize the group to ceil(size * value / target_value); "
+              "above 0."),
+            update_allowed=True),
         TOLERANCE: properties.Schema(
             properties.Schema.NUMBER,
             _("Target tracking does nothing while value / target_value is within "
-              "1 +- tolerance."),
-            default=0.1, update_allowed=True, constraints=[constraints.Range(min=0)]),
+              "1 +- tolerance; from 0 up to (not including) 1."),
+            default=0.1, update_allowed=True),
     })
 
     def validate(self):
@@ -78,57 +80,74 @@ class MeteringScalingPolicy(heat_policy.AutoScalingPolicy):
             raise exception.StackValidationFailed(message=_(
                 "%s: set exactly one of scaling_adjustment, step_adjustments and "
                 "target_value") % self.name)
-        for i, step in enumerate(props[self.STEP_ADJUSTMENTS] or []):
-            low, high = step.get(self.LOWER_BOUND), step.get(self.UPPER_BOUND)
-            if low is not None and high is not None and low >= high:
-                raise exception.StackValidationFailed(message=_(
-                    "%(name)s: step_adjustments[%(i)d]: lower_bound must be below "
-                    "upper_bound") % {"name": self.name, "i": i})
-
-    def _step_for(self, breach: float):
-        for step in self.properties[self.STEP_ADJUSTMENTS]:
-            low = step.get(self.LOWER_BOUND)
-            high = step.get(self.UPPER_BOUND)
-            if (low is None or breach >= low) and (high is None or breach < high):
-                return step[self.STEP_ADJUSTMENT]
-        return None
+        adjustment_type = props[self.ADJUSTMENT_TYPE]
+        try:
+            if props[self.SCALING_ADJUSTMENT] is not None:
+                scaling.check_adjustment(self.SCALING_ADJUSTMENT,
+                                         props[self.SCALING_ADJUSTMENT], adjustment_type)
+            elif props[self.STEP_ADJUSTMENTS]:
+                scaling.check_steps(self.STEP_ADJUSTMENTS, props[self.STEP_ADJUSTMENTS],
+                                    adjustment_type)
+            else:
+                scaling.check_target(self.TARGET_VALUE, props[self.TARGET_VALUE],
+                                     self.TOLERANCE, props[self.TOLERANCE])
+        except scaling.ScalingError as exc:
+            from heat.engine import rsrc_defn
+            raise exception.StackValidationFailed(
+                error=_("Property error"),
+                path=[self.stack.t.RESOURCES, self.name,
+                      self.stack.t.get_section_name(rsrc_defn.PROPERTIES), exc.field],
+                message=exc.reason) from None
 
     def handle_signal(self, details=None):
-        details = details or {}
-        state = str(details.get("current", details.get("state", "alarm"))).lower()
-        if state != "alarm":
-            raise resource.NoActionRequired(self.name, f"the alarm is {state}, not alarm")
+        details = {} if details is None else details
+        if not isinstance(details, Mapping):
+            raise exception.Error(_("%s: signal details must be a mapping") % self.name)
+        state = details.get("current", details.get("state", "alarm"))
+        if not isinstance(state, str) or state.lower() != "alarm":
+            raise resource.NoActionRequired(self.name, "the alarm is not in alarm state")
         group = self.stack.resource_by_refid(self.properties[self.AUTO_SCALING_GROUP_NAME])
         if group is None:
             raise exception.NotFound(_("Policy %(policy)s could not find scaling group "
                                        "%(group)s") % {
                 "policy": self.name, "group": self.properties[self.AUTO_SCALING_GROUP_NAME]})
-        adjustment = self.properties[self.SCALING_ADJUSTMENT]
-        adjustment_type = self.properties[self.ADJUSTMENT_TYPE]
-        value = details.get("value")
-        if self.properties[self.STEP_ADJUSTMENTS]:
-            if value is None or details.get("threshold") is None:
-                raise resource.NoActionRequired(self.name, "the signal carries no value")
-            adjustment = self._step_for(float(value) - float(details["threshold"]))
-            if adjustment is None:
-                raise resource.NoActionRequired(self.name, "no step holds the breach")
-        elif self.properties[self.TARGET_VALUE] is not None:
-            if value is None:
-                raise resource.NoActionRequired(self.name, "the signal carries no value")
-            ratio = float(value) / self.properties[self.TARGET_VALUE]
-            if abs(ratio - 1.0) <= self.properties[self.TOLERANCE]:
-                raise resource.NoActionRequired(self.name, "the value is on target")
-            from heat.common import grouputils
-            current = grouputils.get_size(group)
-            adjustment = max(1, math.ceil(current * ratio))
-            adjustment_type = sc_util.EXACT_CAPACITY
+        try:
+            adjustment, adjustment_type = self._adjustment(details, group)
+        except scaling.ScalingError as exc:
+            raise exception.Error(_("%(name)s: signal %(reason)s") % {
+                "name": self.name, "reason": str(exc)}) from None
         LOG.info("%s: alarm %s, adjusting group %s by %s (%s)", self.name,
-                 details.get("alarm_name"), group.name, adjustment, adjustment_type)
+                 str(details.get("alarm_name"))[:255], group.name, adjustment, adjustment_type)
         with group.frozen_properties():
             group.adjust(adjustment, adjustment_type,
                          self.properties[self.MIN_ADJUSTMENT_STEP],
                          self.properties[self.COOLDOWN])
         return _("adjusted by %(adj)s (%(type)s)") % {"adj": adjustment, "type": adjustment_type}
+
+    def _adjustment(self, details, group):
+        """(adjustment, type) for this signal; ScalingError names a bad signal field."""
+        props = self.properties
+        if props[self.STEP_ADJUSTMENTS]:
+            if details.get("value") is None or details.get("threshold") is None:
+                raise resource.NoActionRequired(self.name, "the signal carries no value")
+            breach = (scaling.finite("value", details["value"])
+                      - scaling.finite("threshold", details["threshold"]))
+            adjustment = scaling.step_adjustment(props[self.STEP_ADJUSTMENTS], breach)
+            if adjustment is None:
+                raise resource.NoActionRequired(self.name, "no step holds the breach")
+            return adjustment, props[self.ADJUSTMENT_TYPE]
+        if props[self.TARGET_VALUE] is not None:
+            if details.get("value") is None:
+                raise resource.NoActionRequired(self.name, "the signal carries no value")
+            from heat.common import grouputils
+            capacity = scaling.target_capacity(
+                grouputils.get_size(group), scaling.finite("value", details["value"]),
+                props[self.TARGET_VALUE], props[self.TOLERANCE],
+                group.properties[group.MAX_SIZE])
+            if capacity is None:
+                raise resource.NoActionRequired(self.name, "the value is on target")
+            return capacity, sc_util.EXACT_CAPACITY
+        return props[self.SCALING_ADJUSTMENT], props[self.ADJUSTMENT_TYPE]
 
 
 def resource_mapping():

@@ -1,13 +1,27 @@
-"""Fixtures of the security tests: the session's in-process heat-engine
-(tests/support/heat_engine.py) and a real keystone with two projects delegating to a service."""
+"""Fixtures of the security tests: alarm databases on SQLite and PostgreSQL where the alarm
+database matters, the session's in-process heat-engine (tests/support/heat_engine.py) and a
+real keystone with two projects delegating to a service."""
 from __future__ import annotations
 
 import types
 
 import pytest
 
+from tests.support.alarm_worlds import AlarmWorld, alarm_database_url
 from tests.support.heat_engine import session_engine
 from tests.support.keystone import Keystone
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def alarm_url(request, tmp_path):
+    return alarm_database_url(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def world(alarm_url):
+    world = AlarmWorld(alarm_url)
+    yield world
+    world.close()
 
 
 @pytest.fixture(scope="session")
