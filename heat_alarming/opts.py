@@ -75,8 +75,15 @@ notifier_opts = [
                       "as long, up to notification_max_backoff."),
     cfg.FloatOpt("notification_max_backoff", default=300.0, min=0.0,
                  help="Longest wait between two delivery attempts."),
-    cfg.IntOpt("notification_workers", default=4, min=1,
-               help="Notifications delivered in parallel."),
+    cfg.IntOpt("notification_workers", default=16, min=1,
+               help="Notifications delivered in parallel: the threads of each of the "
+                    "two delivery pools, one for in-process actions (inproc://, log://) "
+                    "and one for remote ones (webhooks)."),
+    cfg.IntOpt("notification_workers_per_project", default=2, min=1,
+               help="Notifications of one project delivered in parallel in each pool, "
+                    "so that a project whose targets are slow or dead holds at most "
+                    "this many threads; the others deliver the other projects' "
+                    "notifications, every project's oldest due one first."),
     cfg.BoolOpt("ssl_verify", default=True,
                 help="Verify the TLS certificate of https webhooks."),
     cfg.StrOpt("ssl_ca_file",
@@ -131,6 +138,7 @@ def evaluator_from_conf(conf: cfg.ConfigOpts, store, clock=None):
     alarm_store = AlarmStore(group.alarm_database)
     manager = NotifierManager(notifier_settings_from_conf(conf))
     dispatcher = Dispatcher(alarm_store, manager, workers=group.notification_workers,
+                            workers_per_project=group.notification_workers_per_project,
                             max_attempts=group.notification_max_attempts,
                             backoff=group.notification_backoff,
                             max_backoff=group.notification_max_backoff)
