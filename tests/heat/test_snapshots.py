@@ -96,7 +96,7 @@ def test_a_restarted_worker_restores_its_snapshot_plus_the_journal_after_it(conf
     again.stop()
 
 
-def test_the_shutdown_snapshot_holds_everything_and_nothing_twice(conf, clock):
+def test_the_shutdown_snapshot_holds_everything_and_nothing_twice(conf, clock, caplog):
     first = worker(conf, clock)
     first.evaluator.define(ALARM)
     first.coordinate()
@@ -105,7 +105,10 @@ def test_the_shutdown_snapshot_holds_everything_and_nothing_twice(conf, clock):
     first.coordinate()
     expected = sums(first)
     first.stop()
-    again = worker(conf, clock)
+    assert os.path.exists(first.snapshot_path), "stop() wrote the shutdown snapshot"
+    with caplog.at_level(logging.INFO):
+        again = worker(conf, clock)
+    assert f"Restored a store of 1 series from {first.snapshot_path}" in caplog.text
     assert sums(again) == expected
     again.stop()
 
