@@ -104,6 +104,7 @@ class Dispatcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before looking: a wake from now on is not lost
             try:
                 self.dispatch_due()
                 upcoming = self.alarm_store.next_notification_time(self._projects())
@@ -112,9 +113,17 @@ class Dispatcher:
                 upcoming = None
             wait = self.poll_interval
             if upcoming is not None:
-                wait = min(wait, max(0.0, upcoming - self.clock()))
+                ahead = upcoming - self.clock()
+                if ahead > 0:
+                    wait = min(wait, ahead)
+                elif not self._busy_any():
+                    wait = 0.01  # due and nothing running: a claim raced another worker
+                # else due rows wait for a thread: a delivery that ends wakes the loop
             self._wake.wait(max(wait, 0.01))
-            self._wake.clear()
+
+    def _busy_any(self) -> bool:
+        with self._lock:
+            return bool(self._in_flight)
 
     # -- delivery --------------------------------------------------------
     def dispatch_due(self) -> list[futures.Future]:
