@@ -136,7 +136,9 @@ class Runtime:
                  "resource_metadata": dict(s.resource_metadata)} for s in samples]
         with self._lock:
             batch = self.journal.append(project_id, rows)
-            if project_id in self._owned_projects:
+            # a project with alarms here (one without has nothing to read it; its
+            # batches are replayed from the journal when alarms come)
+            if project_id in self._owned():
                 self._own_batches[batch] = project_id  # the tail must not ingest it twice
                 return self.store.ingest(rows).accepted
         return len(rows)
