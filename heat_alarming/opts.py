@@ -52,11 +52,15 @@ store_opts = [
                      "(pNN); '*' keeps them for every meter at a memory cost of "
                      "16 bytes per raw sample."),
     cfg.StrOpt("snapshot_path",
-               help="File the store is snapshotted to and restored from. Unset: "
-                    "the store lives in memory only."),
+               help="Where each heat-engine worker snapshots its store and restores it "
+                    "from on start: worker n of a host (the first free slot) writes "
+                    "<snapshot_path>.<n>. Samples are durable in the sample journal "
+                    "anyway; a snapshot saves replaying it on start. Unset: windows are "
+                    "rebuilt from the journal alone."),
     cfg.IntOpt("snapshot_interval", default=30, min=1,
-               help="Seconds between store snapshots; a crash loses at most this "
-                    "much of the samples received."),
+               help="Seconds between a worker's store snapshots (and one more on a "
+                    "clean stop); a restart replays from the journal only what came "
+                    "after the snapshot."),
 ]
 
 
@@ -101,8 +105,15 @@ notifier_opts = [
                       "as long, up to notification_max_backoff."),
     cfg.FloatOpt("notification_max_backoff", default=300.0, min=0.0,
                  help="Longest wait between two delivery attempts."),
-    cfg.IntOpt("notification_workers", default=4, min=1,
-               help="Notifications delivered in parallel."),
+    cfg.IntOpt("notification_workers", default=16, min=1,
+               help="Notifications delivered in parallel: the threads of each of the "
+                    "two delivery pools, one for in-process actions (inproc://, log://) "
+                    "and one for remote ones (webhooks)."),
+    cfg.IntOpt("notification_workers_per_project", default=2, min=1,
+               help="Notifications of one project delivered in parallel in each pool, "
+                    "so that a project whose targets are slow or dead holds at most "
+                    "this many threads; the others deliver the other projects' "
+                    "notifications, every project's oldest due one first."),
     cfg.BoolOpt("ssl_verify", default=True,
                 help="Verify the TLS certificate of https webhooks."),
     cfg.StrOpt("ssl_ca_file",
@@ -199,6 +210,7 @@ def evaluator_from_conf(conf: cfg.ConfigOpts, store, clock=None):
     alarm_store = AlarmStore(group.alarm_database)
     manager = NotifierManager(notifier_settings_from_conf(conf))
     dispatcher = Dispatcher(alarm_store, manager, workers=group.notification_workers,
+                            workers_per_project=group.notification_workers_per_project,
                             max_attempts=group.notification_max_attempts,
                             backoff=group.notification_backoff,
                             max_backoff=group.notification_max_backoff)
@@ -211,28 +223,46 @@ def evaluator_from_conf(conf: cfg.ConfigOpts, store, clock=None):
                      history_retention=group.history_retention, limits=limits)
 
 
-def store_from_conf(conf: cfg.ConfigOpts, clock=None):
-    """A store configured from ``[heat_alarming]``, restored from its snapshot if any."""
-    from heat_alarming.metering import RollingStore, restore_store, system_clock
+def store_from_conf(conf: cfg.ConfigOpts, clock=None, snapshot_path: str | None = None):
+    """A store configured from ``[heat_alarming]``, restored from ``snapshot_path`` if
+    given and readable (a heat-engine worker passes its own file, see
+    :func:`restore_from_conf`)."""
+    restored = restore_from_conf(conf, snapshot_path, clock) if snapshot_path else None
+    return restored[0] if restored else _configured(conf, None, clock)
+
+
+def restore_from_conf(conf: cfg.ConfigOpts, path: str, clock=None):
+    """(store, the snapshot's extra) from the snapshot at ``path``, or None when there is
+    none, it is unreadable (logged), or its buckets are not the configured ones."""
+    from heat_alarming.metering import system_clock
+    from heat_alarming.metering.snapshot import restore_snapshot
 
     register_opts(conf)
     group = conf[GROUP]
-    clock = clock or system_clock
-    store = None
-    if group.snapshot_path:
-        store = restore_store(group.snapshot_path, clock=clock)
-        if store is not None and (store.resolution, store.retention) != (
-                group.store_resolution, group.store_retention):
-            LOG.warning("Snapshot %s has %d s buckets over %d s but the configuration "
-                        "asks for %d s over %d s; starting with an empty store",
-                        group.snapshot_path, store.resolution, store.retention,
-                        group.store_resolution, group.store_retention)
-            store = None
+    restored = restore_snapshot(path, clock=clock or system_clock)
+    if restored is None:
+        return None
+    store, extra = restored
+    if (store.resolution, store.retention) != (group.store_resolution, group.store_retention):
+        LOG.warning("Snapshot %s has %d s buckets over %d s but the configuration "
+                    "asks for %d s over %d s; starting with an empty store",
+                    path, store.resolution, store.retention,
+                    group.store_resolution, group.store_retention)
+        return None
+    return _configured(conf, store, clock), extra
+
+
+def _configured(conf: cfg.ConfigOpts, store, clock):
+    from heat_alarming.metering import RollingStore, system_clock
+
+    register_opts(conf)
+    group = conf[GROUP]
     if store is None:
         store = RollingStore(group.store_resolution, group.store_retention,
                              max_clock_skew=group.max_clock_skew,
                              max_metadata_bytes=group.max_metadata_bytes,
-                             raw_capacity=group.raw_samples_per_series, clock=clock,
+                             raw_capacity=group.raw_samples_per_series,
+                             clock=clock or system_clock,
                              max_field_length=group.max_field_length,
                              max_series_per_project=group.max_series_per_project)
     # limits are the configuration's, also for a store restored from a snapshot

@@ -28,6 +28,8 @@ from heat_alarming.engine.alarm import Alarm
 LOG = logging.getLogger(__name__)
 MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 STATE_TRANSITION = "state transition"
+#: action URL prefixes delivered inside this process (no network): their own lane
+IN_PROCESS = ("inproc:", "log:")
 _MIGRATION_LOCK = 0x4841_4C52  # advisory lock id for schema upgrades ("HALR")
 
 
@@ -59,6 +61,12 @@ class Notification:
     attempts: int = 0
     last_error: str | None = None
     id: int | None = None
+    project_id: str | None = None  # the alarm's project, as read back from the store
+
+    @property
+    def in_process(self) -> bool:
+        """Delivered by a call inside this process (no network, no remote timeout)."""
+        return self.action.startswith(IN_PROCESS)
 
 
 @dataclasses.dataclass
@@ -260,23 +268,47 @@ class AlarmStore:
 
     # -- notifications ---------------------------------------------------
     def due_notifications(self, now: float, limit: int = 100, skip: Iterable[int] = (),
-                          projects: Collection[str] | None = None) -> list[Notification]:
-        """Due notifications, oldest first; of the alarms of ``projects`` if given."""
-        table = models.notifications
-        query = _of_projects(sa.select(table).where(table.c.next_attempt <= now), projects)
+                          projects: Collection[str] | None = None,
+                          per_project: int | None = None) -> list[Notification]:
+        """Due notifications, oldest first; of the alarms of ``projects`` if given.
+
+        ``per_project``: at most that many rows of one project in one lane (in-process
+        or remote), ranked in SQL, and the answer ordered by that rank first (every
+        project's oldest row, then every project's second...), so that one project's
+        thousands of due rows never fill the batch that another project's row needs.
+        """
+        table, alarms = models.notifications, models.alarms
+        project = sa.func.coalesce(alarms.c.project_id, "")
+        lane = sa.case((sa.or_(*[table.c.action.startswith(p) for p in IN_PROCESS]), 1),
+                       else_=0)
+        columns = [table, project.label("project")]
+        if per_project is not None:
+            columns.append(sa.func.row_number().over(
+                partition_by=(project, lane),
+                order_by=(table.c.next_attempt, table.c.id)).label("rank"))
+        query = _of_projects(sa.select(*columns).select_from(table.outerjoin(
+            alarms, alarms.c.alarm_id == table.c.alarm_id)).where(
+            table.c.next_attempt <= now), projects)
         skip = list(skip)
         if skip:
             query = query.where(table.c.id.not_in(skip))
-        query = query.order_by(table.c.next_attempt, table.c.id).limit(limit)
+        if per_project is None:
+            query = query.order_by(table.c.next_attempt, table.c.id).limit(limit)
+        else:
+            ranked = query.subquery()
+            query = (sa.select(ranked).where(ranked.c.rank <= per_project)
+                     .order_by(ranked.c.rank, ranked.c.next_attempt, ranked.c.id).limit(limit))
         with self.engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
         return [Notification(r["idempotency_key"], r["alarm_id"], r["action"],
                              json.loads(r["payload"]), r["next_attempt"], r["created"],
-                             r["attempts"], r["last_error"], r["id"]) for r in rows]
+                             r["attempts"], r["last_error"], r["id"], r["project"])
+                for r in rows]
 
     def claim_notifications(self, now: float, lease: float, limit: int = 100,
                             skip: Iterable[int] = (),
-                            projects: Collection[str] | None = None) -> list[Notification]:
+                            projects: Collection[str] | None = None,
+                            per_project: int | None = None) -> list[Notification]:
         """Due notifications that the caller alone is to deliver now.
 
         Several heat-engine workers share the store, each with a dispatcher. Claiming
@@ -284,12 +316,18 @@ class AlarmStore:
         moved it since it was read, so one attempt has one deliverer. A deliverer that
         dies before it records the outcome leaves the row to be due again when the lease
         ends (delivery stays at-least-once). ``projects`` leaves the other projects'
-        rows to other deliverers (a worker delivers what its own projects' alarms send).
+        rows to other deliverers (a worker delivers what its own projects' alarms send);
+        ``per_project`` is as in :meth:`due_notifications`.
         """
-        table = models.notifications
-        due = self.due_notifications(now, limit, skip, projects)
+        return self.claim(self.due_notifications(now, limit, skip, projects, per_project),
+                          now, lease)
+
+    def claim(self, due: Sequence[Notification], now: float,
+              lease: float) -> list[Notification]:
+        """Claim rows read by :meth:`due_notifications` (those nobody moved since)."""
         if not due:
             return []
+        table = models.notifications
         claimed = []
         with self._lock, self.engine.begin() as connection:  # one commit for the lot
             for item in due:

@@ -7,9 +7,16 @@ over the previous snapshot, which is kept as ``<path>.prev``; so a SIGKILL
 at any point leaves at least one complete snapshot, and a reader that finds
 a torn or corrupt file (bad magic, short, CRC mismatch) falls back to the
 previous one, or to an empty store, instead of failing.
+
+A snapshot may carry ``extra``: a JSON-able description that its writer keeps
+consistent with the arrays (a heat-engine worker stores the sample-journal
+position the store reflects, so that a restore plus the journal never count a
+sample twice).  :func:`claim_slot` gives each of several processes that share
+one configured path a file of its own.
 """
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -35,9 +42,18 @@ class SnapshotError(ValueError):
     """A snapshot file is unreadable; the message says why."""
 
 
-def write_snapshot(store: RollingStore, path: str) -> int:
-    """Atomically write ``store`` to ``path``; returns the bytes written."""
+def write_snapshot(store: RollingStore, path: str, extra: dict | None = None) -> int:
+    """Atomically write ``store`` (and ``extra``) to ``path``; returns the bytes written."""
     meta, arrays = store.export_state()
+    return write_state(meta, arrays, path, extra)
+
+
+def write_state(meta: dict, arrays: dict[str, np.ndarray], path: str,
+                extra: dict | None = None) -> int:
+    """Atomically write what :meth:`RollingStore.export_state` returned (copied
+    under the caller's locks, written outside them)."""
+    if extra is not None:
+        meta = dict(meta, extra=extra)
     buffer = io.BytesIO()
     np.savez(buffer, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
              **arrays)
@@ -93,18 +109,50 @@ def restore_store(path: str, *, clock: Clock = system_clock) -> RollingStore | N
     Never raises for a bad file: each unreadable candidate is logged and
     skipped, so a torn snapshot costs at most one snapshot interval.
     """
+    restored = restore_snapshot(path, clock=clock)
+    return None if restored is None else restored[0]
+
+
+def restore_snapshot(path: str, *,
+                     clock: Clock = system_clock) -> tuple[RollingStore, dict] | None:
+    """As :func:`restore_store`, with the snapshot's ``extra`` ({} if none)."""
     for candidate in (path, path + ".prev"):
         if not os.path.exists(candidate):
             continue
         try:
             meta, arrays = read_snapshot(candidate)
+            extra = meta.get("extra", {})
+            if not isinstance(extra, dict):
+                raise SnapshotError(f"{candidate}: extra is not a mapping")
             store = RollingStore.from_state(meta, arrays, clock=clock)
-        except (SnapshotError, KeyError, TypeError, ValueError) as exc:
+        except (SnapshotError, KeyError, TypeError, ValueError, IndexError) as exc:
             LOG.warning("Skipping snapshot %s: %s", candidate, exc)
             continue
         LOG.info("Restored %d series from snapshot %s", len(store), candidate)
-        return store
+        return store, extra
     return None
+
+
+def claim_slot(path: str, limit: int = 1024) -> tuple[int, str, int]:
+    """The first of ``path.0``, ``path.1``... that no other live process holds.
+
+    Several processes (the workers of one heat-engine) configured with one
+    ``path`` get one file each: a slot is held by an exclusive ``flock`` on
+    ``<path>.<n>.lock`` for as long as the returned descriptor stays open, and a
+    process that died frees its slot with its descriptors. Returns (slot, the
+    snapshot path of the slot, the lock descriptor to close on release).
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    for slot in range(limit):
+        fd = os.open(f"{path}.{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return slot, f"{path}.{slot}", fd
+    raise SnapshotError(f"{path}: all {limit} snapshot slots are held by live processes")
 
 
 class PeriodicSnapshotter:

@@ -10,10 +10,17 @@ Several workers (on one host or many) share the alarm database: each one
 heartbeats there, owns the projects that rendezvous hashing gives it among
 the live workers, evaluates only those projects' alarms, and tails the
 sample journal for those projects' samples (docs/architecture.md).
+
+With ``snapshot_path`` set, each worker takes a slot of its own (the first
+file ``<snapshot_path>.<n>`` that no live process holds), snapshots its store
+every ``snapshot_interval`` seconds together with the journal position that
+the store reflects, and restores it on start; the journal then supplies only
+what came after (see :meth:`Runtime._tail` for why no sample counts twice).
 """
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 
@@ -24,6 +31,7 @@ from heat_alarming import opts
 from heat_alarming.engine.coordination import Membership
 from heat_alarming.engine.journal import SampleJournal
 from heat_alarming.metering.sample import Sample, to_epoch
+from heat_alarming.metering.snapshot import claim_slot, write_state
 from heat_alarming.resources import actions
 
 LOG = logging.getLogger(__name__)
@@ -38,7 +46,18 @@ class Runtime:
         group = conf[opts.GROUP]
         self.pid = os.getpid()
         self.clock = clock or time.time
-        self.store = opts.store_from_conf(conf, clock=clock)
+        self.snapshot_path: str | None = None
+        self.snapshot_interval = float(group.snapshot_interval)
+        self._slot_fd: int | None = None
+        restored = None
+        if group.snapshot_path:
+            slot, self.snapshot_path, self._slot_fd = claim_slot(group.snapshot_path)
+            # a stable id: the worker restarted in this slot owns the same projects
+            # again, so what its snapshot holds is what it evaluates
+            worker_id = worker_id or f"{socket.gethostname()}:slot{slot}"
+            restored = opts.restore_from_conf(conf, self.snapshot_path, clock=clock)
+        bookkeeping = restored and _bookkeeping(restored[1], self.snapshot_path)
+        self.store = restored[0] if bookkeeping else opts.store_from_conf(conf, clock=clock)
         self.evaluator = opts.evaluator_from_conf(conf, self.store, clock=clock)
         self.membership = Membership(self.evaluator.alarm_store, worker_id,
                                      heartbeat_interval=group.heartbeat_interval,
@@ -61,7 +80,15 @@ class Runtime:
         self._owned_cache: set[str] = set()
         self._owned_key: tuple | None = None
         self._journal_position = 0
-        self._own_batches: set[int] = set()
+        # batches pushed here and ingested at once (id -> project), for the tail to skip
+        self._own_batches: dict[int, str] = {}
+        # projects given away whose samples the store still holds: the journal position
+        # when they left, and their batches above it that the store holds too
+        self._left: dict[str, tuple[int, frozenset[int]]] = {}
+        if bookkeeping:
+            self._journal_position, self._own_batches, self._left = bookkeeping
+            LOG.info("Restored a store of %d series from %s at journal position %d",
+                     len(self.store), self.snapshot_path, self._journal_position)
         self._signature = None
         self._started = False
         self._stop = threading.Event()
@@ -109,8 +136,10 @@ class Runtime:
                  "resource_metadata": dict(s.resource_metadata)} for s in samples]
         with self._lock:
             batch = self.journal.append(project_id, rows)
-            if self.membership.owns(project_id, self._live):
-                self._own_batches.add(batch)  # the tail must not ingest it twice
+            # a project with alarms here (one without has nothing to read it; its
+            # batches are replayed from the journal when alarms come)
+            if project_id in self._owned():
+                self._own_batches[batch] = project_id  # the tail must not ingest it twice
                 return self.store.ingest(rows).accepted
         return len(rows)
 
@@ -146,13 +175,36 @@ class Runtime:
         return self._owned_cache
 
     def _tail(self) -> None:
+        """Ingest the owned projects' new journal batches, and rebuild the windows of
+        projects gained.
+
+        The store holds, of every project tailed here, exactly its batches up to
+        ``_journal_position`` plus those in ``_own_batches``; of a project given away,
+        its batches up to the position when it left plus the own batches it had then
+        (``_left``). A project gained is replayed from the journal over just what the
+        store lacks: everything for a project never held, the batches since it left
+        for one that comes back (a take-over, or a restore from a snapshot, which
+        writes that bookkeeping with the arrays). So no sample counts twice.
+        """
         owned = self._owned()
+        for project in self._owned_projects - owned:
+            self._left[project] = (self._journal_position, frozenset(
+                b for b, p in self._own_batches.items() if p == project))
         gained = owned - self._owned_projects
-        if gained:  # a take-over: rebuild the windows from the journal
+        if gained:
             since = self.clock() - self.store.retention
-            for batch, _, rows in self.journal.read(0, gained, since=since, limit=100_000):
-                if batch <= self._journal_position and batch not in self._own_batches:
-                    self.store.ingest(rows)
+            starts: dict[int, set[str]] = {}
+            held: set[int] = set()
+            for project in gained:
+                after, mine = self._left.pop(project, (0, frozenset()))
+                starts.setdefault(after, set()).add(project)
+                held |= mine
+            for after, projects in starts.items():
+                for batch, _, rows in self.journal.read(after, projects, since=since,
+                                                        limit=100_000):
+                    if batch <= self._journal_position and batch not in held \
+                            and batch not in self._own_batches:
+                        self.store.ingest(rows)
         self._owned_projects = owned
         if not owned:
             return
@@ -160,15 +212,31 @@ class Runtime:
         # replayed above if that project ever comes to this worker
         for batch, _, rows in self.journal.read(self._journal_position, owned):
             self._journal_position = batch
-            if batch in self._own_batches:
-                self._own_batches.discard(batch)
-            else:
+            if self._own_batches.pop(batch, None) is None:
                 self.store.ingest(rows)
-        # batches pushed here for a project given away before they were read
-        self._own_batches = {b for b in self._own_batches if b > self._journal_position}
+        # own batches the tail has passed are in the store; those of projects given
+        # away before the tail reached them are kept in _left
+        self._own_batches = {b: p for b, p in self._own_batches.items()
+                             if b > self._journal_position}
+
+    # -- snapshots ---------------------------------------------------------------
+    def snapshot(self) -> int:
+        """Write this worker's snapshot now (store and journal bookkeeping, taken
+        together under the lock every ingest holds); returns the bytes written."""
+        if self.snapshot_path is None:
+            raise ValueError("snapshot_path is not set")
+        with self._lock:
+            meta, arrays = self.store.export_state()
+            extra = {"journal_position": self._journal_position,
+                     "owned": sorted(self._owned_projects),
+                     "own_batches": sorted([b, p] for b, p in self._own_batches.items()),
+                     "left": {p: [after, sorted(mine)]
+                              for p, (after, mine) in self._left.items()}}
+        return write_state(meta, arrays, self.snapshot_path, extra)
 
     def _run(self) -> None:
         next_beat = 0.0
+        next_snapshot = time.monotonic() + self.snapshot_interval
         while not self._stop.wait(self.journal_poll_interval):
             try:
                 if time.monotonic() >= next_beat:
@@ -179,6 +247,19 @@ class Runtime:
                         self._tail()
             except Exception:  # the database may be away for a moment; keep going
                 LOG.exception("heat-alarming coordination step failed; retrying")
+            if self.snapshot_path is not None and time.monotonic() >= next_snapshot:
+                next_snapshot = time.monotonic() + self.snapshot_interval
+                self._snapshot_logged()
+
+    def _snapshot_logged(self) -> None:
+        try:
+            started = time.monotonic()
+            size = self.snapshot()
+            LOG.debug("Snapshot of %d series to %s: %d bytes in %.3f s", len(self.store),
+                      self.snapshot_path, size, time.monotonic() - started)
+        except Exception:  # a failed snapshot (disk full...) must not stop the worker
+            LOG.exception("Snapshot to %s failed; the journal still holds the samples",
+                          self.snapshot_path)
 
     # -- life cycle --------------------------------------------------------------
     def start(self) -> Runtime:
@@ -204,6 +285,30 @@ class Runtime:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.membership.leave()
+        if self._slot_fd is not None:
+            self._snapshot_logged()  # the shutdown snapshot
+            os.close(self._slot_fd)  # frees the slot
+            self._slot_fd = None
+
+
+def _bookkeeping(extra: dict, path: str):
+    """(journal position, own batches, given-away projects) from a snapshot's extra,
+    with the projects then owned counted as given away at its position, so that the
+    first tail replays what each of them lacks; None (logged) if it has none."""
+    try:
+        position = int(extra["journal_position"])
+        own = {int(b): str(p) for b, p in extra["own_batches"]}
+        left = {str(p): (int(after), frozenset(int(b) for b in mine))
+                for p, (after, mine) in extra["left"].items()}
+        owned = [str(p) for p in extra["owned"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # arrays without the journal position they reflect would be counted again
+        LOG.warning("Snapshot %s has no usable journal position (%s); not restored, the "
+                    "windows are rebuilt from the journal", path, exc)
+        return None
+    for project in owned:
+        left[project] = (position, frozenset(b for b, p in own.items() if p == project))
+    return position, own, left
 
 
 _runtime: Runtime | None = None

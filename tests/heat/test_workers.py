@@ -103,3 +103,42 @@ def test_an_alarm_defined_on_one_worker_is_seen_by_the_other(tmp_path):
     w1.evaluator.delete("alarm-p0")
     step([w2])
     assert "alarm-p0" not in {a.alarm_id for a in w2.evaluator.alarms()}
+
+
+def test_a_project_that_leaves_and_comes_back_counts_each_sample_once(tmp_path):
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf([], default_config_files=[])
+    conf.set_override("alarm_database", str(tmp_path / "alarms.sqlite"), opts.GROUP)
+    clock = ManualClock(T0)
+    w1 = Runtime(conf, clock=clock, worker_id="w1")
+    define(w1)
+    settled(clock, [w1])
+    project = next(f"p{i}" for i in range(20) if owner(f"p{i}", ["w1", "w2"]) == "w2")
+    start = T0  # a whole hour: the periods counted below are the minutes pushed
+
+    def push(runtime, minute):
+        runtime.push_samples(project, [Sample("cpu_util", 90.0, "vm",
+                                              timestamp=start + minute * 60 + s)
+                                       for s in (5, 25, 45)])
+
+    def counts(runtime):
+        stats = runtime.store.statistics("cpu_util", period=60, start=start,
+                                         end=start + 180, aggregates=["count"],
+                                         project_id=project)
+        return stats.count.tolist()
+
+    push(w1, 0)                                   # w1 owns the project, ingests it
+    step([w1])                                    # and its tail moves past that batch
+    w2 = Runtime(conf, clock=clock, worker_id="w2")
+    settled(clock, [w1, w2])                      # the project moves to w2
+    assert f"alarm-{project}" in w2.evaluator.evaluated_ids()
+    push(w1, 1)                                   # journaled; w2 tails it
+    step([w1, w2])
+    assert counts(w2) == [3, 3, 0]
+    clock.advance(10.1)                           # w2 dies: the project comes back to w1
+    step([w1])
+    push(w1, 2)
+    step([w1])
+    assert f"alarm-{project}" in w1.evaluator.evaluated_ids()
+    assert counts(w1) == [3, 3, 3], "what w1 already held is not replayed a second time"

@@ -21,7 +21,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class Webhook:
-    """Records every POST; answers with the next status of ``statuses`` (then 200).
+    """Records every POST (with ``at``, the time.time() it arrived); answers with the
+    next status of ``statuses`` (then 200).
 
     ``delay`` seconds pass before each answer; ``gate`` (an Event), when
     set, holds every answer until it is set.  ``headers`` are sent with every
@@ -44,6 +45,7 @@ class Webhook:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 hook.requests.append({"path": self.path, "headers": dict(self.headers),
+                                      "at": time.time(),
                                       "body": json.loads(body or b"null")})
                 if hook.gate is not None:
                     hook.gate.wait(30)

@@ -7,12 +7,23 @@ and what was queued before a crash is found and delivered after a restart.
 Failed deliveries are retried with exponential backoff; after
 ``max_attempts`` the notification is dropped and the failure recorded in
 the alarm's history.
+
+Delivery is fair across projects. In-process actions (``inproc://``,
+``log://``) and remote ones (webhooks) have separate thread pools, so an
+in-process action never waits behind a network call. In each pool one
+project has at most ``workers_per_project`` deliveries in flight, and
+claims take every project's oldest due row before anybody's second (the
+per-project rank is computed in SQL), so a project whose targets hang holds
+at most its share of the threads, each for at most the notifier timeout.
+Rows are claimed only when a thread is free for them, so a claimed row
+never waits in a queue while its lease runs out.
 """
 from __future__ import annotations
 
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Collection
 from concurrent import futures
 
@@ -29,9 +40,12 @@ class Dispatcher:
     """Delivers the alarm store's pending notifications with a thread pool."""
 
     def __init__(self, alarm_store: AlarmStore, manager: NotifierManager | None = None, *,
-                 workers: int = 4, max_attempts: int = 8, backoff: float = 1.0,
-                 max_backoff: float = 300.0, poll_interval: float = 5.0,
-                 clock: Callable[[], float] = time.time, lease: float = 120.0) -> None:
+                 workers: int = 16, workers_per_project: int = 2, max_attempts: int = 8,
+                 backoff: float = 1.0, max_backoff: float = 300.0,
+                 poll_interval: float = 5.0, clock: Callable[[], float] = time.time,
+                 lease: float = 120.0, batch: int = 200) -> None:
+        if workers < 1 or workers_per_project < 1:
+            raise ValueError("workers and workers_per_project must be >= 1")
         self.alarm_store = alarm_store
         # how long a claimed notification is this dispatcher's alone (several workers'
         # dispatchers share the store); past it, another one retries it
@@ -46,9 +60,12 @@ class Dispatcher:
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
         self.clock = clock
-        self.workers = workers
-        self._pool: futures.ThreadPoolExecutor | None = None
-        self._in_flight: set[int] = set()
+        self.workers = workers  # threads of each pool (in-process, remote)
+        self.workers_per_project = min(workers_per_project, workers)
+        self.batch = batch  # rows read per claim
+        self._pools: dict[bool, futures.ThreadPoolExecutor] = {}
+        self._in_flight: dict[int, tuple[str, bool]] = {}  # id -> (project, in process)
+        self._busy: Counter = Counter()  # (project, in process) and in process -> in flight
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -67,8 +84,8 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout)
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def wake(self) -> None:
@@ -87,6 +104,7 @@ class Dispatcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before looking: a wake from now on is not lost
             try:
                 self.dispatch_due()
                 upcoming = self.alarm_store.next_notification_time(self._projects())
@@ -95,31 +113,70 @@ class Dispatcher:
                 upcoming = None
             wait = self.poll_interval
             if upcoming is not None:
-                wait = min(wait, max(0.0, upcoming - self.clock()))
+                ahead = upcoming - self.clock()
+                if ahead > 0:
+                    wait = min(wait, ahead)
+                elif not self._busy_any():
+                    wait = 0.01  # due and nothing running: a claim raced another worker
+                # else due rows wait for a thread: a delivery that ends wakes the loop
             self._wake.wait(max(wait, 0.01))
-            self._wake.clear()
+
+    def _busy_any(self) -> bool:
+        with self._lock:
+            return bool(self._in_flight)
 
     # -- delivery --------------------------------------------------------
     def dispatch_due(self) -> list[futures.Future]:
-        """Claim and submit every due notification not already in flight; returns the
-        futures."""
+        """Claim and start the due notifications that have a free thread (fairly, see
+        the module's text) and are not in flight; returns their futures."""
+        return list(self._dispatch().values())
+
+    def _dispatch(self, skip: Collection[int] = ()) -> dict[int, futures.Future]:
         with self._lock:
-            due = self.alarm_store.claim_notifications(self.clock(), self.lease, limit=200,
-                                                       skip=self._in_flight,
-                                                       projects=self._projects())
-            for item in due:
-                self._in_flight.add(item.id)
-            if due and self._pool is None:
-                self._pool = futures.ThreadPoolExecutor(max_workers=self.workers,
-                                                        thread_name_prefix="alarm-notifier")
-            pool = self._pool
-        return [pool.submit(self._deliver, item) for item in due]
+            free = {lane: self.workers - self._busy[lane] for lane in (False, True)}
+            if not any(n > 0 for n in free.values()):
+                return {}
+            due = self.alarm_store.due_notifications(
+                self.clock(), self.batch, skip=set(self._in_flight) | set(skip),
+                projects=self._projects(), per_project=self.workers_per_project)
+            chosen, taking = [], Counter()
+            for item in due:  # ranked: each project's oldest first
+                key = (item.project_id or "", item.in_process)
+                if free[item.in_process] > 0 and (
+                        self._busy[key] + taking[key] < self.workers_per_project):
+                    chosen.append(item)
+                    taking[key] += 1
+                    free[item.in_process] -= 1
+            claimed = self.alarm_store.claim(chosen, self.clock(), self.lease)
+            jobs = {}
+            for item in claimed:
+                key = (item.project_id or "", item.in_process)
+                self._in_flight[item.id] = key
+                self._busy[key] += 1
+                self._busy[item.in_process] += 1
+                jobs[item.id] = self._pool(item.in_process).submit(self._deliver, item)
+        return jobs
+
+    def _pool(self, in_process: bool) -> futures.ThreadPoolExecutor:
+        pool = self._pools.get(in_process)
+        if pool is None:
+            name = "alarm-notifier-inproc" if in_process else "alarm-notifier"
+            pool = self._pools[in_process] = futures.ThreadPoolExecutor(
+                max_workers=self.workers, thread_name_prefix=name)
+        return pool
 
     def deliver_due(self) -> int:
-        """Deliver what is due now and wait for it (for tests and shutdown)."""
-        jobs = self.dispatch_due()
-        futures.wait(jobs)
-        return len(jobs)
+        """Deliver what is due now and wait for it (for tests and shutdown): each due
+        notification is attempted once; returns how many were."""
+        jobs: dict[int, futures.Future] = {}
+        while True:
+            started = self._dispatch(skip=jobs)
+            jobs.update(started)
+            running = [job for job in jobs.values() if not job.done()]
+            if not started and not running:
+                return len(jobs)
+            if running:
+                futures.wait(running, return_when=futures.FIRST_COMPLETED)
 
     def _deliver(self, item: Notification) -> None:
         try:
@@ -135,7 +192,11 @@ class Dispatcher:
                       item.alarm_id, redact(item.action))
         finally:
             with self._lock:
-                self._in_flight.discard(item.id)
+                key = self._in_flight.pop(item.id, None)
+                if key is not None:
+                    self._busy[key] -= 1
+                    self._busy[key[1]] -= 1
+            self._wake.set()  # a thread is free: claim what waits for one
 
     def _failed(self, item: Notification, error: str, retryable: bool) -> None:
         attempts = item.attempts + 1
