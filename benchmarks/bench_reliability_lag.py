@@ -47,10 +47,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import progress, result  # noqa: E402
 
 from heat_alarming.engine import AlarmStore, Evaluator  # noqa: E402
-from heat_alarming.engine.notifiers import NotifierManager, NotifierSettings  # noqa: E402
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher  # noqa: E402
 from heat_alarming.metering import RollingStore  # noqa: E402
-from tests.support.http_servers import Webhook  # noqa: E402
+from tests.support.http_servers import Webhook, loopback_notifiers  # noqa: E402
 
 PERIODS = (10, 30, 60)
 EVALUATION_PERIODS = 3
@@ -98,7 +97,7 @@ class Load:
         self.levels[rng.choice(n_alarms, n_alarms // 100, replace=False)] = 75.0  # flappers
         self.alarm_store = AlarmStore(database)
         self.slow = Webhook(delay=SLOW_WEBHOOK_S)
-        manager = NotifierManager(NotifierSettings(timeout=10.0))
+        manager = loopback_notifiers(timeout=10.0)
         self.received = 0
         self.dispatcher = Dispatcher(self.alarm_store, manager)
         self.evaluator = TimedEvaluator(self.store, self.alarm_store, notifiers=manager,

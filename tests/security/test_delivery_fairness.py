@@ -18,10 +18,9 @@ import pytest
 from heat_alarming.engine.alarm import Alarm
 from heat_alarming.engine.alarm_store import AlarmStore, Notification
 from heat_alarming.engine.evaluator import Evaluator
-from heat_alarming.engine.notifiers import NotifierManager, NotifierSettings
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher
 from heat_alarming.metering import ManualClock, RollingStore, Sample
-from tests.support.http_servers import Webhook
+from tests.support.http_servers import Webhook, loopback_notifiers
 
 T0 = 1_699_999_200.0
 TIMEOUT = 3.0        # the notifier's timeout: how long each of A's calls hangs
@@ -62,7 +61,7 @@ class World:
     def __init__(self, alarm_store: AlarmStore) -> None:
         self.clock = ManualClock(T0)
         self.store = RollingStore(10, 3600, clock=self.clock)
-        manager = NotifierManager(NotifierSettings(timeout=TIMEOUT))
+        manager = loopback_notifiers(timeout=TIMEOUT)
         self.dispatcher = Dispatcher(alarm_store, manager)
         self.evaluator = Evaluator(self.store, alarm_store, notifiers=manager,
                                    dispatcher=self.dispatcher)
@@ -138,7 +137,7 @@ def test_a_project_flooding_the_queue_never_fills_the_claim_batch(alarm_store, d
                                                    {"n": "b"}, next_attempt=1.0,
                                                    created=1.0)])
     received: list[float] = []
-    manager = NotifierManager(NotifierSettings(timeout=TIMEOUT))
+    manager = loopback_notifiers(timeout=TIMEOUT)
     manager.register_target("b-target", lambda payload: received.append(time.time()))
     dispatcher = Dispatcher(alarm_store, manager, clock=lambda: 10.0)
     queued = time.time()
@@ -184,7 +183,8 @@ def test_dispatchers_of_several_workers_deliver_each_notification_once(alarm_sto
     alarm_store.commit_round([], [], [Notification(key, f"alarm-{key.split('-')[0]}",
                                                    fast.url, {}, next_attempt=0.0,
                                                    created=0.0) for key in keys])
-    dispatchers = [Dispatcher(store, poll_interval=0.05).start() for store in stores]
+    dispatchers = [Dispatcher(store, loopback_notifiers(), poll_interval=0.05).start()
+                   for store in stores]
     try:
         wait_for(lambda: alarm_store.pending_count() == 0, 60, "every delivery")
     finally:

@@ -8,11 +8,21 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from heat_alarming.engine.notifiers import NotifierManager, NotifierSettings
+from heat_alarming.engine.notifiers.destinations import DestinationPolicy
+
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def loopback_notifiers(**settings) -> NotifierManager:
+    """Notifiers whose destination policy lets webhooks reach this host, where every
+    server of this module listens (the default policy refuses loopback)."""
+    return NotifierManager(NotifierSettings(policy=DestinationPolicy(allow_loopback=True),
+                                            **settings))
 
 
 class _Server(ThreadingHTTPServer):

@@ -9,11 +9,11 @@ import trustme
 
 from heat_alarming.engine.alarm import Alarm
 from heat_alarming.engine.alarm_store import AlarmStore, Notification
-from heat_alarming.engine.notifiers import DeliveryError, NotifierManager, NotifierSettings
-from heat_alarming.engine.notifiers.destinations import DestinationPolicy
+from heat_alarming.engine.notifiers import DeliveryError
 from heat_alarming.engine.notifiers.dispatcher import ACTION_FAILED, Dispatcher
 from heat_alarming.engine.notifiers.trust import split_trust_url
 from tests.support.http_servers import Webhook, free_port
+from tests.support.http_servers import loopback_notifiers as loopback
 
 PAYLOAD = {"alarm_id": "a1", "alarm_name": "cpu-high", "severity": "low", "previous": "ok",
            "current": "alarm", "reason": "Transition to alarm due to 3 samples outside "
@@ -39,12 +39,6 @@ def hooks():
     yield make
     for hook in made:
         hook.close()
-
-
-def loopback(**settings):
-    """Notifiers that may call this host: every webhook of these tests is on 127.0.0.1."""
-    return NotifierManager(NotifierSettings(policy=DestinationPolicy(allow_loopback=True),
-                                            **settings))
 
 
 def queue(alarm_store, action, key=None):
