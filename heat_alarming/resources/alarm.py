@@ -200,8 +200,10 @@ class MeteringAlarm(resource.Resource):
         project = self.stack.identifier().tenant
         for key in self.ACTION_PROPERTIES:
             for index, action in enumerate(self.properties[key] or []):
-                if action is None:  # not resolved yet: checked at delivery
+                if action is None:  # not resolved yet: checked at create and delivery
                     continue
+                if "://" not in str(action):
+                    continue  # a resource name: looked up in this stack only
                 problem = actions.check_engine_action(
                     actions.to_engine_action(str(action), self.stack), project)
                 if problem:
