@@ -134,7 +134,8 @@ def marker(idempotency_key: str) -> str:
 class _Group:
     """The autoscaling group a policy resource adjusts, read through Heat's objects."""
 
-    def __init__(self, group, nested) -> None:
+    def __init__(self, stack, group, nested) -> None:
+        self.stack = stack  # a resource holds its stack by a weak reference only
         self.resource = group
         self.nested = nested
 
@@ -153,7 +154,7 @@ class _Group:
         if group is None or not callable(getattr(group, "resize", None)):
             return None
         nested = group.nested()
-        return None if nested is None else cls(group, nested)
+        return None if nested is None else cls(stack, group, nested)
 
     def snapshot(self) -> dict:
         """What changes when a resize begins: the nested stack's template and traversal."""
