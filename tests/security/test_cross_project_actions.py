@@ -13,8 +13,20 @@ import pytest
 
 from heat_alarming.resources import actions
 from tests.support.heat_projects import (
-    ALARM, GROUP, LATE_ALARM, PROJECT_A, PROJECT_B, action_history, arn_url, context_of,
-    fire, signal_url, size, unique)
+    ALARM,
+    GROUP,
+    LATE_ALARM,
+    PROJECT_A,
+    PROJECT_B,
+    action_history,
+    arn_url,
+    context_of,
+    fire,
+    signal_url,
+    size,
+    unique,
+)
+
 
 @pytest.fixture
 def projects(heat_engine):
