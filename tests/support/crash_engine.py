@@ -63,6 +63,8 @@ resources:
       comparison_operator: gt
       period: 60
       alarm_actions: [scale_up]
+      # this stack's samples only: every trial's stack lives in one project
+      matching_metadata: {"metering.server_group": {get_param: "OS::stack_id"}}
 outputs:
   size:
     value: {get_attr: [group, current_size]}
@@ -165,7 +167,8 @@ def _trial(engine, name: str, workdir: str, instant: str | None) -> None:
     start = clock()
     engine.runtime.push_samples(project, [Sample.from_dict({
         "meter": "load", "value": 99.0, "resource_id": name, "timestamp": start + s,
-        "project_id": project, "unit": "", "metadata": {}}) for s in range(0, 60, 10)])
+        "project_id": project, "unit": "",
+        "metadata": {"metering.server_group": ident["stack_id"]}}) for s in range(0, 60, 10)])
     clock.set(start + 61)
     evaluator = engine.runtime.evaluator
     evaluator.evaluate()
