@@ -177,6 +177,12 @@ class _Group:
         """Heat's own reset of ``scaling_in_progress`` (what a mark-healthy runs)."""
         self.resource.handle_metadata_reset()
 
+    def forget_attributes(self) -> None:
+        """Drop the group's stored attributes (``current_size`` ...), as Heat does after
+        every resize, so that outputs read the new size, not the one the dead engine
+        left cached."""
+        self.resource.clear_stored_attributes()
+
 
 class HeatSignaller:
     """Delivers ``heat-signal`` actions with ``EngineClient.resource_signal``.
@@ -317,6 +323,7 @@ class HeatSignaller:
             recovered = "the resize the engine died in was completed"
         else:
             recovered = "Heat had resized the group before the engine died"
+        group.forget_attributes()
         if group.scaling():
             group.clear_scaling()
         self._signalled(payload, resource, stack_name, recovered=recovered)
