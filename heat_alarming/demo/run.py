@@ -172,7 +172,7 @@ class HistoryReader:
 
     def new_events(self) -> list[str]:
         from heat_alarming.engine.notifiers import DeliveryError
-        from heat_alarming.resources.actions import parse_signal_action
+        from heat_alarming.resources.actions import SENDING, parse_signal_action
         entries = []
         for name, alarm_id in self.alarms.items():
             for entry in self.evaluator.history(alarm_id, limit=1000):
@@ -190,7 +190,7 @@ class HistoryReader:
                 self.outcomes.setdefault(target, {}).setdefault(outcome, 0)
                 self.outcomes[target][outcome] += 1
                 outcomes.setdefault(target, []).append(outcome)
-            elif entry.previous != entry.current:
+            elif entry.type != SENDING and entry.previous != entry.current:
                 self.transitions.append((entry.timestamp, name, entry.previous, entry.current))
                 phrases.append(f"{name} -> {entry.current}")
         for target, seen in outcomes.items():

@@ -174,6 +174,10 @@ class MeteringAlarm(resource.Resource):
         definition.update(type="threshold", threshold_rule=self._rule(props))
         return definition
 
+    #: the properties holding actions (CloudWatch names them differently)
+    ACTION_PROPERTIES = (alarm_base.ALARM_ACTIONS, alarm_base.OK_ACTIONS,
+                         alarm_base.INSUFFICIENT_DATA_ACTIONS)
+
     def validate(self):
         super().validate()
         definition = dict(self._definition(), alarm_id="validation")
@@ -182,22 +186,45 @@ class MeteringAlarm(resource.Resource):
             # referenced alarms of a composite exist only once the stack is created
             get_runtime(start=False).evaluator.check(alarm, references=False)
         except AlarmError as exc:
-            field = exc.field.split(".", 1)[-1]
-            from heat.engine import rsrc_defn
-            raise exception.StackValidationFailed(
-                error=_("Property error"),
-                path=[self.stack.t.RESOURCES, self.name,
-                      self.stack.t.get_section_name(rsrc_defn.PROPERTIES), field],
-                message=exc.reason) from None
+            raise self._property_error(exc.field.split(".", 1)[-1], exc.reason) from None
+        self._validate_action_targets()
+
+    def _property_error(self, field: str, message: str) -> exception.StackValidationFailed:
+        from heat.engine import rsrc_defn
+        return exception.StackValidationFailed(
+            error=_("Property error"),
+            path=[self.stack.t.RESOURCES, self.name,
+                  self.stack.t.get_section_name(rsrc_defn.PROPERTIES), field],
+            message=message)
+
+    def _validate_action_targets(self) -> None:
+        """Refuse actions that signal a stack of another project, or a resource that
+        does not exist, now where it can be known (delivery checks again, always)."""
+        project = self.stack.identifier().tenant
+        for key in self.ACTION_PROPERTIES:
+            for index, action in enumerate(self.properties[key] or []):
+                if action is None:  # not resolved yet: checked at create and delivery
+                    continue
+                if "://" not in str(action):
+                    continue  # a resource name: looked up in this stack only
+                problem = actions.check_engine_action(
+                    actions.to_engine_action(str(action), self.stack), project)
+                if problem:
+                    raise self._property_error(
+                        f"{key}[{index}]", _("may not signal: %s") % problem)
 
     # -- lifecycle --------------------------------------------------------
     def handle_create(self):
+        # actions resolved only now (an attribute of a resource created before) are
+        # checked like those known at validation
+        self._validate_action_targets()
         self.resource_id_set(str(uuid.uuid4()))
         get_runtime(start=False).evaluator.define(self._definition())
 
     def handle_update(self, json_snippet, tmpl_diff, prop_diff):
         if prop_diff:
             self.properties = json_snippet.properties(self.properties_schema, self.context)
+            self._validate_action_targets()
             get_runtime(start=False).evaluator.define(self._definition())
 
     def handle_delete(self):

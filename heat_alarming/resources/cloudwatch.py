@@ -76,6 +76,8 @@ class CloudWatchAlarm(MeteringAlarm):
                                                               "(informative).")),
     }
 
+    ACTION_PROPERTIES = (ALARM_ACTIONS_, OK_ACTIONS_, INSUFFICIENT_DATA_ACTIONS_)
+
     def _definition(self, props=None) -> dict:
         props = props if props is not None else self.properties
 

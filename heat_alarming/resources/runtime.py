@@ -74,7 +74,8 @@ class Runtime:
         self.evaluator.register_target(actions.TARGET,
                                        actions.HeatSignaller(self._project_of_alarm,
                                                              self._threshold_of_alarm,
-                                                             self._record_outcome))
+                                                             self._record_outcome,
+                                                             self._history_of_alarm))
         self._live: tuple[str, ...] = ()
         self._owned_projects: set[str] = set()
         self._owned_cache: set[str] = set()
@@ -113,14 +114,20 @@ class Runtime:
     def _threshold_of_alarm(self, alarm_id: str) -> float | None:
         return getattr(self.evaluator.get(alarm_id).rule, "threshold", None)
 
-    def _record_outcome(self, payload: dict, text: str, data: dict) -> None:
+    def _record_outcome(self, payload: dict, text: str, data: dict,
+                        kind: str = "action") -> None:
+        """Commit an action's outcome (``kind`` "action") or the signaller's note that it
+        is about to signal (``actions.SENDING``) to the alarm's history."""
         import uuid
 
         from heat_alarming.engine.alarm_store import HistoryEntry
         self.evaluator.alarm_store.record([HistoryEntry(
-            str(uuid.uuid4()), payload["alarm_id"], "action", time.time(),
+            str(uuid.uuid4()), payload["alarm_id"], kind, time.time(),
             payload.get("previous"), payload.get("current"), text, data,
             payload.get("severity", ""))])
+
+    def _history_of_alarm(self, alarm_id: str) -> list:
+        return self.evaluator.history(alarm_id, limit=50)
 
     # -- pushed samples --------------------------------------------------------
     def push_samples(self, project_id: str, samples: list[Sample]) -> int:

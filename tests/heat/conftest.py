@@ -7,30 +7,18 @@ because no keystone runs in these tests.
 """
 from __future__ import annotations
 
-import os
-import time
-
 from heat_alarming.resources.embedded import select_threading_backend
 
 select_threading_backend()  # before anything imports heat
 
 import pytest  # noqa: E402
 
-from heat_alarming.metering import ManualClock  # noqa: E402
-from heat_alarming.resources.embedded import ROOT, EmbeddedEngine  # noqa: E402
+from heat_alarming.resources.embedded import ROOT  # noqa: E402
+from tests.support.heat_engine import session_engine  # noqa: E402
 
 __all__ = ["ROOT"]
 
 
 @pytest.fixture(scope="session")
-def heat_engine(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("heat-engine")
-    heat_database = "sqlite:///" + os.path.join(workdir, "heat.sqlite")
-    clock = ManualClock(float(int(time.time()) // 60 * 60))
-    # the only worker of this engine: no joining grace to wait out
-    engine = EmbeddedEngine(heat_database, os.path.join(workdir, "alarms.sqlite"),
-                            clock=clock, join_grace=False)
-    try:
-        yield engine
-    finally:
-        engine.stop()
+def heat_engine(request, tmp_path_factory):
+    return session_engine(request, tmp_path_factory)

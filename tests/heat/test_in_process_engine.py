@@ -77,47 +77,7 @@ def test_an_unknown_sample_field_is_named(heat_engine):
                                                 "cpu": 3}])
 
 
-LONE_ALARM = """
-heat_template_version: 2016-10-14
-parameters:
-  action: {type: string}
-resources:
-  alarm:
-    type: OS::Metering::Alarm
-    properties:
-      meter_name: cpu_util
-      threshold: 50
-      comparison_operator: gt
-      period: 60
-      evaluation_periods: 1
-      alarm_actions: [{get_param: action}]
-"""
-
-
-def test_an_alarm_can_never_signal_another_projects_stack(heat_engine):
-    from heat_alarming.resources.embedded import user_context
-    engine = heat_engine
-    theirs_ctx = user_context(tenant_id="their-project")
-    template = engine.template("hot-autoscaling.yaml").replace(
-        "outputs:", "outputs:\n  up_url:\n    value: {get_attr: [scale_up, alarm_url]}")
-    theirs = engine.create("theirs", template, ctx=theirs_ctx)
-    their_url = engine.outputs(theirs, ctx=theirs_ctx)["up_url"]
-    assert "their-project" in their_url
-    mine = engine.create("mine", LONE_ALARM, params={"action": their_url})
-    clock = engine.clock
-    start = clock()
-    push(engine, mine, "alarm", [{"meter": "cpu_util", "value": 99.0, "resource_id": "x",
-                                  "timestamp": start + s} for s in range(0, 60, 10)])
-    clock.set(start + 61)
-    evaluator = engine.runtime.evaluator
-    evaluator.evaluate()
-    evaluator.dispatcher.deliver_due()
-    alarm_id = engine.client.describe_stack_resource(engine.ctx, mine,
-                                                     "alarm")["physical_resource_id"]
-    (failure,) = [h for h in evaluator.history(alarm_id) if h.type == "action failed"]
-    assert "may not signal scale_up in project their-project" in failure.reason
-    engine.group_idle(theirs, ctx=theirs_ctx)
-    assert engine.outputs(theirs, ctx=theirs_ctx)["size"] == 1
+# another project's stacks: tests/security/test_cross_project_actions.py
 
 
 COOLING = """
