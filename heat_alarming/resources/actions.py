@@ -38,7 +38,7 @@ LOG = logging.getLogger(__name__)
 TARGET = "heat-signal"
 _SIGNAL_PATH = re.compile(r"/(?P<tenant>[^/]+)/stacks/(?P<name>[^/]+)/(?P<id>[^/]+)"
                           r"/resources/(?P<res>[^/]+)/signal/?$")
-#: Heat's stack ids (uuid4 text); anything else names no stack
+#: Heat's stack ids and our notification keys (uuid4 text); anything else names neither
 _STACK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 #: the history entry a signaller writes before it signals (see HeatSignaller)
 SENDING = "action sending"
@@ -129,6 +129,15 @@ def check_engine_action(action: str, project: str | None) -> str | None:
 def marker(idempotency_key: str) -> str:
     """What a signal's reason carries so that Heat's SIGNAL event names its notification."""
     return f"[notification {idempotency_key}]"
+
+
+def with_marker(text: str, details) -> str:
+    """``text`` (a policy's own SIGNAL event reason) ending with the marker of the
+    notification that ``details`` came from, when they carry one of our keys (uuids)."""
+    key = details.get("idempotency_key")
+    if isinstance(key, str) and _STACK_ID.match(key):
+        return f"{text} {marker(key)}"
+    return text
 
 
 class _Group:

@@ -186,7 +186,10 @@ class MeteringAlarm(resource.Resource):
             # referenced alarms of a composite exist only once the stack is created
             get_runtime(start=False).evaluator.check(alarm, references=False)
         except AlarmError as exc:
-            raise self._property_error(exc.field.split(".", 1)[-1], exc.reason) from None
+            # the threshold rule's fields are properties of their own; every other field
+            # (time_constraints[0].start, composite_rule.and[1]...) is a property's path
+            field = exc.field.removeprefix("threshold_rule.")
+            raise self._property_error(field, exc.reason) from None
         self._validate_action_targets()
 
     def _property_error(self, field: str, message: str) -> exception.StackValidationFailed:

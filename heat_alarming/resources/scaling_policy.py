@@ -24,6 +24,7 @@ from heat.scaling import scalingutil as sc_util
 from oslo_log import log as logging
 
 from heat_alarming.engine import scaling
+from heat_alarming.resources import actions
 
 LOG = logging.getLogger(__name__)
 
@@ -122,7 +123,9 @@ class MeteringScalingPolicy(heat_policy.AutoScalingPolicy):
             group.adjust(adjustment, adjustment_type,
                          self.properties[self.MIN_ADJUSTMENT_STEP],
                          self.properties[self.COOLDOWN])
-        return _("adjusted by %(adj)s (%(type)s)") % {"adj": adjustment, "type": adjustment_type}
+        # the event Heat writes carries this text: the marker lets a redelivery find it
+        return actions.with_marker(_("adjusted by %(adj)s (%(type)s)") % {
+            "adj": adjustment, "type": adjustment_type}, details)
 
     def _adjustment(self, details, group):
         """(adjustment, type) for this signal; ScalingError names a bad signal field."""

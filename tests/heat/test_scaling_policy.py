@@ -81,3 +81,21 @@ def test_target_tracking_from_pushed_samples_through_the_evaluator(heat_engine):
     engine.runtime.evaluator.evaluate()
     settle(engine, ident)
     assert engine.outputs(ident)["size"] == 4  # ceil(2 * 80 / 50)
+
+
+def test_its_signal_event_names_the_notification_that_caused_it(heat_engine):
+    """A redelivery after a crash finds the SIGNAL event by the notification's key
+    (tests/heat/test_exactly_once.py): our policy's own event text carries it too, and a
+    key that is not one of ours (not a uuid) is left out."""
+    engine = heat_engine
+    ident = engine.create("marked", STEPPED)
+    key = "3f0c1e7a-5b2d-4c8e-9a61-2d7b0f4e8c19"
+    assert signal(engine, ident, "steps", current="alarm", value=60.0, threshold=50.0,
+                  idempotency_key=key) == 2
+    assert signal(engine, ident, "steps", current="alarm", value=60.0, threshold=50.0,
+                  idempotency_key="x" * 10_000) == 3
+    reasons = [e["resource_status_reason"] for e in engine.client.list_events(
+        engine.ctx, ident, filters={"resource_name": "steps", "resource_action": "SIGNAL"},
+        sort_dir="asc")]
+    assert reasons == [f"Signal: adjusted by 1 (change_in_capacity) [notification {key}]",
+                       "Signal: adjusted by 1 (change_in_capacity)"]

@@ -22,7 +22,7 @@ counted in ``round_failures`` and the lag figures then read ``inf``.
 
 Prints ``RESULT round_lag_max_s``, ``RESULT round_lag_median_s``,
 ``RESULT round_failures`` and ``RESULT ingest_samples_per_s``. Target: max <= 5 s.
-Run with ``python benchmarks/bench_reliability_lag.py`` (about two minutes). The slow
+Run with ``python benchmarks/reliability_lag.py`` (about two minutes). The slow
 webhooks listen on 127.0.0.1.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import progress, result  # noqa: E402
 
-from heat_alarming.engine import AlarmStore, Evaluator  # noqa: E402
+from heat_alarming.engine import Alarm, AlarmStore, Evaluator  # noqa: E402
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher  # noqa: E402
 from heat_alarming.metering import RollingStore  # noqa: E402
 from tests.support.http_servers import Webhook, loopback_notifiers  # noqa: E402
@@ -103,14 +103,20 @@ class Load:
         self.evaluator = TimedEvaluator(self.store, self.alarm_store, notifiers=manager,
                                         dispatcher=self.dispatcher)
         self.evaluator.register_target("sink", self._sink)
-        self.evaluator.define_many(self._alarms(bad_alarm))
+        self.evaluator.define_many(self._alarms())
+        bad = self._bad_alarm(bad_alarm)
+        if bad is not None:
+            # refused at definition today: written to the database as an older version
+            # could have stored it, then read back as every worker does
+            self.alarm_store.save_alarms([Alarm.from_dict(bad, checked=False)])
+            self.evaluator.reload()
         self.ingested = 0
         self._stop = threading.Event()
 
     def _sink(self, payload: dict) -> None:
         self.received += 1
 
-    def _alarms(self, bad_alarm: str):
+    def _alarms(self):
         for i in range(self.n):
             yield {"alarm_id": f"alarm-{i}", "name": f"cpu-high-{i}",
                    "project_id": f"p{i % PROJECTS:02d}", "alarm_actions": ["inproc://sink"],
@@ -128,14 +134,18 @@ class Load:
                                       "comparison_operator": "gt", "period": 10,
                                       "query": [{"field": "resource_id", "op": "eq",
                                                  "value": f"evil-{i}"}]}}
+
+    @staticmethod
+    def _bad_alarm(bad_alarm: str) -> dict | None:
         constraints = BAD_ALARMS[bad_alarm]
-        if constraints is not None:
-            yield {"alarm_id": "evil-bad", "name": "evil-bad", "project_id": "evil",
-                   "time_constraints": constraints,
-                   "threshold_rule": {"meter_name": "cpu_util", "threshold": 0,
-                                      "comparison_operator": "gt", "period": 10,
-                                      "query": [{"field": "resource_id", "op": "eq",
-                                                 "value": f"evil-{EVIL_ALARMS}"}]}}
+        if constraints is None:
+            return None
+        return {"alarm_id": "evil-bad", "name": "evil-bad", "project_id": "evil",
+                "time_constraints": constraints,
+                "threshold_rule": {"meter_name": "cpu_util", "threshold": 0,
+                                   "comparison_operator": "gt", "period": 10,
+                                   "query": [{"field": "resource_id", "op": "eq",
+                                              "value": f"evil-{EVIL_ALARMS}"}]}}
 
     def batch(self, start: int, size: int, at: float) -> int:
         picks = (np.arange(start, start + size) % self.n)
