@@ -5,8 +5,7 @@ import pytest
 from heat.common import template_format
 
 from heat_alarming.metering import Sample
-
-from .test_in_process_engine import push
+from tests.support.heat_engine import push
 
 ALARM = """
 heat_template_version: 2016-10-14

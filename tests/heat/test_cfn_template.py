@@ -5,8 +5,9 @@ from unittest import mock
 
 from heat.engine.clients.os import glance, nova
 
+from tests.support.heat_engine import settle
+
 from .conftest import ROOT
-from .test_in_process_engine import settle
 
 NO_NOVA = {"resource_registry": {"AWS::EC2::Instance": "OS::Heat::None"}}
 

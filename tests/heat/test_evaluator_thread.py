@@ -6,7 +6,7 @@ the running loop to look at it (what a compressed-time demo does).
 """
 import time
 
-from .test_in_process_engine import load, push
+from tests.support.heat_engine import load, push
 
 
 def test_the_running_evaluator_thread_scales_the_group_out(heat_engine):

@@ -1,30 +1,7 @@
 """Stacks from templates/ in a real in-process heat-engine: samples in, scaling out and in."""
-import time
-
 import pytest
 
-
-def push(engine, ident, alarm, rows):
-    engine.client.resource_signal(engine.ctx, ident, alarm, {"samples": rows}, sync_call=True)
-
-
-def load(engine, stack_id, value, start, periods, members=("vm-1", "vm-2")):
-    """Samples every 10 s for ``periods`` periods of 60 s from ``start``."""
-    return [{"meter": "cpu_util", "value": value, "resource_id": vm,
-             "timestamp": start + p * 60 + s,
-             "metadata": {"metering.server_group": stack_id}}
-            for p in range(periods) for s in range(0, 60, 10) for vm in members]
-
-
-def size(engine, ident):
-    return engine.outputs(ident)["size"]
-
-
-def settle(engine, ident, group="group"):
-    """Deliver what the round queued and let the group finish scaling."""
-    engine.runtime.evaluator.dispatcher.deliver_due()
-    time.sleep(0.2)
-    engine.group_idle(ident, group)
+from tests.support.heat_engine import load, push, settle, size
 
 
 def test_pushed_samples_scale_the_group_out_and_back_in(heat_engine):

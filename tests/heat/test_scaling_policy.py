@@ -1,5 +1,5 @@
 """OS::Metering::ScalingPolicy heeds the alarm state, steps by breach size, and tracks a target."""
-from .test_in_process_engine import settle
+from tests.support.heat_engine import settle
 
 STEPPED = """
 heat_template_version: 2016-10-14

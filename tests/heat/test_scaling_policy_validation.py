@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from .test_in_process_engine import settle
+from tests.support.heat_engine import settle
 
 POLICY = """
 heat_template_version: 2016-10-14

@@ -11,8 +11,7 @@ import pytest
 
 from heat_alarming.engine import UNKNOWN, Alarm
 from heat_alarming.resources.embedded import user_context
-
-from .test_in_process_engine import push
+from tests.support.heat_engine import push
 
 B_ALARM = """
 heat_template_version: 2016-10-14

@@ -7,8 +7,9 @@ import pytest
 from heat.common import template_format
 from heat.engine.clients.os import glance, nova
 
+from tests.support.heat_engine import settle
+
 from .conftest import ROOT
-from .test_in_process_engine import settle
 
 TEMPLATES = sorted(glob.glob(os.path.join(ROOT, "templates", "*")))
 NO_NOVA = {"resource_registry": {"AWS::EC2::Instance": "OS::Heat::None"}}

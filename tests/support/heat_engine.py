@@ -35,3 +35,27 @@ def session_engine(request, tmp_path_factory) -> EmbeddedEngine:
 
         request.addfinalizer(stop)
     return _engine
+
+
+# -- what tests do with an engine's stacks ----------------------------------------
+def push(engine, ident, alarm, rows):
+    engine.client.resource_signal(engine.ctx, ident, alarm, {"samples": rows}, sync_call=True)
+
+
+def load(engine, stack_id, value, start, periods, members=("vm-1", "vm-2")):
+    """Samples every 10 s for ``periods`` periods of 60 s from ``start``."""
+    return [{"meter": "cpu_util", "value": value, "resource_id": vm,
+             "timestamp": start + p * 60 + s,
+             "metadata": {"metering.server_group": stack_id}}
+            for p in range(periods) for s in range(0, 60, 10) for vm in members]
+
+
+def size(engine, ident):
+    return engine.outputs(ident)["size"]
+
+
+def settle(engine, ident, group="group"):
+    """Deliver what the round queued and let the group finish scaling."""
+    engine.runtime.evaluator.dispatcher.deliver_due()
+    time.sleep(0.2)
+    engine.group_idle(ident, group)
