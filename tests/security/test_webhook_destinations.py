@@ -41,7 +41,7 @@ REFUSED = [
     ("http://172.16.5.4/", "private or reserved"),
     ("http://192.168.0.1/", "private or reserved"),
     ("http://100.64.0.1/", "private or reserved"),
-    ("http://0.0.0.0:{port}/", "0.0.0.0 is a private or reserved address"),
+    ("http://0.0.0.0:{port}/", "0.0.0.0 stands for this host"),
     ("http://[fc00::1]/", "private or reserved"),
     ("http://127.0.0.1:{port}/hook", "127.0.0.1 is a loopback address"),
     ("http://[::1]:{port}/hook", "::1 is a loopback address"),
@@ -274,6 +274,15 @@ def test_proxies_from_the_environment_are_not_used(alarm_store, hooks, monkeypat
     ({"allow_private": True}, "http://10.0.0.1/", None),
     ({"allow_private": True}, "http://169.254.169.254/", "denied network"),
     ({"allow_private": True}, "http://127.0.0.1/", "loopback"),
+    # the unspecified addresses connect to this very host: never, whatever is allowed
+    ({"allow_private": True}, "http://0.0.0.0/", "stands for this host"),
+    ({"allow_private": True}, "http://0.1.2.3/", "stands for this host"),
+    ({"allow_private": True}, "http://[::]/", "stands for this host"),
+    ({"allow_private": True}, "http://[::ffff:0.0.0.0]/", "stands for this host"),
+    ({"allow_private": True, "allow_loopback": True, "allowed_networks": ["0.0.0.0/0"]},
+     "http://0.0.0.0/", "stands for this host"),
+    # deprecated site-local IPv6 is not a public address
+    ({}, "http://[fec0::1]/", "private or reserved"),
     ({"allowed_ports": [443]}, "http://93.184.216.34:8080/", "port 8080 is not allowed"),
     ({"allowed_ports": [443]}, "https://93.184.216.34/", None),
     ({"allowed_schemes": ["https"]}, "http://93.184.216.34/", "scheme 'http' is not allowed"),
@@ -289,6 +298,16 @@ def test_the_operators_lists_and_switches_decide(policy, action, refusal):
     else:
         with pytest.raises(AlarmError, match=refusal):
             evaluator.define(alarm(action))
+
+
+@pytest.mark.parametrize("action", ["http://u:p[w@example.com/", "http://[::1/",
+                                    "http://93.184.216.34:99999/"])
+def test_an_unparsable_action_url_is_refused_naming_the_field(action):
+    evaluator = Evaluator(RollingStore(10, 3600), AlarmStore("sqlite://"),
+                          notifiers=notifiers())
+    with pytest.raises(AlarmError) as refused:
+        evaluator.define(alarm(action))
+    assert refused.value.field == "alarm_actions[0]"
 
 
 def test_a_name_that_does_not_resolve_yet_may_be_defined_and_is_checked_when_called(

@@ -117,7 +117,10 @@ class NotifierManager:
                     raise AlarmError(f"{field}[{i}]", f"{redact(action)}: {exc}") from None
 
     def driver_for(self, action: str) -> Notifier:
-        scheme = urlsplit(action).scheme
+        try:
+            scheme = urlsplit(action).scheme
+        except ValueError as exc:  # urlsplit refuses some hosts, e.g. a stray '['
+            raise DeliveryError(f"not a valid URL: {exc}", retryable=False) from None
         with self._lock:
             driver = self._drivers.get(scheme)
             if driver is None:

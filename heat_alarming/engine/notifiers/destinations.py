@@ -102,6 +102,10 @@ def _stands_for(address: Address) -> list[Address]:
     return found
 
 
+#: "this network" (RFC 1122): Linux connects 0.x.y.z like 0.0.0.0, to this host
+_THIS_HOST_V4 = ipaddress.ip_network("0.0.0.0/8")
+
+
 class DestinationPolicy:
     """The operator's rules for webhook destinations (options ``webhook_*``).
 
@@ -134,6 +138,9 @@ class DestinationPolicy:
         return None
 
     def _refusal(self, address: Address) -> str | None:
+        if address.is_unspecified or address in _THIS_HOST_V4:
+            # a connection to 0.0.0.0 or :: reaches this very host: never, whatever is listed
+            return f"{address} stands for this host, which is never called"
         listed = [(net.prefixlen, allowed, net) for allowed, nets in
                   ((False, self.denied_networks), (True, self.allowed_networks))
                   for net in nets if net.version == address.version and address in net]
@@ -145,7 +152,7 @@ class DestinationPolicy:
             return None if self.allow_loopback else (
                 f"{address} is a loopback address (webhook_allow_loopback is off)")
         if (not address.is_global or address.is_multicast or address.is_reserved
-                or address.is_unspecified):
+                or getattr(address, "is_site_local", False)):
             return None if self.allow_private else (
                 f"{address} is a private or reserved address (webhook_allow_private is off)")
         return None
@@ -184,23 +191,23 @@ class DestinationPolicy:
         if _ODD_CHARACTERS.search(url):
             raise DestinationError("destination refused: blanks, control characters or "
                                    "backslashes in the URL")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            hostname, port = parts.hostname, parts.port
+        except ValueError as exc:  # an unbalanced '[', a port out of range...
+            raise DestinationError(f"destination refused: not a valid URL: {exc}") from None
         scheme = parts.scheme.lower()
         if scheme not in self.allowed_schemes:
             raise DestinationError(f"destination refused: scheme {scheme!r} is not allowed "
                                    f"(webhook_allowed_schemes: "
                                    f"{', '.join(self.allowed_schemes)})")
-        host = parts.hostname or ""
+        host = hostname or ""
         if not host:
             raise DestinationError("destination refused: no host")
         if "%" in host:
             raise DestinationError("destination refused: '%' in the host (IPv6 zone ids "
                                    "are not allowed, nor percent-encoded hosts)")
-        try:
-            port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
-        except ValueError:
-            raise DestinationError("destination refused: the port is not a number from 0 "
-                                   "to 65535") from None
+        port = port or {"http": 80, "https": 443}.get(scheme, 0)
         if self.allowed_ports and port not in self.allowed_ports:
             raise DestinationError(f"destination refused: port {port} is not allowed "
                                    f"(webhook_allowed_ports)")
