@@ -92,6 +92,13 @@ evaluator_opts = [
     cfg.IntOpt("max_composite_depth", default=Limits.composite_depth, min=1,
                max=MAX_NESTING,
                help=f"and/or levels one composite rule may nest (at most {MAX_NESTING})."),
+    cfg.IntOpt("max_time_constraints", default=Limits.time_constraints, min=0,
+               help="Time constraints one alarm may have; each is a cron walk in every "
+                    "round."),
+    cfg.IntOpt("max_actions_per_state", default=Limits.actions_per_state, min=0,
+               help="Actions one alarm may have for each state (alarm_actions, ok_actions, "
+                    "insufficient_data_actions); each queues a notification per "
+                    "transition or repeat."),
 ]
 
 notifier_opts = [
@@ -216,7 +223,9 @@ def evaluator_from_conf(conf: cfg.ConfigOpts, store, clock=None):
                             max_backoff=group.notification_max_backoff)
     limits = Limits(composite_leaves=group.max_composite_leaves,
                     composite_depth=group.max_composite_depth,
-                    alarms_per_project=group.max_alarms_per_project)
+                    alarms_per_project=group.max_alarms_per_project,
+                    time_constraints=group.max_time_constraints,
+                    actions_per_state=group.max_actions_per_state)
     return Evaluator(store, alarm_store, clock=clock, notifiers=manager, dispatcher=dispatcher,
                      interval=group.evaluation_interval,
                      period_close_delay=group.period_close_delay,

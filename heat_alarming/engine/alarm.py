@@ -47,6 +47,10 @@ class Limits:
     composite_depth: int = 10
     #: alarms one project may have
     alarms_per_project: int = 1000
+    #: time constraints of one alarm (each is a cron walk in every round)
+    time_constraints: int = 10
+    #: actions of one alarm for each state (each queues a notification per transition)
+    actions_per_state: int = 10
 
 
 class AlarmError(ValueError):

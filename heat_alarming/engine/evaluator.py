@@ -187,6 +187,7 @@ class Evaluator:
         """Add or replace many alarms, stored in one transaction; all or none."""
         built = [a if isinstance(a, Alarm) else Alarm.from_dict(a) for a in alarms]
         for alarm in built:  # destinations and trusts, outside the lock (DNS, keystone)
+            self._check_sizes(alarm)  # first: bounds the DNS and keystone work too
             self.notifiers.check_alarm(alarm)
         with self._lock:
             staged = dict(self._alarms)
@@ -287,6 +288,7 @@ class Evaluator:
         ``references=False`` skips the composite's ``alarm_id`` references, for
         callers that validate before the referenced alarms exist (Heat templates).
         """
+        self._check_sizes(alarm)
         self.notifiers.check_alarm(alarm)  # destinations and trusts, outside the lock
         with self._lock:
             self._check(alarm, references=references)
@@ -304,6 +306,18 @@ class Evaluator:
         old = known.get(alarm.alarm_id) or self._invalid.get(alarm.alarm_id)
         if old is not None and old.project_id != alarm.project_id:
             raise AlarmError("alarm_id", f"{alarm.alarm_id!r} is already in use")
+
+    def _check_sizes(self, alarm: Alarm) -> None:
+        """Bounded time constraints and actions: each costs work in every round or
+        transition, which one project must not multiply for everybody."""
+        if len(alarm.time_constraints) > self.limits.time_constraints:
+            raise AlarmError("time_constraints", f"{len(alarm.time_constraints)} constraints "
+                             f"is more than the {self.limits.time_constraints} allowed")
+        for field in ("alarm_actions", "ok_actions", "insufficient_data_actions"):
+            count = len(getattr(alarm, field))
+            if count > self.limits.actions_per_state:
+                raise AlarmError(field, f"{count} actions is more than the "
+                                 f"{self.limits.actions_per_state} allowed")
 
     def _check_rules(self, alarm: Alarm) -> None:
         where = "threshold_rule" if alarm.type == THRESHOLD else "composite_rule"

@@ -81,8 +81,30 @@ def test_the_quota_and_bounds_come_from_the_configuration(tmp_path):
     conf.set_override("max_alarms_per_project", 7, opts.GROUP)
     conf.set_override("max_composite_leaves", 5, opts.GROUP)
     conf.set_override("max_composite_depth", 4, opts.GROUP)
+    conf.set_override("max_time_constraints", 3, opts.GROUP)
+    conf.set_override("max_actions_per_state", 2, opts.GROUP)
     evaluator = opts.evaluator_from_conf(conf, opts.store_from_conf(conf))
     limits = evaluator.limits
-    assert (limits.alarms_per_project, limits.composite_leaves, limits.composite_depth) == \
-        (7, 5, 4)
+    assert (limits.alarms_per_project, limits.composite_leaves, limits.composite_depth,
+            limits.time_constraints, limits.actions_per_state) == (7, 5, 4, 3, 2)
     evaluator.alarm_store.close()
+
+
+@pytest.mark.parametrize("field,value,count", [
+    # each constraint is a cron walk in every round: 1,000 alarms of 100 constraints
+    # stretched one round, everybody's, to 49 s
+    ("time_constraints", [{"name": f"c{i}", "start": "* * * * *", "duration": 60}
+                          for i in range(11)], 11),
+    # each action is a notification per transition, or per round with repeat_actions
+    ("alarm_actions", [f"log://sink/{i}" for i in range(11)], 11),
+    ("ok_actions", [f"log://sink/{i}" for i in range(11)], 11),
+    ("insufficient_data_actions", [f"log://sink/{i}" for i in range(11)], 11),
+])
+def test_time_constraints_and_actions_of_one_alarm_are_bounded(world, field, value, count):
+    definition = {"name": "wide", "project_id": "a", field: value,
+                  "threshold_rule": {"meter_name": "cpu", "threshold": 1}}
+    with pytest.raises(AlarmError) as refused:
+        world.evaluator.define(definition)
+    assert refused.value.field == field and f"{count} " in refused.value.reason
+    assert world.alarm_store.load_alarms() == []
+    world.evaluator.define(dict(definition, **{field: value[:10]}))  # the bound itself
