@@ -252,11 +252,16 @@ def restore_from_conf(conf: cfg.ConfigOpts, path: str, clock=None):
     if restored is None:
         return None
     store, extra = restored
-    if (store.resolution, store.retention) != (group.store_resolution, group.store_retention):
-        LOG.warning("Snapshot %s has %d s buckets over %d s but the configuration "
-                    "asks for %d s over %d s; starting with an empty store",
-                    path, store.resolution, store.retention,
-                    group.store_resolution, group.store_retention)
+    # what shapes the store's arrays and windows must be the configuration's: a snapshot
+    # of other settings is not used (the journal rebuilds the windows instead)
+    shape = {"store_resolution": store.resolution, "store_retention": store.retention,
+             "max_clock_skew": store.validator.max_clock_skew,
+             "raw_samples_per_series": store.raw.capacity}
+    changed = [f"{name} {value:g} (now {group[name]:g})" for name, value in shape.items()
+               if value != group[name]]
+    if changed:
+        LOG.warning("Snapshot %s was taken with %s; starting with an empty store",
+                    path, ", ".join(changed))
         return None
     return _configured(conf, store, clock), extra
 
@@ -277,6 +282,7 @@ def _configured(conf: cfg.ConfigOpts, store, clock):
     # limits are the configuration's, also for a store restored from a snapshot
     store.max_series_per_project = group.max_series_per_project
     store.validator.max_field_length = group.max_field_length
+    store.validator.max_metadata_bytes = group.max_metadata_bytes
     for meter in group.percentile_meters:
         store.track_raw(meter)
     return store

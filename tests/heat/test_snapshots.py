@@ -191,3 +191,38 @@ def test_a_snapshot_without_its_journal_position_is_not_restored(conf, clock, ca
     assert "no usable journal position" in caplog.text
     assert sums(again) == expected
     again.stop()
+
+
+@pytest.mark.parametrize("option,value", [("max_clock_skew", 5),
+                                          ("raw_samples_per_series", 64)])
+def test_a_snapshot_of_other_window_settings_is_not_restored(tmp_path, caplog, option,
+                                                             value):
+    """Limits that an operator lowers take effect on workers with snapshots too: a
+    snapshot taken under other window settings is set aside (the journal rebuilds)."""
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf([], default_config_files=[])
+    path = str(tmp_path / "store")
+    store = opts.store_from_conf(conf, ManualClock(T0))
+    store.add(Sample("cpu_util", 1.0, "vm-1", timestamp=T0 - 10))
+    write_snapshot(store, path, {"journal_position": 0})
+    conf.set_override(option, value, opts.GROUP)
+    with caplog.at_level(logging.WARNING):
+        assert opts.restore_from_conf(conf, path, ManualClock(T0)) is None
+    assert f"{option} " in caplog.text and "starting with an empty store" in caplog.text
+
+
+def test_a_restored_snapshot_takes_the_configured_metadata_bound(tmp_path):
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf([], default_config_files=[])
+    path = str(tmp_path / "store")
+    store = opts.store_from_conf(conf, ManualClock(T0))
+    store.add(Sample("cpu_util", 1.0, "vm-1", timestamp=T0 - 10))
+    write_snapshot(store, path, {"journal_position": 0})
+    conf.set_override("max_metadata_bytes", 16, opts.GROUP)
+    restored, _ = opts.restore_from_conf(conf, path, ManualClock(T0))
+    assert len(restored) == 1
+    with pytest.raises(ValueError, match="larger than 16 bytes"):
+        restored.add(Sample("cpu_util", 1.0, "vm-2", timestamp=T0,
+                            resource_metadata={"note": "x" * 40}))
