@@ -140,6 +140,22 @@ def with_marker(text: str, details) -> str:
     return text
 
 
+#: the longest event reason Heat keeps (its column; longer reasons are cut)
+EVENT_REASON_LENGTH = 255
+
+
+def _reason_with_marker(payload: dict, key: str) -> str:
+    """The signal's reason ending with the notification's marker, the reason shortened
+    so that the whole event text Heat builds from it stays within what Heat keeps."""
+    frame = (f"alarm state changed from {payload['previous']} to {payload['current']} "
+             f"( {marker(key)})")
+    room = EVENT_REASON_LENGTH - len(frame)
+    reason = str(payload["reason"])
+    if len(reason) > room:
+        reason = reason[:max(0, room - 3)] + "..."
+    return f"{reason} {marker(key)}"
+
+
 class _Group:
     """The autoscaling group a policy resource adjusts, read through Heat's objects."""
 
@@ -253,7 +269,7 @@ class HeatSignaller:
             # as the SIGNAL event's reason: the key at the end of the reason names the
             # notification there and keeps the text readable
             details["idempotency_key"] = key
-            details["reason"] = f"{payload['reason']} {marker(key)}"
+            details["reason"] = _reason_with_marker(payload, key)
         return details
 
     def __call__(self, payload: dict) -> None:

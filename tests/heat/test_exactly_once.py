@@ -50,3 +50,28 @@ def test_killed_during_the_resize_the_resize_is_completed_not_repeated(runner):
     runner.crash_at("trial-1", "mid_resize")
     trial = _one_action(runner.restart())
     assert trial["signal_events"] == 0, "the first signal never returned; none was resent"
+
+
+def test_the_marker_survives_heats_cut_of_a_long_reason(heat_engine):
+    """Heat keeps 255 characters of an event's reason; a long alarm reason (a composite's,
+    say) is shortened so that the marker a redelivery looks for is still there."""
+    from heat_alarming.resources.actions import signal_action
+    from tests.support.heat_engine import settle
+    engine = heat_engine
+    ident = engine.create("long-reason", engine.template("hot-autoscaling.yaml"),
+                          params={"cooldown": 0})
+    alarm_id = engine.client.describe_stack_resource(
+        engine.ctx, ident, "cpu_alarm_high")["physical_resource_id"]
+    key = "5b0d6a2e-8f1c-4e7a-b3d9-0c2f4a6e8b1d"
+    payload = {"alarm_id": alarm_id, "alarm_name": "cpu_alarm_high", "severity": "low",
+               "previous": "insufficient data", "current": "alarm",
+               "reason": "Transition to alarm due to " + "a very long explanation " * 20,
+               "reason_data": {}}
+    engine.runtime.evaluator.notifiers.notify(
+        signal_action(ident["tenant"], ident["stack_name"], ident["stack_id"], "scale_up"),
+        payload, key)
+    settle(engine, ident)
+    (event,) = engine.client.list_events(engine.ctx, ident, filters={
+        "resource_name": "scale_up", "resource_action": "SIGNAL"})
+    reason = event["resource_status_reason"]
+    assert len(reason) <= 255 and reason.endswith(f"[notification {key}])"), reason
