@@ -87,7 +87,9 @@ class RollingStore:
     :param resolution: bucket width in whole seconds (default 10).
     :param retention: window length in seconds, a multiple of the resolution
         (default 3600).
-    :param max_clock_skew: how far in the future a sample may be stamped.
+    :param max_clock_skew: how far in the future a sample may be stamped; the
+        ring holds this much more than the retention (see :func:`ring_buckets`),
+        so a future sample never retires a bucket inside the retention.
     :param max_metadata_bytes: bound on a sample's resource metadata (JSON size).
     :param raw_capacity: raw samples kept per series of a tracked meter, for
         percentiles (see :meth:`track_raw`).
@@ -348,7 +350,10 @@ class RollingStore:
         The batch is checked as one before anything is stored: each row
         against the window the whole batch leaves behind (the ring moves to
         the batch's newest bucket), so :meth:`check` and this agree, and a
-        row that fails in a way no check foresaw is refused alone.
+        row that fails in a way no check foresaw is refused alone.  The ring
+        holds ``[now - retention, now + max_clock_skew]`` whole, so that window
+        is the clock's: no row a batch may carry pushes out a bucket inside the
+        retention (the ring's own bound bites only if the clock steps back).
         """
         with self._lock:
             now = self.clock()
@@ -405,7 +410,11 @@ class RollingStore:
 
     def _in_final_window(self, good: list[tuple], target: int,
                          rejected: list[Rejection]) -> tuple[list[tuple], int]:
-        """Refuse rows older than the window the batch leaves (ring at its newest bucket)."""
+        """Refuse rows older than the window the batch leaves (ring at its newest bucket).
+
+        With the clock monotonic that window starts at or before ``now - retention``
+        (see :func:`ring_buckets`), so only a clock stepped back behind the ring's
+        head refuses a row here."""
         times = np.fromiter((g[3] for g in good), dtype=np.float64, count=len(good))
         buckets = to_buckets(times, self.resolution)[0]
         target = max(target, int(buckets.max()))
