@@ -234,7 +234,7 @@ def store_from_conf(conf: cfg.ConfigOpts, clock=None, snapshot_path: str | None 
 def restore_from_conf(conf: cfg.ConfigOpts, path: str, clock=None):
     """(store, the snapshot's extra) from the snapshot at ``path``, or None when there is
     none, it is unreadable (logged), or its buckets are not the configured ones."""
-    from heat_alarming.metering import system_clock
+    from heat_alarming.metering import RollingStore, system_clock
     from heat_alarming.metering.snapshot import restore_snapshot
 
     register_opts(conf)
@@ -249,6 +249,12 @@ def restore_from_conf(conf: cfg.ConfigOpts, path: str, clock=None):
                     path, store.resolution, store.retention,
                     group.store_resolution, group.store_retention)
         return None
+    if store.validator.max_clock_skew != float(group.max_clock_skew):
+        # the ring's size follows the skew: re-place the snapshot's buckets in a ring
+        # sized for the configured skew (its cells go back by absolute bucket)
+        meta, arrays = store.export_state()
+        meta["max_clock_skew"] = float(group.max_clock_skew)
+        store = RollingStore.from_state(meta, arrays, clock=clock or system_clock)
     return _configured(conf, store, clock), extra
 
 

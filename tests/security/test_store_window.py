@@ -100,3 +100,25 @@ def test_a_snapshot_of_a_ring_without_the_skew_restores_its_data(world, tmp_path
     path = str(tmp_path / "snap")
     write_snapshot(restored, path)
     assert b_counts(restore_store(path, clock=clock), clock) == [10] * 6
+
+
+def test_a_snapshot_restored_under_a_larger_configured_skew_gets_a_ring_for_it(world, tmp_path):
+    """A restored store takes the configured skew, and its ring the size that skew needs."""
+    from oslo_config import cfg
+
+    from heat_alarming import opts
+
+    store, clock = world
+    path = str(tmp_path / "snap")
+    write_snapshot(store, path)
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf([])
+    conf.set_override("max_clock_skew", 900, "heat_alarming")
+    restored, _ = opts.restore_from_conf(conf, path, clock)
+
+    assert restored.validator.max_clock_skew == 900
+    assert restored.n_buckets == RETENTION // 10 + 90 + 1
+    assert b_counts(restored, clock) == [10] * 6
+    restored.ingest([sample("A", T0 + 899, resource="a")])
+    assert b_counts(restored, clock) == [10] * 6
