@@ -26,7 +26,9 @@ store_opts = [
                     "store_resolution. Samples older than this are refused and "
                     "alarms cannot look further back."),
     cfg.IntOpt("max_clock_skew", default=300, min=0,
-               help="How many seconds into the future a sample's timestamp may be."),
+               help="How many seconds into the future a sample's timestamp may be. The store "
+                    "keeps this much more than store_retention (memory grows with it), "
+                    "so that future samples never push out data inside the retention."),
     cfg.IntOpt("max_metadata_bytes", default=8192, min=0,
                help="Largest resource metadata accepted with a sample, as JSON bytes."),
     cfg.IntOpt("max_field_length", default=MAX_FIELD_LENGTH, min=1,
