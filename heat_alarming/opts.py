@@ -26,7 +26,9 @@ store_opts = [
                     "store_resolution. Samples older than this are refused and "
                     "alarms cannot look further back."),
     cfg.IntOpt("max_clock_skew", default=300, min=0,
-               help="How many seconds into the future a sample's timestamp may be."),
+               help="How many seconds into the future a sample's timestamp may be. The store "
+                    "keeps this much more than store_retention (memory grows with it), "
+                    "so that future samples never push out data inside the retention."),
     cfg.IntOpt("max_metadata_bytes", default=8192, min=0,
                help="Largest resource metadata accepted with a sample, as JSON bytes."),
     cfg.IntOpt("max_field_length", default=MAX_FIELD_LENGTH, min=1,
@@ -243,7 +245,7 @@ def store_from_conf(conf: cfg.ConfigOpts, clock=None, snapshot_path: str | None 
 def restore_from_conf(conf: cfg.ConfigOpts, path: str, clock=None):
     """(store, the snapshot's extra) from the snapshot at ``path``, or None when there is
     none, it is unreadable (logged), or its buckets are not the configured ones."""
-    from heat_alarming.metering import system_clock
+    from heat_alarming.metering import RollingStore, system_clock
     from heat_alarming.metering.snapshot import restore_snapshot
 
     register_opts(conf)
@@ -263,6 +265,12 @@ def restore_from_conf(conf: cfg.ConfigOpts, path: str, clock=None):
         LOG.warning("Snapshot %s was taken with %s; starting with an empty store",
                     path, ", ".join(changed))
         return None
+    if store.validator.max_clock_skew != float(group.max_clock_skew):
+        # the ring's size follows the skew: re-place the snapshot's buckets in a ring
+        # sized for the configured skew (its cells go back by absolute bucket)
+        meta, arrays = store.export_state()
+        meta["max_clock_skew"] = float(group.max_clock_skew)
+        store = RollingStore.from_state(meta, arrays, clock=clock or system_clock)
     return _configured(conf, store, clock), extra
 
 

@@ -127,6 +127,12 @@ class BucketRing:
         self.bucket_of_column[columns] = fresh
         self.head = int(bucket)
 
+    def clear_rows(self, rows: np.ndarray) -> None:
+        """Empty every cell of ``rows`` (rows released for reuse by other series)."""
+        if rows.size:
+            for field in ("count", "total", "sumsq"):
+                getattr(self, field)[:, rows] = 0
+
     def merge(self, rows: np.ndarray, times: np.ndarray, volumes: np.ndarray) -> None:
         """Fold samples into their cells.
 

@@ -87,7 +87,9 @@ class RollingStore:
     :param resolution: bucket width in whole seconds (default 10).
     :param retention: window length in seconds, a multiple of the resolution
         (default 3600).
-    :param max_clock_skew: how far in the future a sample may be stamped.
+    :param max_clock_skew: how far in the future a sample may be stamped; the
+        ring holds this much more than the retention (see :func:`ring_buckets`),
+        so a future sample never retires a bucket inside the retention.
     :param max_metadata_bytes: bound on a sample's resource metadata (JSON size).
     :param raw_capacity: raw samples kept per series of a tracked meter, for
         percentiles (see :meth:`track_raw`).
@@ -117,6 +119,10 @@ class RollingStore:
                 or retention < resolution or retention % resolution):
             raise ValueError(f"retention: {retention!r} must be a positive multiple "
                              f"of the resolution ({resolution} s)")
+        if isinstance(max_clock_skew, bool) or not isinstance(max_clock_skew, (int, float)) \
+                or not math.isfinite(max_clock_skew) or max_clock_skew < 0:
+            raise ValueError(f"max_clock_skew: {max_clock_skew!r} must be a finite number "
+                             "of seconds >= 0")
         self.resolution = resolution
         self.retention = retention
         self.clock = clock
@@ -124,7 +130,8 @@ class RollingStore:
                                          max_field_length)
         self.max_series_per_project = max_series_per_project
         self.index = SeriesIndex(capacity)
-        self.ring = BucketRing(resolution, retention // resolution, capacity)
+        self.ring = BucketRing(resolution, ring_buckets(resolution, retention, max_clock_skew),
+                               capacity)
         self.raw = RawRing(raw_capacity)
         self._raw_meters: set[str] = set()
         self._lock = threading.RLock()
@@ -135,8 +142,9 @@ class RollingStore:
         self._attrs = self.index.attrs
         self._max_skew = float(max_clock_skew)
         self._n_buckets = self.ring.n_buckets
+        self._retention_buckets = retention // resolution
         self._born = np.zeros(capacity, dtype=np.int64)  # per row: bucket it was registered in
-        self._sweep_every = max(1, self._n_buckets // 4)  # buckets between sweeps
+        self._sweep_every = max(1, self._retention_buckets // 4)  # buckets between sweeps
         self._next_sweep: int | None = None
 
     # -- configuration ---------------------------------------------------
@@ -237,9 +245,13 @@ class RollingStore:
         ring.advance(now_bucket)
         n = index.n_rows
         self._next_sweep = now_bucket + self._sweep_every
-        held = np.any(ring.count[:, :n], axis=0)
-        dead = index.live[:n] & ~held & (self._born[:n] <= ring.head - ring.n_buckets)
+        # by the clock: the ring also holds the skew's worth of buckets older than that
+        since = now_bucket - self._retention_buckets
+        recent = np.flatnonzero(ring.bucket_of_column > since)
+        held = np.any(ring.count[recent, :n], axis=0)
+        dead = index.live[:n] & ~held & (self._born[:n] <= since)
         rows = np.flatnonzero(dead)
+        ring.clear_rows(rows)  # older cells must not reach the series that reuses a row
         self.raw.release(rows)
         index.release(rows)
         if rows.size:
@@ -338,7 +350,10 @@ class RollingStore:
         The batch is checked as one before anything is stored: each row
         against the window the whole batch leaves behind (the ring moves to
         the batch's newest bucket), so :meth:`check` and this agree, and a
-        row that fails in a way no check foresaw is refused alone.
+        row that fails in a way no check foresaw is refused alone.  The ring
+        holds ``[now - retention, now + max_clock_skew]`` whole, so that window
+        is the clock's: no row a batch may carry pushes out a bucket inside the
+        retention (the ring's own bound bites only if the clock steps back).
         """
         with self._lock:
             now = self.clock()
@@ -395,7 +410,11 @@ class RollingStore:
 
     def _in_final_window(self, good: list[tuple], target: int,
                          rejected: list[Rejection]) -> tuple[list[tuple], int]:
-        """Refuse rows older than the window the batch leaves (ring at its newest bucket)."""
+        """Refuse rows older than the window the batch leaves (ring at its newest bucket).
+
+        With the clock monotonic that window starts at or before ``now - retention``
+        (see :func:`ring_buckets`), so only a clock stepped back behind the ring's
+        head refuses a row here."""
         times = np.fromiter((g[3] for g in good), dtype=np.float64, count=len(good))
         buckets = to_buckets(times, self.resolution)[0]
         target = max(target, int(buckets.max()))
@@ -724,6 +743,25 @@ class RollingStore:
             arrays["raw_written"] = self.raw.written[slots]
             return meta, arrays
 
+    def _restore_ring(self, head: int, arrays: Mapping[str, np.ndarray], n: int) -> None:
+        """Put a snapshot's cells back by absolute bucket (its ring may be of
+        another size: snapshots written before the ring covered the clock skew)."""
+        ring = self.ring
+        if head < 0:
+            return
+        ring.advance(head)  # labels every column of the window, all empty
+        columns, buckets = _held_columns(arrays["bucket_of_column"], head, ring.n_buckets)
+        if arrays["count"].shape != (arrays["bucket_of_column"].shape[0], n):
+            raise ValueError("snapshot: bucket arrays do not match the series and columns")
+        target = buckets % ring.n_buckets
+        for f in FIELDS:
+            getattr(ring, f)[target, :n] = arrays[f][columns]
+        # reads sum totals without masking by count: an empty cell must hold zero sums
+        # (older snapshots only zeroed the count of a retired cell)
+        empty = ring.count[:, :n] == 0
+        ring.total[:, :n][empty] = 0.0
+        ring.sumsq[:, :n][empty] = 0.0
+
     @classmethod
     def from_state(cls, meta: dict, arrays: Mapping[str, np.ndarray], *,
                    clock: Clock = system_clock) -> RollingStore:
@@ -741,15 +779,7 @@ class RollingStore:
                             source=source, unit=unit, type_=type_, metadata=metadata)
         n = len(series)
         store.ring.ensure_rows(n)
-        for f in FIELDS:
-            getattr(store.ring, f)[:, :n] = arrays[f]
-        # reads sum totals without masking by count: an empty cell must hold zero sums
-        # (older snapshots only zeroed the count of a retired cell)
-        empty = store.ring.count[:, :n] == 0
-        store.ring.total[:, :n][empty] = 0.0
-        store.ring.sumsq[:, :n][empty] = 0.0
-        store.ring.bucket_of_column[:] = arrays["bucket_of_column"]
-        store.ring.head = int(meta["head"])
+        store._restore_ring(int(meta["head"]), arrays, n)
         store._born[:n] = bucket_of(clock(), store.resolution)  # a retention of grace
         store._raw_meters = set(meta["raw_meters"])
         raw = store.raw
@@ -762,6 +792,27 @@ class RollingStore:
             raw.values[:slots] = arrays["raw_values"]
             raw.written[:slots] = arrays["raw_written"]
         return store
+
+
+def _held_columns(bucket_of_column: np.ndarray, head: int,
+                  n_buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """(columns of a saved ring, their buckets) that a ring of ``n_buckets`` at ``head``
+    holds: a snapshot of a ring of another size keeps what both hold."""
+    saved = np.asarray(bucket_of_column, dtype=np.int64)
+    held = (saved >= 0) & (saved <= head) & (saved > head - n_buckets)
+    columns = np.flatnonzero(held)
+    return columns, saved[columns]
+
+
+def ring_buckets(resolution: int, retention: int, max_clock_skew: float) -> int:
+    """Buckets the ring needs so that a batch stamped up to ``now + max_clock_skew``
+    never retires a bucket of ``[now - retention, now]``.
+
+    The newest bucket a sample can reach is at most ``ceil(skew / resolution)``
+    buckets past the clock's, and the bucket of ``now - retention`` is
+    ``retention / resolution`` buckets before it: both ends and all between.
+    """
+    return retention // resolution + math.ceil(max_clock_skew / resolution) + 1
 
 
 def _unforeseen(exc: Exception) -> str:

@@ -160,9 +160,28 @@ def test_ingest_arrays_refuses_volumes_beyond_the_bound(store):
     assert [(r.index, r.field) for r in result.rejected] == [(1, "volume"), (2, "volume")]
 
 
-def test_a_batch_is_checked_against_the_window_it_leaves(store):
+def test_a_batch_within_the_retention_is_taken_whatever_its_newest_row(store):
+    """The ring covers [now - retention, now + max_clock_skew]: a batch's future row
+    cannot push its own (or anyone's) in-retention rows out of the window."""
     store.add(good(timestamp=T0 - 1))
     batch = [good(resource_id="future", timestamp=T0 + 290),
+             good(resource_id="past", timestamp=T0 - 3530)]
+    assert store.check(batch) == []
+    result = store.ingest(batch)
+    assert result.accepted == 2 and not result.rejected
+    stats = store.statistics("cpu_util", period=3600, start=T0 - 7200, end=T0 + 3600,
+                             aggregates=["count"])
+    assert int(stats.count.sum()) == 3, "what ingest said it stored is stored"
+
+
+def test_a_batch_is_checked_against_the_window_it_leaves(store, clock):
+    """Only when the clock has stepped back behind the ring's head (a batch stamped at
+    the skew of a later clock) can a row within the retention lie outside the buckets the
+    ring still holds: it is refused, naming the window, and nothing else is lost."""
+    clock.set(T0 + 600)
+    store.add(good(resource_id="ahead", timestamp=T0 + 890))
+    clock.set(T0)
+    batch = [good(resource_id="recent", timestamp=T0 - 1),
              good(resource_id="past", timestamp=T0 - 3530)]
     rejections = store.check(batch)
     assert [(r.index, r.field) for r in rejections] == [(1, "timestamp")]

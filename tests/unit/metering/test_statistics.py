@@ -100,18 +100,29 @@ def test_the_window_wraps_around_without_leaking_old_buckets(clock):
         clock.advance(10)
         store.add(Sample("cpu", float(step), "vm", timestamp=clock() - 1))
     now = clock()
-    stats = store.statistics("cpu", period=600, start=now - 600, end=now,
+    # the ring holds the retention plus the clock skew's worth (and one) of buckets
+    assert store.n_buckets == 60 + 30 + 1
+    stats = store.statistics("cpu", period=600, start=now - 3000, end=now,
                              aggregates=["count", "min", "sum"])
     held = stats.count > 0
-    assert stats.count.sum() == 60, "exactly one ring's worth of buckets remains"
-    assert stats.values["min"][held].min() == 140.0
+    assert stats.count.sum() == store.n_buckets, "exactly one ring's worth of buckets remains"
+    assert stats.values["min"][held].min() == 199 - store.n_buckets + 1
     old = store.statistics("cpu", period=10, start=T0 - 600, end=T0, aggregates=["count"])
     assert old.count.sum() == 0, "buckets reused by newer data must read as empty"
 
 
-def test_a_sample_older_than_the_window_is_refused_even_if_the_clock_lags(clock):
+def test_a_sample_within_the_retention_is_taken_after_a_future_one(clock):
     store = RollingStore(10, 600, clock=clock, max_clock_skew=300)
     store.add(Sample("cpu", 1.0, "vm", timestamp=T0 + 290))  # head moves ahead of now
+    result = store.ingest([Sample("cpu", 1.0, "vm", timestamp=T0 - 590)])
+    assert result.accepted == 1 and not result.rejected
+
+
+def test_a_sample_older_than_the_window_is_refused_even_if_the_clock_lags(clock):
+    store = RollingStore(10, 600, clock=clock, max_clock_skew=300)
+    clock.set(T0 + 600)
+    store.add(Sample("cpu", 1.0, "vm", timestamp=T0 + 890))  # at the skew of a later clock
+    clock.set(T0)  # the clock steps back: the ring's head is now beyond now + skew
     result = store.ingest([Sample("cpu", 1.0, "vm", timestamp=T0 - 590)])
     assert result.accepted == 0
     assert result.rejected[0].field == "timestamp"
