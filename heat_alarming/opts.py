@@ -254,10 +254,9 @@ def restore_from_conf(conf: cfg.ConfigOpts, path: str, clock=None):
     if restored is None:
         return None
     store, extra = restored
-    # what shapes the store's arrays and windows must be the configuration's: a snapshot
-    # of other settings is not used (the journal rebuilds the windows instead)
+    # what shapes the store's arrays must be the configuration's: a snapshot of other
+    # buckets or raw rings is not used (the journal rebuilds the windows instead)
     shape = {"store_resolution": store.resolution, "store_retention": store.retention,
-             "max_clock_skew": store.validator.max_clock_skew,
              "raw_samples_per_series": store.raw.capacity}
     changed = [f"{name} {value:g} (now {group[name]:g})" for name, value in shape.items()
                if value != group[name]]

@@ -193,12 +193,14 @@ def test_a_snapshot_without_its_journal_position_is_not_restored(conf, clock, ca
     again.stop()
 
 
-@pytest.mark.parametrize("option,value", [("max_clock_skew", 5),
-                                          ("raw_samples_per_series", 64)])
-def test_a_snapshot_of_other_window_settings_is_not_restored(tmp_path, caplog, option,
-                                                             value):
-    """Limits that an operator lowers take effect on workers with snapshots too: a
-    snapshot taken under other window settings is set aside (the journal rebuilds)."""
+@pytest.mark.parametrize("option,value", [("raw_samples_per_series", 64),
+                                          ("store_retention", 1800)])
+def test_a_snapshot_of_other_array_settings_is_not_restored(tmp_path, caplog, option,
+                                                            value):
+    """Settings that an operator changes take effect on workers with snapshots too: a
+    snapshot of other buckets or raw rings is set aside (the journal rebuilds); one of
+    another clock skew is re-placed in a ring sized for the new skew
+    (tests/security/test_store_window.py)."""
     conf = cfg.ConfigOpts()
     opts.register_opts(conf)
     conf([], default_config_files=[])
