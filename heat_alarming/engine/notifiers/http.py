@@ -53,7 +53,8 @@ class PinnedAdapter(DeadlineAdapter):
 
 class HTTPNotifier(Notifier):
     def check(self, action: str, alarm: Alarm) -> None:
-        self.settings.policy.check_url(action, must_resolve=False)
+        self.settings.policy.check_url(action, must_resolve=False,
+                                       timeout=self.settings.timeout)
 
     def post(self, url: str, payload: dict, idempotency_key: str,
              extra_headers: dict | None = None,
