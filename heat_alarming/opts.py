@@ -105,7 +105,10 @@ evaluator_opts = [
 
 notifier_opts = [
     cfg.FloatOpt("notification_timeout", default=10.0, min=0.1,
-                 help="Seconds a webhook call may take before it is abandoned and retried."),
+                 help="Seconds one delivery attempt of a webhook may take in all (name "
+                      "resolution, a trust action's keystone calls, connect, send, "
+                      "reading the answer's status line) before it is abandoned and "
+                      "retried."),
     cfg.IntOpt("notification_max_attempts", default=8, min=1,
                help="Delivery attempts of one notification before it is given up and "
                     "the failure recorded in the alarm's history."),

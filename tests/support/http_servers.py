@@ -92,6 +92,105 @@ class Webhook:
         self.server.server_close()
 
 
+class TricklingWebhook:
+    """A receiver that reads the POST, then answers ``200`` one byte every ``interval``
+    seconds (about 50 bytes): each read of the caller gets a byte well within any
+    per-read timeout.  ``arrived_at`` records time.time() when each request arrived,
+    ``gone_at`` when the caller hung up before the end of the answer."""
+
+    def __init__(self, interval: float = 0.5, host: str = "127.0.0.1"):
+        self.arrived_at: list[float] = []
+        self.gone_at: list[float] = []
+        self.interval = interval
+        self._closed = threading.Event()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                hook.arrived_at.append(time.time())
+                answer = (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+                          b"X-Slow: trickle\r\n\r\n")
+                try:
+                    for i in range(len(answer)):
+                        if hook._closed.wait(hook.interval):
+                            return
+                        self.wfile.write(answer[i:i + 1])
+                        self.wfile.flush()
+                except OSError:
+                    hook.gone_at.append(time.time())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = _Server((host, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://{host}:{self.port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SlowStubKeystone:
+    """A keystone that answers what a trust action asks (a service token, the trust
+    look-up, a trust-scoped token) correctly, each answer ``delay`` seconds late."""
+
+    def __init__(self, delay: float, trust: dict):
+        self.calls: list[tuple[str, str, float]] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, status: int, body: dict, headers: dict | None = None):
+                time.sleep(delay)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):  # noqa: N802
+                stub.calls.append(("GET", self.path, time.time()))
+                if self.path.startswith("/v3/OS-TRUST/trusts/"):
+                    self._answer(200, {"trust": trust})
+                else:
+                    self._answer(404, {})
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stub.calls.append(("POST", self.path, time.time()))
+                scope = (body.get("auth") or {}).get("scope") or {}
+                trust_id = (scope.get("OS-TRUST:trust") or {}).get("id")
+                token = {"methods": ["password"], "expires_at": "2099-01-01T00:00:00.000000Z",
+                         "issued_at": "2026-01-01T00:00:00.000000Z",
+                         "user": {"id": trust["trustee_user_id"], "name": "svc",
+                                  "domain": {"id": "default", "name": "Default"}},
+                         "catalog": []}
+                if trust_id:
+                    token["OS-TRUST:trust"] = {
+                        "id": trust_id, "impersonation": False,
+                        "trustee_user": {"id": trust["trustee_user_id"]},
+                        "trustor_user": {"id": trust["trustor_user_id"]}}
+                self._answer(201, {"token": token},
+                             {"X-Subject-Token": f"token-{len(stub.calls)}"})
+
+            def log_message(self, *args):
+                pass
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v3"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class StubKeystone:
     """Answers keystone v3 password authentication scoped to a trust, and checks it."""
 

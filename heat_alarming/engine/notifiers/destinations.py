@@ -27,6 +27,7 @@ import dataclasses
 import ipaddress
 import re
 import socket
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
@@ -51,6 +52,10 @@ class DestinationError(DeliveryError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)
+
+
+class _ResolutionTimedOut(Exception):
+    """The resolver did not answer in the time given."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,12 +163,16 @@ class DestinationPolicy:
         return None
 
     # -- URLs ----------------------------------------------------------------
-    def check_url(self, url: str, *, must_resolve: bool = True) -> Destination | None:
+    def check_url(self, url: str, *, must_resolve: bool = True,
+                  timeout: float | None = None) -> Destination | None:
         """The checked destination of ``url``; raises :class:`DestinationError`.
 
         A host name is resolved and every address checked. ``must_resolve=False``
         (at definition) lets a name that does not resolve yet pass (None): it
-        may exist by the time it is called, and is checked then.
+        may exist by the time it is called, and is checked then.  A resolution
+        still unanswered after ``timeout`` seconds (when given) fails with a
+        retryable :class:`DeliveryError`, or passes (None) if ``must_resolve``
+        is False.
         """
         scheme, host, port = self._parse(url)
         literal = self._literal(host)
@@ -171,7 +180,13 @@ class DestinationPolicy:
             addresses = [literal]
         else:
             try:
-                addresses = [ipaddress.ip_address(a) for a in self.resolver(host, port)]
+                addresses = [ipaddress.ip_address(a)
+                             for a in self._resolve(host, port, timeout)]
+            except _ResolutionTimedOut:
+                if not must_resolve:
+                    return None
+                raise DeliveryError(f"cannot resolve {host!r}: timed out after "
+                                    f"{timeout:g} s") from None
             except (OSError, UnicodeError, ValueError) as exc:
                 if not must_resolve:
                     return None
@@ -186,6 +201,32 @@ class DestinationPolicy:
                 where = "" if literal is not None else f"{host!r} resolves to {address}: "
                 raise DestinationError(f"destination refused: {where}{reason}")
         return Destination(scheme, host, port, str(addresses[0]).split("%", 1)[0])
+
+    def _resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
+        """The resolver's answer, or :class:`_ResolutionTimedOut` after ``timeout`` seconds.
+
+        getaddrinfo takes no timeout, so a bounded resolution runs in a thread
+        of its own, left to finish (or not) in the background when too late.
+        """
+        if timeout is None:
+            return self.resolver(host, port)
+        answer: list = []
+
+        def resolve() -> None:
+            try:
+                answer.append((True, self.resolver(host, port)))
+            except BaseException as exc:  # handed to the caller below
+                answer.append((False, exc))
+
+        worker = threading.Thread(target=resolve, name="heat-alarming-resolve", daemon=True)
+        worker.start()
+        worker.join(max(timeout, 0.0))
+        if not answer:
+            raise _ResolutionTimedOut(host)
+        ok, value = answer[0]
+        if not ok:
+            raise value
+        return value
 
     def _parse(self, url: str) -> tuple[str, str, int]:
         if _ODD_CHARACTERS.search(url):

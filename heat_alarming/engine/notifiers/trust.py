@@ -15,20 +15,25 @@ same words (:data:`TRUST_REFUSED`), so that trust ids cannot be probed.  The
 destination is checked against the policy first, and the token goes only to
 the checked address.  Trust ids are never logged nor recorded: messages
 name the action through :func:`~heat_alarming.engine.notifiers.redact`.
+The destination's resolution, the keystone calls and the webhook's call
+share one ``notification_timeout`` (:mod:`.deadline`).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import requests
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
 from heat_alarming.engine.alarm import Alarm
 from heat_alarming.engine.notifiers import DeliveryError
+from heat_alarming.engine.notifiers.deadline import Deadline, DeadlineAdapter
 from heat_alarming.engine.notifiers.http import HTTPNotifier
 
 TRUST_REFUSED = ("the trust is not one from the alarm's user in the alarm's project to the "
@@ -79,8 +84,8 @@ def split_trust_url(action: str) -> tuple[str, str]:
 class TrustNotifier(HTTPNotifier):
     def __init__(self, settings) -> None:
         super().__init__(settings)
-        self._sessions: dict[str, ks_session.Session] = {}
-        self._service: ks_session.Session | None = None
+        self._trust_auths: dict[str, v3.Password] = {}
+        self._service_auth: v3.Password | None = None
         self._lock = threading.Lock()
 
     def _configured(self) -> None:
@@ -89,45 +94,56 @@ class TrustNotifier(HTTPNotifier):
             raise DeliveryError("trust notifier: trust_auth_url and trust_username are not "
                                 "configured", retryable=False)
 
-    def _service_session(self) -> ks_session.Session:
-        """The service user's own (unscoped) session: it reads the trusts it is given."""
+    def _auth(self, trust_id: str | None = None) -> v3.Password:
+        """The service user's auth plugin, unscoped (it reads the trusts it is given) or
+        scoped to ``trust_id``; each caches its token until near expiry."""
         settings = self.settings
         with self._lock:
-            if self._service is None:
-                auth = v3.Password(auth_url=settings.trust_auth_url,
-                                   username=settings.trust_username,
-                                   password=settings.trust_password,
-                                   user_domain_name=settings.trust_user_domain_name)
-                self._service = ks_session.Session(auth=auth, verify=settings.verify,
-                                                   timeout=settings.timeout)
-            return self._service
-
-    def _session_for(self, trust_id: str) -> ks_session.Session:
-        settings = self.settings
-        with self._lock:
-            session = self._sessions.get(trust_id)
-            if session is None:
+            auth = self._service_auth if trust_id is None else self._trust_auths.get(trust_id)
+            if auth is None:
                 auth = v3.Password(auth_url=settings.trust_auth_url,
                                    username=settings.trust_username,
                                    password=settings.trust_password,
                                    user_domain_name=settings.trust_user_domain_name,
                                    trust_id=trust_id)
-                session = ks_session.Session(auth=auth, verify=settings.verify,
-                                             timeout=settings.timeout)
-                self._sessions[trust_id] = session
-            return session
+                if trust_id is None:
+                    self._service_auth = auth
+                else:
+                    self._trust_auths[trust_id] = auth
+            return auth
 
-    def check_trust(self, trust_id: str, project_id: str | None, user_id: str | None) -> None:
-        """Raise :class:`DeliveryError` unless the trust is the alarm owner's, to us."""
+    @contextlib.contextmanager
+    def _keystone(self, auth: v3.Password, deadline: Deadline):
+        """A keystoneauth1 session whose every call ends by ``deadline``."""
+        with requests.Session() as http:
+            adapter = DeadlineAdapter(deadline)
+            http.mount("http://", adapter)
+            http.mount("https://", adapter)
+            session = ks_session.Session(auth=auth, session=http, verify=self.settings.verify,
+                                         timeout=deadline.remaining("keystone: "))
+            try:
+                yield session
+            except ks_exceptions.ClientException as exc:
+                if deadline.expired or isinstance(exc, ks_exceptions.RequestTimeout):
+                    raise deadline.error("keystone: ") from exc
+                raise
+
+    def check_trust(self, trust_id: str, project_id: str | None, user_id: str | None,
+                    deadline: Deadline | None = None) -> None:
+        """Raise :class:`DeliveryError` unless the trust is the alarm owner's, to us
+        (by ``deadline``: one ``notification_timeout`` from now when not given)."""
         self._configured()
         if not (project_id and user_id and _TRUST_ID.fullmatch(trust_id)):
             raise DeliveryError(TRUST_REFUSED, retryable=False)
-        service = self._service_session()
+        if deadline is None:
+            with Deadline(self.settings.timeout) as deadline:
+                return self.check_trust(trust_id, project_id, user_id, deadline)
         url = f"{self.settings.trust_auth_url.rstrip('/')}/OS-TRUST/trusts/" \
               f"{quote(trust_id, safe='')}"
         try:
-            response = service.get(url, raise_exc=False, log=False)  # no trust id in logs
-            trustee = service.get_user_id()
+            with self._keystone(self._auth(), deadline) as service:
+                response = service.get(url, raise_exc=False, log=False)  # no trust id in logs
+                trustee = service.get_user_id()
         except ks_exceptions.Unauthorized as exc:
             raise DeliveryError(f"keystone refused the service user: {exc}",
                                 retryable=False) from exc
@@ -149,23 +165,29 @@ class TrustNotifier(HTTPNotifier):
 
     def check(self, action: str, alarm: Alarm) -> None:
         trust_id, url = split_trust_url(action)
-        self.settings.policy.check_url(url, must_resolve=False)
-        self.check_trust(trust_id, alarm.project_id, alarm.user_id)
+        with Deadline(self.settings.timeout) as deadline:
+            self.settings.policy.check_url(url, must_resolve=False,
+                                           timeout=deadline.remaining())
+            self.check_trust(trust_id, alarm.project_id, alarm.user_id, deadline)
 
     def notify(self, action: str, payload: dict, idempotency_key: str) -> None:
         trust_id, url = split_trust_url(action)
-        destination = self.settings.policy.check_url(url)  # before keystone hears of it
-        lookup = self.settings.alarms
-        alarm = lookup(payload.get("alarm_id")) if lookup is not None else None
-        if alarm is None:
-            raise DeliveryError("the alarm's owner is not known here: a trust action is "
-                                "only delivered for a defined alarm", retryable=False)
-        self.check_trust(trust_id, alarm.project_id, alarm.user_id)
-        try:
-            token = self._session_for(trust_id).get_token()
-        except ks_exceptions.Unauthorized as exc:
-            raise DeliveryError(f"keystone refused a token for the trust: "
-                                f"{exc.__class__.__name__}", retryable=False) from exc
-        except ks_exceptions.ClientException as exc:
-            raise DeliveryError(f"keystone: {exc.__class__.__name__}") from exc
-        self.post(url, payload, idempotency_key, {"X-Auth-Token": token}, destination)
+        with Deadline(self.settings.timeout) as deadline:  # one for all the calls below
+            # the destination before keystone hears of it
+            destination = self.settings.policy.check_url(url, timeout=deadline.remaining())
+            lookup = self.settings.alarms
+            alarm = lookup(payload.get("alarm_id")) if lookup is not None else None
+            if alarm is None:
+                raise DeliveryError("the alarm's owner is not known here: a trust action is "
+                                    "only delivered for a defined alarm", retryable=False)
+            self.check_trust(trust_id, alarm.project_id, alarm.user_id, deadline)
+            try:
+                with self._keystone(self._auth(trust_id), deadline) as session:
+                    token = session.get_token()
+            except ks_exceptions.Unauthorized as exc:
+                raise DeliveryError(f"keystone refused a token for the trust: "
+                                    f"{exc.__class__.__name__}", retryable=False) from exc
+            except ks_exceptions.ClientException as exc:
+                raise DeliveryError(f"keystone: {exc.__class__.__name__}") from exc
+            self.post(url, payload, idempotency_key, {"X-Auth-Token": token}, destination,
+                      deadline)
