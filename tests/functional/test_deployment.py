@@ -31,6 +31,7 @@ import configparser
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -219,7 +220,14 @@ def test_pushed_samples_scale_the_group_out_and_back_in(deployment):
         return d.attributes("scaling", "cpu_alarm_high")["state"] == "alarm"
 
     until(high_alarm, 120, "cpu_alarm_high to go to alarm", every=0)
-    until(lambda: d.size("scaling") == 2, 120, "the group to grow to 2")
+
+    # The server goes on reporting while the group grows: a window left without samples
+    # for two periods would send both alarms to insufficient data.
+    def grown():
+        d.push("scaling", "cpu_alarm_high", HIGH, stack_id)
+        return d.size("scaling") == 2
+
+    until(grown, 120, "the group to grow to 2", every=0)
     reasons = d.signal_reasons("scaling", "scale_up")
     assert len(reasons) == 1, "repeat_actions is false: one transition, one signal"
     assert reasons[0].startswith("alarm state changed from insufficient data to alarm"), reasons
@@ -260,9 +268,11 @@ def test_our_target_tracking_policy_resizes_the_group_to_its_bounds(deployment):
     until(lambda: load_brings_size_to(10.0, 1), 180,
           "a fifth of the target to shrink the group to its min_size, 1", every=0)
     # unlike Heat's own policy, ours says in the event what it did
+    # (and which notification caused it, for a redelivery after a crash to find)
     reasons = d.signal_reasons("tracking", "track_cpu")
-    assert reasons and all(r.startswith("Signal: adjusted by ") and r.endswith(
-        "(exact_capacity)") for r in reasons), reasons
+    assert reasons and all(re.fullmatch(r"Signal: adjusted by \d+ \(exact_capacity\) "
+                                        r"\[notification [0-9a-f-]{36}\]", r)
+                           for r in reasons), reasons
 
 
 def test_deleting_the_stack_deletes_its_alarms(deployment):
