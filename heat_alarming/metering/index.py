@@ -19,6 +19,11 @@ from heat_alarming.metering.query import COMPARE, Condition
 
 SeriesKey = tuple[str, str, str]  # (meter, resource_id, project_id); project "" if none
 
+# A column is compacted once the codes dropped since its last compaction (a row's
+# text overwritten or cleared) reach half its texts and at least this many: the
+# texts no row uses are then fewer than the used ones plus this floor, and each
+# whole-array compaction is paid for by as many dropped codes.
+COMPACT_FLOOR = 64
 
 
 def _as_number(value: Any) -> float:
@@ -39,6 +44,15 @@ class AttributeColumn:
     so both arrays start as ``np.zeros``: a column costs memory only for the
     pages of rows that carry it, not for the whole capacity.  ``numbers``
     holds the value as a number (NaN if it is not one) where a code is set.
+
+    Texts no row uses any more (a series' value replaced, or the series
+    forgotten) are dropped by :meth:`compact`, which :meth:`set` and
+    :meth:`clear` run once the codes dropped since the last compaction reach
+    half the texts (and :data:`COMPACT_FLOOR`): a column holds fewer than
+    ``max(2 x texts in use, texts in use + COMPACT_FLOOR)`` texts, however
+    often a live series' value changes.  Compaction renumbers codes; a
+    condition is turned into codes at match time, so it selects the same
+    rows, and the index's callers move its version on every change anyway.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -47,6 +61,7 @@ class AttributeColumn:
         self.texts: list[str] = []
         self.code_of: dict[str, int] = {}
         self._text_array: np.ndarray | None = None
+        self._dropped = 0  # codes overwritten or cleared since the last compaction
 
     def grow(self, capacity: int) -> None:
         held = np.flatnonzero(self.codes)
@@ -67,22 +82,40 @@ class AttributeColumn:
             code = self.code_of[text] = len(self.texts)
             self.texts.append(text)
             self._text_array = None
+        old = self.codes[row]
         self.codes[row] = code + 1
         self.numbers[row] = _as_number(value)
+        if old and old != code + 1:
+            self._drop(1)
 
     def clear(self, row: int | np.ndarray) -> None:
+        dropped = int(np.count_nonzero(self.codes[row]))
         self.codes[row] = 0
         self.numbers[row] = 0.0
+        if dropped:
+            self._drop(dropped)
+
+    def _drop(self, n: int) -> None:
+        self._dropped += n
+        if self._dropped >= max(COMPACT_FLOOR, len(self.texts) // 2):
+            self.compact()
+
+    @property
+    def n_texts(self) -> int:
+        """Distinct texts held (some may be unused until the next compaction)."""
+        return len(self.texts)
 
     def compact(self) -> bool:
         """Forget texts no row uses any more (codes are renumbered); True if none is used."""
+        self._dropped = 0
         held = np.flatnonzero(self.codes)
-        used = np.unique(self.codes[held])
+        codes = self.codes[held]
+        used = np.flatnonzero(np.bincount(codes, minlength=len(self.texts) + 1)[1:]) + 1
         if used.size == len(self.texts):
             return used.size == 0
         renumber = np.zeros(len(self.texts) + 1, dtype=np.int32)
         renumber[used] = np.arange(1, used.size + 1, dtype=np.int32)
-        self.codes[held] = renumber[self.codes[held]]  # in place: absent rows stay untouched
+        self.codes[held] = renumber[codes]  # in place: absent rows stay untouched
         self.texts = [self.texts[i - 1] for i in used.tolist()]
         self.code_of = {text: i for i, text in enumerate(self.texts)}
         self._text_array = None
@@ -260,6 +293,11 @@ class SeriesIndex:
 
     def set_metadata(self, row: int, metadata: Mapping[str, Any]) -> None:
         self._set_flat(row, flatten_metadata(metadata))
+        self._changed()
+
+    def texts_held(self) -> dict[str, int]:
+        """Distinct texts each attribute column holds (a measure of its memory)."""
+        return {name: column.n_texts for name, column in self.columns.items()}
 
     def _set_flat(self, row: int, flat: dict[str, Any]) -> None:
         columns = self.columns
