@@ -9,6 +9,7 @@ series.  A metadata key's column is built the first time a query names it
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -35,6 +36,24 @@ def _as_number(value: Any) -> float:
         except (ValueError, OverflowError):  # not numeric text, an int beyond floats
             return np.nan
     return np.nan
+
+
+def _one_copy(metadata: Mapping[str, Any], flat: dict[str, Any]) -> Mapping[str, Any]:
+    """The metadata to keep for a series, equal to ``metadata``.
+
+    Flat metadata (no nested map, no list, no alias key) flattens to an equal
+    dict whose keys are interned: that one dict serves both the comparison
+    with later samples and the columns, so the metadata is held once.  Other
+    metadata is kept as a copy whose keys are interned too (shared with every
+    series that uses the same names; the values are the flat dict's own).
+    """
+    return flat if flat == metadata else _interned(metadata)
+
+
+def _interned(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {sys.intern(key) if type(key) is str else key:
+            _interned(value) if isinstance(value, Mapping) else value
+            for key, value in metadata.items()}
 
 
 class AttributeColumn:
@@ -216,6 +235,7 @@ class SeriesIndex:
             unit: str, type_: str, metadata: Mapping[str, Any]) -> int:
         """Register a new series and return its row (a released one when there is one)."""
         flat = flatten_metadata(metadata)  # first: nothing changes if it fails
+        metadata = _one_copy(metadata, flat)
         if self._free:
             row = self._free.pop()
             self.keys[row] = key
@@ -285,6 +305,7 @@ class SeriesIndex:
                unit: str, type_: str, metadata: Mapping[str, Any]) -> None:
         """Refresh a series' attributes from its newest sample."""
         flat = flatten_metadata(metadata)  # first: nothing changes if it fails
+        metadata = _one_copy(metadata, flat)
         self.columns["user_id"].set(row, user_id)
         self.columns["source"].set(row, source)
         self.attrs[row] = (type_, unit, user_id, source, metadata)

@@ -113,3 +113,61 @@ def test_a_selection_taken_before_a_compaction_is_recomputed(clock):
     assert _names(store, second) == {"vm-0", "vm-1"}  # "moved", "keep" > "k"; fresh-* < "k"
     counts, values, _ = store.aggregate(fresh, 60, int(clock() // 60), 1, ["avg"])
     assert values["avg"][0].tolist() == [1.0, 0.5], "vm-1 alone (1.0); vm-0 and vm-1"
+
+
+def _many_keys(i):
+    keys = {f"k{j:x}": j % 10 for j in range(800)}  # about 8 KB of JSON in 800 keys
+    keys["k0"] = f"series-{i}"
+    return keys
+
+
+def _held_per_series(clock, metadata_of, n=150):
+    store = RollingStore(10, RETENTION, clock=clock, max_metadata_bytes=16384)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        result = store.ingest([Sample("cpu", 1.0, f"vm-{i}", project_id="A", timestamp=T0,
+                                      resource_metadata=metadata_of(i)) for i in range(n)])
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert result.accepted == n
+    return store, held / n
+
+
+def test_a_series_metadata_of_many_small_keys_is_held_once(clock):
+    store, flat = _held_per_series(clock, _many_keys)
+    assert flat < 45_000, f"{flat:.0f} bytes per series: the metadata is held twice"
+    _, nested = _held_per_series(clock, lambda i: {"tags": _many_keys(i)})
+    assert nested < 70_000, f"{nested:.0f} bytes per series"
+    # what is kept is still the series' metadata: same samples are no change,
+    # queries select by it and a snapshot keeps it
+    version = store.index_version
+    assert store.ingest([Sample("cpu", 2.0, "vm-3", project_id="A", timestamp=T0,
+                                resource_metadata=_many_keys(3))]).accepted == 1
+    assert store.index_version == version, "equal metadata is no change of the series"
+    assert _names(store, store.select("cpu", _query("metadata.k0", "eq", "series-3"))) \
+        == {"vm-3"}
+    assert store.select("cpu", _query("metadata.k7", "eq", "7")).size == 150
+    meta, arrays = store.export_state()
+    assert [s[-1] for s in meta["series"]][:2] == [_many_keys(0), _many_keys(1)]
+
+
+def test_nested_and_aliased_metadata_is_kept_as_sent(clock):
+    store = RollingStore(10, RETENTION, clock=clock)
+    metadata = {"metering.group": "web", "user_metadata": {"tier": "gold"},
+                "ports": [1, 2], "flavor": {"ram": 512}}
+    store.ingest([Sample("cpu", 1.0, "vm", project_id="A", timestamp=T0,
+                         resource_metadata=metadata)])
+    version = store.index_version
+    store.ingest([Sample("cpu", 1.0, "vm", project_id="A", timestamp=T0 + 1,
+                         resource_metadata=dict(metadata))])
+    assert store.index_version == version
+    meta, _ = store.export_state()
+    assert meta["series"][0][-1] == metadata
+    for field, value in [("metadata.metering.group", "web"), ("user_metadata.group", "web"),
+                         ("metadata.user_metadata.tier", "gold"), ("metering.tier", "gold"),
+                         ("metadata.ports", "[1, 2]")]:
+        assert _names(store, store.select("cpu", _query(field, "eq", value))) == {"vm"}, field
+    assert _names(store, store.select("cpu", [{"field": "metadata.flavor.ram", "op": "ge",
+                                               "value": 256}])) == {"vm"}
