@@ -9,6 +9,7 @@ series.  A metadata key's column is built the first time a query names it
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,6 +20,11 @@ from heat_alarming.metering.query import COMPARE, Condition
 
 SeriesKey = tuple[str, str, str]  # (meter, resource_id, project_id); project "" if none
 
+# A column is compacted once the codes dropped since its last compaction (a row's
+# text overwritten or cleared) reach half its texts and at least this many: the
+# texts no row uses are then fewer than the used ones plus this floor, and each
+# whole-array compaction is paid for by as many dropped codes.
+COMPACT_FLOOR = 64
 
 
 def _as_number(value: Any) -> float:
@@ -32,6 +38,24 @@ def _as_number(value: Any) -> float:
     return np.nan
 
 
+def _one_copy(metadata: Mapping[str, Any], flat: dict[str, Any]) -> Mapping[str, Any]:
+    """The metadata to keep for a series, equal to ``metadata``.
+
+    Flat metadata (no nested map, no list, no alias key) flattens to an equal
+    dict whose keys are interned: that one dict serves both the comparison
+    with later samples and the columns, so the metadata is held once.  Other
+    metadata is kept as a copy whose keys are interned too (shared with every
+    series that uses the same names; the values are the flat dict's own).
+    """
+    return flat if flat == metadata else _interned(metadata)
+
+
+def _interned(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {sys.intern(key) if type(key) is str else key:
+            _interned(value) if isinstance(value, Mapping) else value
+            for key, value in metadata.items()}
+
+
 class AttributeColumn:
     """One attribute over all series rows: text codes and numbers.
 
@@ -39,6 +63,15 @@ class AttributeColumn:
     so both arrays start as ``np.zeros``: a column costs memory only for the
     pages of rows that carry it, not for the whole capacity.  ``numbers``
     holds the value as a number (NaN if it is not one) where a code is set.
+
+    Texts no row uses any more (a series' value replaced, or the series
+    forgotten) are dropped by :meth:`compact`, which :meth:`set` and
+    :meth:`clear` run once the codes dropped since the last compaction reach
+    half the texts (and :data:`COMPACT_FLOOR`): a column holds fewer than
+    ``max(2 x texts in use, texts in use + COMPACT_FLOOR)`` texts, however
+    often a live series' value changes.  Compaction renumbers codes; a
+    condition is turned into codes at match time, so it selects the same
+    rows, and the index's callers move its version on every change anyway.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -47,6 +80,7 @@ class AttributeColumn:
         self.texts: list[str] = []
         self.code_of: dict[str, int] = {}
         self._text_array: np.ndarray | None = None
+        self._dropped = 0  # codes overwritten or cleared since the last compaction
 
     def grow(self, capacity: int) -> None:
         held = np.flatnonzero(self.codes)
@@ -67,22 +101,40 @@ class AttributeColumn:
             code = self.code_of[text] = len(self.texts)
             self.texts.append(text)
             self._text_array = None
+        old = self.codes[row]
         self.codes[row] = code + 1
         self.numbers[row] = _as_number(value)
+        if old and old != code + 1:
+            self._drop(1)
 
     def clear(self, row: int | np.ndarray) -> None:
+        dropped = int(np.count_nonzero(self.codes[row]))
         self.codes[row] = 0
         self.numbers[row] = 0.0
+        if dropped:
+            self._drop(dropped)
+
+    def _drop(self, n: int) -> None:
+        self._dropped += n
+        if self._dropped >= max(COMPACT_FLOOR, len(self.texts) // 2):
+            self.compact()
+
+    @property
+    def n_texts(self) -> int:
+        """Distinct texts held (some may be unused until the next compaction)."""
+        return len(self.texts)
 
     def compact(self) -> bool:
         """Forget texts no row uses any more (codes are renumbered); True if none is used."""
+        self._dropped = 0
         held = np.flatnonzero(self.codes)
-        used = np.unique(self.codes[held])
+        codes = self.codes[held]
+        used = np.flatnonzero(np.bincount(codes, minlength=len(self.texts) + 1)[1:]) + 1
         if used.size == len(self.texts):
             return used.size == 0
         renumber = np.zeros(len(self.texts) + 1, dtype=np.int32)
         renumber[used] = np.arange(1, used.size + 1, dtype=np.int32)
-        self.codes[held] = renumber[self.codes[held]]  # in place: absent rows stay untouched
+        self.codes[held] = renumber[codes]  # in place: absent rows stay untouched
         self.texts = [self.texts[i - 1] for i in used.tolist()]
         self.code_of = {text: i for i, text in enumerate(self.texts)}
         self._text_array = None
@@ -183,6 +235,7 @@ class SeriesIndex:
             unit: str, type_: str, metadata: Mapping[str, Any]) -> int:
         """Register a new series and return its row (a released one when there is one)."""
         flat = flatten_metadata(metadata)  # first: nothing changes if it fails
+        metadata = _one_copy(metadata, flat)
         if self._free:
             row = self._free.pop()
             self.keys[row] = key
@@ -252,6 +305,7 @@ class SeriesIndex:
                unit: str, type_: str, metadata: Mapping[str, Any]) -> None:
         """Refresh a series' attributes from its newest sample."""
         flat = flatten_metadata(metadata)  # first: nothing changes if it fails
+        metadata = _one_copy(metadata, flat)
         self.columns["user_id"].set(row, user_id)
         self.columns["source"].set(row, source)
         self.attrs[row] = (type_, unit, user_id, source, metadata)
@@ -260,6 +314,11 @@ class SeriesIndex:
 
     def set_metadata(self, row: int, metadata: Mapping[str, Any]) -> None:
         self._set_flat(row, flatten_metadata(metadata))
+        self._changed()
+
+    def texts_held(self) -> dict[str, int]:
+        """Distinct texts each attribute column holds (a measure of its memory)."""
+        return {name: column.n_texts for name, column in self.columns.items()}
 
     def _set_flat(self, row: int, flat: dict[str, Any]) -> None:
         columns = self.columns
