@@ -36,6 +36,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -208,43 +209,59 @@ def test_heat_api_serves_the_heat_alarming_resource_types(deployment):
             "OS::Metering::ScalingPolicy"} <= names, names
 
 
+class Reporter:
+    """A server of the group that reports its CPU all along, as a real one would, from a
+    thread: the alarms' windows never go without samples, however slow the CLI is."""
+
+    def __init__(self, deployment, stack: str, alarm: str, server_group: str,
+                 level: float) -> None:
+        self.level = level
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, args=(
+            deployment, stack, alarm, server_group))
+
+    def _run(self, deployment, stack, alarm, server_group) -> None:
+        while not self._stop.is_set():
+            deployment.push(stack, alarm, self.level, server_group)
+            self._stop.wait(1.0)
+
+    def __enter__(self) -> Reporter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+
 def test_pushed_samples_scale_the_group_out_and_back_in(deployment):
     d = deployment
     stack_id = d.create_stack("scaling")
     assert d.size("scaling") == 1
     assert d.attributes("scaling", "cpu_alarm_high")["state"] == "insufficient data"
 
-    # High CPU: cpu_alarm_high goes to alarm and signals scale_up in-process.
-    def high_alarm():
-        d.push("scaling", "cpu_alarm_high", HIGH, stack_id)
-        return d.attributes("scaling", "cpu_alarm_high")["state"] == "alarm"
+    with Reporter(d, "scaling", "cpu_alarm_high", stack_id, HIGH) as server:
+        # High CPU: cpu_alarm_high goes to alarm and signals scale_up in-process.
+        until(lambda: d.attributes("scaling", "cpu_alarm_high")["state"] == "alarm", 120,
+              "cpu_alarm_high to go to alarm", every=0)
+        until(lambda: d.size("scaling") == 2, 120, "the group to grow to 2")
+        reasons = d.signal_reasons("scaling", "scale_up")
+        assert len(reasons) == 1, "repeat_actions is false: one transition, one signal"
+        assert reasons[0].startswith("alarm state changed from insufficient data to alarm"), \
+            reasons
+        history = d.attributes("scaling", "cpu_alarm_high")["history"]
+        assert any(h["type"] == "action" and h["reason"].startswith("signalled scale_up")
+                   for h in history), history
 
-    until(high_alarm, 120, "cpu_alarm_high to go to alarm", every=0)
-
-    # The server goes on reporting while the group grows: a window left without samples
-    # for two periods would send both alarms to insufficient data.
-    def grown():
-        d.push("scaling", "cpu_alarm_high", HIGH, stack_id)
-        return d.size("scaling") == 2
-
-    until(grown, 120, "the group to grow to 2", every=0)
-    reasons = d.signal_reasons("scaling", "scale_up")
-    assert len(reasons) == 1, "repeat_actions is false: one transition, one signal"
-    assert reasons[0].startswith("alarm state changed from insufficient data to alarm"), reasons
-    history = d.attributes("scaling", "cpu_alarm_high")["history"]
-    assert any(h["type"] == "action" and h["reason"].startswith("signalled scale_up")
-               for h in history), history
-
-    # Low CPU: once the window holds only low samples, cpu_alarm_low signals scale_down.
-    def low_alarm():
-        d.push("scaling", "cpu_alarm_low", LOW, stack_id)
-        return d.attributes("scaling", "cpu_alarm_low")["state"] == "alarm"
-
-    until(low_alarm, 180, "cpu_alarm_low to go to alarm", every=0)
-    until(lambda: d.size("scaling") == 1, 120, "the group to shrink back to 1")
-    reasons = d.signal_reasons("scaling", "scale_down")
-    assert len(reasons) == 1, reasons
-    assert reasons[0].startswith("alarm state changed from ok to alarm"), reasons
+        # Low CPU: once the window holds only low samples, cpu_alarm_low signals
+        # scale_down; it was ok all along, since the server never stopped reporting.
+        server.level = LOW
+        until(lambda: d.attributes("scaling", "cpu_alarm_low")["state"] == "alarm", 180,
+              "cpu_alarm_low to go to alarm", every=0)
+        until(lambda: d.size("scaling") == 1, 120, "the group to shrink back to 1")
+        reasons = d.signal_reasons("scaling", "scale_down")
+        assert len(reasons) == 1, reasons
+        assert reasons[0].startswith("alarm state changed from ok to alarm"), reasons
     history = d.attributes("scaling", "cpu_alarm_high")["history"]
     assert "ok" in [h["current"] for h in history if h["type"] != "action"], history
     assert len(d.signal_reasons("scaling", "scale_up")) == 1, \
