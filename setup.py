@@ -37,6 +37,7 @@ setup(
             "testtools>=2.5",
             "ruff>=0.4",
             "psycopg2-binary>=2.9",
+            "PyMySQL>=1.0",
             "trustme>=1.0",
             "matplotlib>=3.7",
             "psutil>=5.9",
@@ -53,6 +54,9 @@ setup(
         ],
         "postgresql": [
             "psycopg2-binary>=2.9",
+        ],
+        "mysql": [
+            "PyMySQL>=1.0",
         ],
     },
     entry_points={

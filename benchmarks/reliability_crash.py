@@ -23,36 +23,15 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import sqlalchemy as sa  # noqa: E402
 from _common import progress, result  # noqa: E402
 
 from tests.support.crash_runner import CrashRunner  # noqa: E402
-
-POSTGRES = os.environ.get("HEAT_ALARMING_TEST_POSTGRES_URL",
-                          "postgresql+psycopg2://postgres:postgres@127.0.0.1:5432/postgres")
-
-
-@contextlib.contextmanager
-def _postgres_database():
-    name = f"ha_crash_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name})
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+from tests.support.databases import ADMIN_URL, temporary_database  # noqa: E402
 
 
 def _delivery_seconds(runner: CrashRunner) -> float:
@@ -97,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             workdir = os.path.join(top, backend)
             os.makedirs(workdir)
             with open(os.path.join(workdir, "engine.log"), "w") as log, \
-                    (_postgres_database() if backend == "postgresql"
+                    (temporary_database(ADMIN_URL, "ha_crash") if backend == "postgresql"
                      else contextlib.nullcontext(
                          "sqlite:///" + os.path.join(workdir, "alarms.sqlite"))) as alarms:
                 began = time.monotonic()

@@ -24,7 +24,7 @@ from heat_alarming.engine import AlarmStore, Evaluator
 from heat_alarming.engine.coordination import owner
 from heat_alarming.engine.journal import SampleJournal
 from heat_alarming.metering import RollingStore
-from tests.conftest import temporary_database
+from tests.support.databases import temporary_database
 
 PROJECTS = [f"proj-{i}" for i in range(12)]
 TRANSITION = re.compile(r"^\S+ \S+ (\d+) INFO heat_alarming\.engine\.evaluator \[.*?\] Alarm "

@@ -7,14 +7,15 @@ import types
 
 import pytest
 
-from tests.support.alarm_worlds import AlarmWorld, alarm_database_url
+from tests.support.alarm_worlds import AlarmWorld
+from tests.support.databases import database_url
 from tests.support.heat_engine import session_engine
 from tests.support.keystone import Keystone
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def alarm_url(request, tmp_path):
-    return alarm_database_url(request.param, tmp_path, request)
+    return database_url(request.param, tmp_path, request)
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from heat_alarming.engine.notifiers import NotifierManager, NotifierSettings
 from heat_alarming.engine.notifiers.destinations import DestinationPolicy
 from heat_alarming.engine.notifiers.dispatcher import ACTION_FAILED, Dispatcher
 from heat_alarming.metering import ManualClock, RollingStore, Sample
-from tests.support.http_servers import Webhook
 
 PAYLOAD = {"alarm_id": "a1", "alarm_name": "cpu-high", "severity": "low", "previous": "ok",
            "current": "alarm", "reason": "r", "reason_data": {}}
@@ -72,18 +71,6 @@ def alarm_store(request, tmp_path):
     store = AlarmStore(url)
     yield store
     store.close()
-
-
-@pytest.fixture
-def hooks():
-    made = []
-
-    def make(**kwargs):
-        made.append(Webhook(**kwargs))
-        return made[-1]
-    yield make
-    for hook in made:
-        hook.close()
 
 
 def notifiers(**policy) -> NotifierManager:

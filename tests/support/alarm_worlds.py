@@ -1,8 +1,7 @@
-"""An evaluator on a real alarm database (SQLite file or PostgreSQL) with a manual clock.
+"""An evaluator on a real alarm database (SQLite, PostgreSQL or MariaDB) with a manual clock.
 
 ``AlarmWorld`` feeds one value per 60 s period to the alarms of any project and
-evaluates at each close; ``alarm_database_url`` gives the URL for the
-``sqlite``/``postgresql`` parameter of a test.
+evaluates at each close (tests/support/databases.py gives its database).
 """
 from __future__ import annotations
 
@@ -11,13 +10,6 @@ from heat_alarming.metering import ManualClock, RollingStore, Sample
 
 T0 = 1_699_999_200.0  # a whole hour (UTC)
 PERIOD = 60
-
-
-def alarm_database_url(kind: str, tmp_path, request) -> str:
-    """A fresh alarm database of ``kind`` ("sqlite" or "postgresql")."""
-    if kind == "sqlite":
-        return str(tmp_path / "alarms.sqlite")
-    return request.getfixturevalue("postgres_url")
 
 
 def threshold_alarm(project: str, name: str, **fields) -> dict:

@@ -29,18 +29,6 @@ def alarm_store(tmp_path):
     store.close()
 
 
-@pytest.fixture
-def hooks():
-    made = []
-
-    def make(**kwargs):
-        made.append(Webhook(**kwargs))
-        return made[-1]
-    yield make
-    for hook in made:
-        hook.close()
-
-
 def queue(alarm_store, action, key=None):
     key = key or str(uuid.uuid4())
     alarm_store.commit_round([], [], [Notification(key, "a1", action, PAYLOAD,

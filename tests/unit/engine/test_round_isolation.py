@@ -23,12 +23,13 @@ from heat_alarming.engine import (
     models,
 )
 from heat_alarming.metering import RollingStore
-from tests.support.alarm_worlds import AlarmWorld, alarm_database_url, threshold_alarm
+from tests.support.alarm_worlds import AlarmWorld
+from tests.support.databases import database_url, threshold_alarm
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def world(request, tmp_path):
-    world = AlarmWorld(alarm_database_url(request.param, tmp_path, request))
+    world = AlarmWorld(database_url(request.param, tmp_path, request))
     yield world
     world.close()
 

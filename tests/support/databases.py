@@ -1,0 +1,83 @@
+"""Real database servers for the tests: PostgreSQL and MariaDB on 127.0.0.1.
+
+``ensure_server(kind)`` makes the server answer (the project's set-up script
+starts an installed one or installs Debian's package), ``temporary_database``
+gives a new empty database on it and drops it afterwards, and
+``database_url(kind, tmp_path, request)`` is the alarm database of a test that is
+parametrised over ``DATABASES``.  ``HEAT_ALARMING_TEST_POSTGRES_URL`` and
+``HEAT_ALARMING_TEST_MARIADB_URL`` point the tests at other servers.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import subprocess
+import uuid
+
+import sqlalchemy as sa
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ADMIN_URLS = {
+    "postgresql": os.environ.get(
+        "HEAT_ALARMING_TEST_POSTGRES_URL",
+        "postgresql+psycopg2://postgres:postgres@127.0.0.1:5432/postgres"),
+    "mariadb": os.environ.get(
+        "HEAT_ALARMING_TEST_MARIADB_URL",
+        "mysql+pymysql://root@127.0.0.1:3306/mysql"),
+}
+ADMIN_URL = ADMIN_URLS["postgresql"]
+SCRIPTS = {"postgresql": "ensure-postgresql.sh", "mariadb": "ensure-mariadb.sh"}
+# every alarm database the project supports, for tests parametrised over them
+DATABASES = ("sqlite", "postgresql", "mariadb")
+
+
+def answers(admin_url: str) -> bool:
+    engine = sa.create_engine(admin_url)
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def ensure_server(kind: str) -> str:
+    """The admin URL of a running ``kind`` server, started or installed if needed."""
+    url = ADMIN_URLS[kind]
+    if not answers(url):
+        subprocess.run(["bash", str(ROOT / "tools" / SCRIPTS[kind])], check=True)
+    assert answers(url), f"{kind} does not answer at {url}"
+    return url
+
+
+@contextlib.contextmanager
+def temporary_database(admin_url: str, prefix: str):
+    """A new, empty database (its URL) on the server of ``admin_url``, dropped when
+    the block ends."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    mysql = admin.dialect.name in ("mysql", "mariadb")
+    quoted = f"`{name}`" if mysql else f'"{name}"'
+    with admin.connect() as connection:
+        connection.execute(sa.text(
+            f"CREATE DATABASE {quoted}" + (" CHARACTER SET utf8mb4" if mysql else "")))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name + ("?charset=utf8mb4" if mysql else "")
+    finally:
+        with admin.connect() as connection:
+            if not mysql:
+                connection.execute(sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n"), {"n": name})
+            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))
+        admin.dispose()
+
+
+def database_url(kind: str, tmp_path, request) -> str:
+    """A fresh alarm database of ``kind`` (one of ``DATABASES``) for one test."""
+    if kind == "sqlite":
+        return str(tmp_path / "alarms.sqlite")
+    return request.getfixturevalue({"postgresql": "postgres_url",
+                                    "mariadb": "mariadb_url"}[kind])
