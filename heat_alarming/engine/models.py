@@ -9,6 +9,10 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+# Times are epoch seconds.  ``sa.Float`` is single precision on MySQL/MariaDB (a
+# 24-bit mantissa: +-64 s at today's epoch), so every time column is a double.
+Time = sa.Double
+
 alarms = sa.Table(
     "ha_alarms", metadata,
     sa.Column("alarm_id", sa.String(64), primary_key=True),
@@ -17,11 +21,11 @@ alarms = sa.Table(
     sa.Column("definition", sa.Text, nullable=False),       # JSON, Aodh-style fields
     sa.Column("state", sa.String(32), nullable=False),
     sa.Column("state_reason", sa.Text, nullable=False),
-    sa.Column("state_timestamp", sa.Float),
+    sa.Column("state_timestamp", Time),
     sa.Column("pending_state", sa.String(32)),
-    sa.Column("pending_since", sa.Float),
-    sa.Column("updated_at", sa.Float, nullable=False),
-    sa.Column("defined_at", sa.Float),  # last change of the definition (not of the state)
+    sa.Column("pending_since", Time),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("defined_at", Time),  # last change of the definition (not of the state)
 )
 
 history = sa.Table(
@@ -30,7 +34,7 @@ history = sa.Table(
     sa.Column("event_id", sa.String(64), nullable=False, unique=True),
     sa.Column("alarm_id", sa.String(64), nullable=False),
     sa.Column("type", sa.String(32), nullable=False),        # state transition, action ...
-    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("timestamp", Time, nullable=False),
     sa.Column("previous", sa.String(32)),
     sa.Column("current", sa.String(32)),
     sa.Column("reason", sa.Text),
@@ -47,8 +51,8 @@ notifications = sa.Table(
     sa.Column("action", sa.Text, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),            # JSON
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("next_attempt", sa.Float, nullable=False, index=True),
-    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("next_attempt", Time, nullable=False, index=True),
+    sa.Column("created", Time, nullable=False),
     sa.Column("last_error", sa.Text),
 )
 
@@ -57,13 +61,13 @@ workers = sa.Table(
     sa.Column("worker_id", sa.String(128), primary_key=True),
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
-    sa.Column("heartbeat", sa.Float, nullable=False, index=True),
+    sa.Column("heartbeat", Time, nullable=False, index=True),
 )
 
 sample_journal = sa.Table(
     "ha_sample_journal", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("project_id", sa.String(64), nullable=False, index=True),
-    sa.Column("created", sa.Float, nullable=False, index=True),
+    sa.Column("created", Time, nullable=False, index=True),
     sa.Column("samples", sa.Text, nullable=False),              # JSON list of sample dicts
 )
