@@ -23,8 +23,8 @@ from heat_alarming.engine import (
     models,
 )
 from heat_alarming.metering import RollingStore
-from tests.support.alarm_worlds import AlarmWorld
-from tests.support.databases import database_url, threshold_alarm
+from tests.support.alarm_worlds import AlarmWorld, threshold_alarm
+from tests.support.databases import database_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
