@@ -83,6 +83,7 @@ COMPUTE_METERS = (
     "network.incoming.packets.drop", "network.incoming.packets.error",
 )
 NOVA_NS = "http://openstack.org/xmlns/libvirt/nova/1.1"
+_PRIORITIES = ("audit", "debug", "info", "warn", "error", "critical", "sample")
 
 
 def _log(message: str) -> None:
@@ -392,13 +393,17 @@ class CeilometerAgents:
         self._spawn("ceilometer-polling",
                     [str(bin_dir / "ceilometer-polling"), "--config-file", conf,
                      "--polling-namespaces", "compute"])
-        self.pids_file.write_text(json.dumps([p.pid for p in self._procs]))
+        self.pids_file.write_text(json.dumps({
+            "pids": [p.pid for p in self._procs], "transport_url": self.transport_url,
+            "topic": self.topic}))
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM each process started here (pids.json if started elsewhere), then SIGKILL."""
         pids = [p.pid for p in self._procs]
-        if not pids and self.pids_file.exists():
-            pids = json.loads(self.pids_file.read_text())
+        if not pids and self.pids_file.exists():  # started by another process
+            started = json.loads(self.pids_file.read_text())
+            pids = started["pids"]
+            self.transport_url, self.topic = started["transport_url"], started["topic"]
         for pid in pids:
             _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -411,6 +416,10 @@ class CeilometerAgents:
             proc.wait(timeout=5)
         self._procs = []
         self.pids_file.unlink(missing_ok=True)
+        queues = [f"{self.hop_topic}.{p}" for p in _PRIORITIES]
+        if self.topic != DEFAULT_TOPIC:
+            queues.append(f"{self.topic}.sample")
+        delete_queues(self.transport_url, queues)
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -439,15 +448,19 @@ class MeteringProbe:
     """An oslo.messaging notification listener on ``topic`` (exchange ``ceilometer``).
 
     Keeps every sample that arrives in :attr:`samples` (dicts as published, plus
-    ``_received`` epoch seconds, ``_event_type`` and ``_publisher_id``).  ``pool``
-    gives it a queue of its own, so it takes nothing from other consumers.
+    ``_received`` epoch seconds, ``_event_type`` and ``_publisher_id``).  Its pool
+    (``probe-<random>`` unless given) is a queue of its own, bound from the
+    moment of construction, so it takes nothing from other consumers and sees
+    no backlog; :meth:`stop` deletes that queue.
     """
 
     def __init__(self, transport_url: str = DEFAULT_TRANSPORT_URL,
-                 topic: str = DEFAULT_TOPIC, pool: str = "probe") -> None:
+                 topic: str = DEFAULT_TOPIC, pool: str | None = None) -> None:
         import oslo_messaging
         from oslo_config import cfg
 
+        self.transport_url = transport_url
+        self.pool = pool or "probe-" + uuidlib.uuid4().hex[:12]
         self.samples: list[dict] = []
         self._cond = threading.Condition()
         probe = self
@@ -470,7 +483,7 @@ class MeteringProbe:
         self._transport = oslo_messaging.get_notification_transport(conf, url=transport_url)
         self._listener = oslo_messaging.get_notification_listener(
             self._transport, [oslo_messaging.Target(topic=topic, exchange="ceilometer")],
-            [Endpoint()], executor="threading", pool=pool)
+            [Endpoint()], executor="threading", pool=self.pool)
         self._listener.start()
 
     def wait_for(self, predicate, timeout: float) -> dict:
@@ -493,6 +506,30 @@ class MeteringProbe:
         self._listener.stop()
         self._listener.wait()
         self._transport.cleanup()
+        delete_queues(self.transport_url, [self.pool])
+
+
+def delete_queues(transport_url: str, names) -> None:
+    """Delete RabbitMQ queues by name (missing ones are fine).
+
+    oslo.messaging leaves notification queues behind: a listener's pool queue,
+    and the ``<topic>.<priority>`` queue every notifier declares, which keeps
+    filling while nothing consumes it.
+    """
+    import kombu
+
+    with kombu.Connection(transport_url.replace("rabbit://", "amqp://", 1)) as conn:
+        for name in names:
+            channel = conn.channel()
+            try:
+                channel.queue_delete(name)
+            except Exception:  # noqa: BLE001 - a queue that is not there
+                pass
+            finally:
+                try:
+                    channel.close()
+                except Exception:  # noqa: BLE001 - closed by the broker's error
+                    pass
 
 
 def _summary(row: dict) -> str:
@@ -548,7 +585,7 @@ def main(argv=None) -> int:
             Instance("polling-lite-2", metadata=group)],
             transport_url=args.transport_url, topic=args.topic, interval=args.interval)
         agents.start()
-        print(f"started in {agents.directory} (pids {agents.pids_file.read_text()})")
+        print(f"started in {agents.directory}: {agents.pids_file.read_text()}")
     elif args.command == "stop":
         CeilometerAgents(args.directory, []).stop()
     elif args.command == "probe":
