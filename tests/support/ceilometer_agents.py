@@ -48,6 +48,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -206,6 +207,32 @@ def node_xml(instances) -> str:
 """
 
 
+@dataclasses.dataclass(frozen=True)
+class FileMeter:
+    """A meter whose values a test sets: a ceilometer dynamic pollster reading a file.
+
+    libvirt's test driver cannot be driven (its ``cpu`` stays 0), so a test that
+    needs a meter to rise and fall declares one here; ceilometer-polling runs
+    it as a ``host_command`` dynamic pollster (``cat`` of the file written by
+    :meth:`CeilometerAgents.set_file_meter`) in the compute namespace, and its
+    samples take the same path to the topic as the libvirt ones.
+    """
+
+    name: str
+    unit: str = "%"
+    type: str = "gauge"
+
+    def definition(self, path: Path) -> str:
+        return (f"- name: {json.dumps(self.name)}\n"
+                f"  sample_type: {json.dumps(self.type)}\n"
+                f"  unit: {json.dumps(self.unit)}\n"
+                f"  value_attribute: \"value\"\n"
+                f"  host_command: {json.dumps('cat ' + shlex.quote(str(path)))}\n"
+                f"  namespaces: [\"compute\"]\n"
+                f"  response_entries_key: \"samples\"\n"
+                f"  metadata_fields: [\"display_name\", \"user_metadata\"]\n")
+
+
 class NovaStandIn:
     """A fake of Nova's API on 127.0.0.1: ``GET /v2.1/servers/<uuid>`` from a JSON file.
 
@@ -260,6 +287,7 @@ transport_url = {transport_url}
 host = {host}
 libvirt_uri = test://{node}
 pipeline_cfg_file = {dir}/pipeline.yaml
+pollsters_definitions_dirs = {dir}/pollsters.d
 log_dir = {dir}/log
 debug = {debug}
 
@@ -269,7 +297,6 @@ fetch_extra_metadata = {fetch}
 
 [polling]
 cfg_file = {dir}/polling.yaml
-pollsters_definitions_dirs = {dir}/pollsters.d
 
 [notification]
 pipelines = meter
@@ -315,7 +342,7 @@ class CeilometerAgents:
                  topic: str = DEFAULT_TOPIC, secret: str = DEFAULT_SECRET,
                  interval: int = DEFAULT_INTERVAL, meters=COMPUTE_METERS,
                  venv: Path = DEFAULT_VENV, host: str = "polling-lite",
-                 debug: bool = False) -> None:
+                 debug: bool = False, file_meters=()) -> None:
         self.directory = Path(directory).resolve()
         self.instances = list(instances)
         self.transport_url = transport_url
@@ -326,6 +353,8 @@ class CeilometerAgents:
         self.venv = Path(venv)
         self.host = host
         self.debug = debug
+        self.file_meters = tuple(FileMeter(*m) if isinstance(m, tuple) else m
+                                 for m in file_meters)
         self.hop_topic = "ceilometer-lite-" + uuidlib.uuid5(
             uuidlib.NAMESPACE_URL, str(self.directory)).hex[:12]
         self._procs: list[subprocess.Popen] = []
@@ -341,16 +370,47 @@ class CeilometerAgents:
         tmp.write_text(json.dumps(servers, indent=1))
         tmp.replace(self.directory / "servers.json")
 
+    def file_meter_path(self, name: str) -> Path:
+        return self.directory / "file-meters" / f"{name}.json"
+
+    def set_file_meter(self, name: str, rows) -> None:
+        """What the next polls of file meter ``name`` report: one sample per row.
+
+        A row names ``id`` (the resource, e.g. an instance's uuid), ``value``
+        and optionally ``project_id``, ``user_id``, ``display_name`` and
+        ``user_metadata`` (what Nova's ``metering.*`` keys become, e.g.
+        ``{"server_group": "<stack id>"}``).  The file is replaced atomically.
+        """
+        full = [{"id": str(row["id"]), "value": row["value"],
+                 "project_id": row.get("project_id"), "user_id": row.get("user_id"),
+                 "display_name": row.get("display_name", ""),
+                 "user_metadata": dict(row.get("user_metadata") or {})} for row in rows]
+        path = self.file_meter_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"samples": full}))
+        tmp.replace(path)
+
     def write(self, nova_endpoint: str = "http://127.0.0.1:9/v2.1") -> None:
         d = self.directory
         (d / "log").mkdir(parents=True, exist_ok=True)
         (d / "pollsters.d").mkdir(exist_ok=True)
         (d / "node.xml").write_text(node_xml(self.instances))
         self.write_servers()
+        for meter in self.file_meters:
+            if not self.file_meter_path(meter.name).exists():
+                self.set_file_meter(meter.name, [])
+        definitions = d / "pollsters.d" / "file-meters.yaml"
+        if self.file_meters:
+            definitions.write_text("---\n" + "".join(
+                m.definition(self.file_meter_path(m.name)) for m in self.file_meters))
+        else:
+            definitions.unlink(missing_ok=True)
+        meters = self.meters + tuple(m.name for m in self.file_meters)
         (d / "polling.yaml").write_text(
             "---\nsources:\n    - name: compute_pollsters\n"
             f"      interval: {self.interval}\n      meters:\n"
-            + "".join(f"        - {m}\n" for m in self.meters))
+            + "".join(f"        - {m}\n" for m in meters))
         (d / "pipeline.yaml").write_text(_PIPELINE.format(topic=self.topic))
         (d / "ceilometer.conf").write_text(_CONF.format(
             transport_url=self.transport_url, host=self.host, node=d / "node.xml",
@@ -564,6 +624,12 @@ def main(argv=None) -> int:
     start.add_argument("--transport-url", default=DEFAULT_TRANSPORT_URL)
     start.add_argument("--server-group", default="polling-lite-group",
                        help="metering.server_group of the two instances")
+    start.add_argument("--file-meter", action="append", default=[],
+                       help="a meter set with 'set' (a dynamic pollster), e.g. cpu_util")
+    setter = sub.add_parser("set", help="the value a file meter reports for every server")
+    setter.add_argument("directory")
+    setter.add_argument("meter")
+    setter.add_argument("value", type=float)
     stop = sub.add_parser("stop")
     stop.add_argument("directory")
     probe = sub.add_parser("probe")
@@ -583,9 +649,23 @@ def main(argv=None) -> int:
         agents = CeilometerAgents(args.directory, [
             Instance("polling-lite-1", metadata=dict(group, **{"metering.role": "web"})),
             Instance("polling-lite-2", metadata=group)],
-            transport_url=args.transport_url, topic=args.topic, interval=args.interval)
+            transport_url=args.transport_url, topic=args.topic, interval=args.interval,
+            file_meters=[FileMeter(name) for name in args.file_meter])
         agents.start()
         print(f"started in {agents.directory}: {agents.pids_file.read_text()}")
+    elif args.command == "set":
+        directory = Path(args.directory).resolve()
+        servers = json.loads((directory / "servers.json").read_text())
+        agents = CeilometerAgents(directory, [])
+        if not agents.file_meter_path(args.meter).exists():
+            parser.error(f"{args.meter} is not a file meter of {directory}")
+        agents.set_file_meter(args.meter, [{
+            "id": sid, "value": args.value, "project_id": srv["tenant_id"],
+            "user_id": srv["user_id"], "display_name": srv["name"],
+            "user_metadata": {k[len("metering."):].replace(".", "_"): v
+                              for k, v in srv["metadata"].items()
+                              if k.startswith("metering.")}}
+            for sid, srv in servers.items()])
     elif args.command == "stop":
         CeilometerAgents(args.directory, []).stop()
     elif args.command == "probe":
