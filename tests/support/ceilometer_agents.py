@@ -445,14 +445,18 @@ class CeilometerAgents:
                 raise RuntimeError("the Nova stand-in did not start; see "
                                    f"{self.directory}/log/nova-standin.out")
             time.sleep(0.05)
-        self.write(f"http://127.0.0.1:{int(port_file.read_text())}/v2.1")
-        conf = str(self.directory / "ceilometer.conf")
-        bin_dir = self.venv / "bin"
-        self._spawn("ceilometer-agent-notification",
-                    [str(bin_dir / "ceilometer-agent-notification"), "--config-file", conf])
-        self._spawn("ceilometer-polling",
-                    [str(bin_dir / "ceilometer-polling"), "--config-file", conf,
-                     "--polling-namespaces", "compute"])
+        try:
+            self.write(f"http://127.0.0.1:{int(port_file.read_text())}/v2.1")
+            conf = str(self.directory / "ceilometer.conf")
+            bin_dir = self.venv / "bin"
+            self._spawn("ceilometer-agent-notification",
+                        [str(bin_dir / "ceilometer-agent-notification"), "--config-file", conf])
+            self._spawn("ceilometer-polling",
+                        [str(bin_dir / "ceilometer-polling"), "--config-file", conf,
+                         "--polling-namespaces", "compute"])
+        except BaseException:
+            self.stop()
+            raise
         self.pids_file.write_text(json.dumps({
             "pids": [p.pid for p in self._procs], "transport_url": self.transport_url,
             "topic": self.topic}))
