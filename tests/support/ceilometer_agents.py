@@ -29,16 +29,20 @@ notifications from anything else on the same RabbitMQ.
     probe.wait_for(lambda s: s["counter_name"] == "memory.usage", timeout=60)
     agents.stop(); probe.stop()
 
-What libvirt 9.0's test driver yields (``ensure_installed`` prints nothing of
-this; tests should assert what they rely on): ``cpu`` is always 0 (the driver's
-``domainListGetStats`` gives only ``state.*``), ``vcpus`` is missing, memory
-meters are constant, ``disk.device.read/write.*`` are missing (no
-``virDomainBlockStatsFlags``), network counters grow with wall-clock time.
+What libvirt 9.0's test driver yields (docs/ceilometer-polling-lite.md has the
+list): ``cpu`` is always 0 (the driver's ``domainListGetStats`` gives only
+``state.*``), ``vcpus`` never comes, memory meters are constant,
+``disk.device.read/write.*`` never come (no ``virDomainBlockStatsFlags``), network
+counters grow with the wall clock.  A meter that a test must move is a
+:class:`FileMeter`: a dynamic pollster of the same agent reading a file that
+:meth:`CeilometerAgents.set_file_meter` writes.
 
 Command line (tools/ceilometer-polling-lite.sh wraps it)::
 
     python -m tests.support.ceilometer_agents install
     python -m tests.support.ceilometer_agents start DIR [--interval S] [--topic T]
+                                                        [--file-meter NAME]
+    python -m tests.support.ceilometer_agents set DIR NAME VALUE
     python -m tests.support.ceilometer_agents stop DIR
     python -m tests.support.ceilometer_agents probe [--topic T] [--seconds S]
 """
@@ -153,7 +157,7 @@ class Instance:
     <uuid>{escape(self.uuid)}</uuid>
     <metadata>
       <nova:instance xmlns:nova="{NOVA_NS}">
-        <nova:package version="{CEILOMETER_VERSION}"/>
+        <nova:package version="32.0.0"/>
         <nova:name>{escape(self.name)}</nova:name>
         <nova:flavor name={quoteattr(self.flavor_name)} id={quoteattr(self.flavor_id)}>
           <nova:memory>{int(self.memory_mb)}</nova:memory>
