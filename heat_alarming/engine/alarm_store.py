@@ -9,6 +9,7 @@ transition is recorded.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -31,6 +32,9 @@ STATE_TRANSITION = "state transition"
 #: action URL prefixes delivered inside this process (no network): their own lane
 IN_PROCESS = ("inproc:", "log:")
 _MIGRATION_LOCK = 0x4841_4C52  # advisory lock id for schema upgrades ("HALR")
+_MIGRATION_LOCK_NAME = "heat_alarming.schema"  # its name for MySQL/MariaDB's GET_LOCK
+#: seconds an upgrade waits for another process's upgrade before it gives up
+MIGRATION_LOCK_TIMEOUT = 300.0
 
 
 @dataclasses.dataclass
@@ -116,17 +120,21 @@ class AlarmStore:
         if upgrade:
             self.upgrade()
 
-    def upgrade(self) -> None:
-        """Create or upgrade the schema to the newest migration."""
+    def upgrade(self, timeout: float = MIGRATION_LOCK_TIMEOUT) -> None:
+        """Create or upgrade the schema to the newest migration.
+
+        Several workers start at once on one database: the first to take the
+        database's migration lock migrates, the others wait for it (at most
+        ``timeout`` seconds, then :class:`MigrationLockTimeout`) and find the schema
+        current.
+        """
         config = Config()
         config.set_main_option("script_location", MIGRATIONS)
-        with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                # several workers start at once: one migrates, the others wait for it
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
-                                   {"key": _MIGRATION_LOCK})
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        with self.engine.connect() as connection:
+            with migration_lock(connection, timeout):
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
 
     def schema_version(self) -> str | None:
         with self.engine.connect() as connection:
@@ -360,6 +368,65 @@ class AlarmStore:
             connection.execute(models.notifications.update().where(
                 models.notifications.c.id == notification_id).values(
                 attempts=attempts, next_attempt=next_attempt, last_error=error[:2000]))
+
+
+class MigrationLockTimeout(RuntimeError):
+    """Another process held the schema migration lock for longer than the timeout."""
+
+
+@contextlib.contextmanager
+def migration_lock(connection, timeout: float):
+    """Hold the database's schema migration lock on ``connection`` for the block
+    (:meth:`AlarmStore.upgrade` migrates and commits inside it), or raise
+    :class:`MigrationLockTimeout` after ``timeout`` seconds of waiting for it.
+
+    PostgreSQL: a transaction-scoped advisory lock, released by the commit.
+    MySQL/MariaDB: a named lock of the session (``GET_LOCK``; DDL commits implicitly
+    there, so no transaction could hold it), released after the block. SQLite: the
+    database's write lock (``BEGIN IMMEDIATE``), taken before the first read of the
+    schema version, so the whole upgrade is one transaction of one writer.
+    """
+    name = connection.dialect.name
+    failure = MigrationLockTimeout(
+        f"the alarm database's schema is being upgraded by another process: its lock "
+        f"was not free after {timeout:g} s ({connection.engine.url.render_as_string()})")
+    if name == "postgresql":
+        connection.execute(sa.text("SELECT set_config('lock_timeout', :ms, true)"),
+                           {"ms": f"{int(timeout * 1000)}ms"})
+        try:
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": _MIGRATION_LOCK})
+        except sa.exc.OperationalError as exc:
+            raise failure from exc
+        connection.execute(sa.text("SELECT set_config('lock_timeout', '0', true)"))
+        yield
+    elif name in ("mysql", "mariadb"):
+        got = connection.execute(sa.text("SELECT GET_LOCK(:name, :timeout)"), {
+            "name": _MIGRATION_LOCK_NAME, "timeout": timeout}).scalar()
+        connection.commit()
+        if got != 1:
+            raise failure
+        try:
+            yield
+        finally:
+            connection.rollback()
+            connection.execute(sa.text("SELECT RELEASE_LOCK(:name)"),
+                               {"name": _MIGRATION_LOCK_NAME})
+            connection.commit()
+    elif name == "sqlite":
+        usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        try:
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except sa.exc.OperationalError as exc:
+                raise failure from exc
+            yield
+        finally:
+            connection.rollback()  # nothing left to roll back after the block's commit
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(usual)}")
+    else:
+        yield
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -75,6 +75,18 @@ def temporary_database(admin_url: str, prefix: str):
         admin.dispose()
 
 
+def upgrade_in_step(url: str, barrier, results) -> None:
+    """In a child process: wait at ``barrier`` with the others, then open (create or
+    upgrade) the alarm store at ``url`` and put "ok" or the error on ``results``."""
+    from heat_alarming.engine.alarm_store import AlarmStore
+    barrier.wait(timeout=120)
+    try:
+        AlarmStore(url).close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
 def database_url(kind: str, tmp_path, request) -> str:
     """A fresh alarm database of ``kind`` (one of ``DATABASES``) for one test."""
     if kind == "sqlite":
