@@ -1,7 +1,7 @@
 """The persistent alarm store: definitions, state, history, pending notifications.
 
-SQLAlchemy on SQLite by default (a file path), PostgreSQL for deployments;
-the schema is created and upgraded by alembic (``migrations/``).  An
+SQLAlchemy on SQLite by default (a file path), PostgreSQL or MySQL/MariaDB for
+deployments; the schema is created and upgraded by alembic (``migrations/``).  An
 evaluation round writes its state changes, history rows and queued
 notifications in one transaction, so a crash mid-round leaves either all of
 the round or none of it, and a notification is queued exactly when its
@@ -232,7 +232,7 @@ class AlarmStore:
                              | {n.alarm_id for n in notifications})
                 table = models.alarms
                 query = sa.select(table.c.alarm_id).where(table.c.alarm_id.in_(ids))
-                if connection.dialect.name == "postgresql":
+                if connection.dialect.name != "sqlite":  # SQLite: one writer at a time
                     query = query.with_for_update()
                 defined = set(connection.execute(query).scalars())
                 changed = [a for a in changed if a.alarm_id in defined]

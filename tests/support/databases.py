@@ -16,6 +16,9 @@ import subprocess
 import uuid
 
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+
+from heat_alarming.engine.alarm_store import MIGRATIONS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ADMIN_URLS = {
@@ -30,6 +33,8 @@ ADMIN_URL = ADMIN_URLS["postgresql"]
 SCRIPTS = {"postgresql": "ensure-postgresql.sh", "mariadb": "ensure-mariadb.sh"}
 # every alarm database the project supports, for tests parametrised over them
 DATABASES = ("sqlite", "postgresql", "mariadb")
+#: the newest schema version, which a new or upgraded alarm database has
+SCHEMA_HEAD = ScriptDirectory(MIGRATIONS).get_current_head()
 
 
 def answers(admin_url: str) -> bool:

@@ -4,17 +4,14 @@ import multiprocessing
 
 import pytest
 import sqlalchemy as sa
-from alembic.script import ScriptDirectory
 
 from heat_alarming.engine.alarm_store import (
-    MIGRATIONS,
     AlarmStore,
     MigrationLockTimeout,
     migration_lock,
 )
-from tests.support.databases import DATABASES, database_url, upgrade_in_step
+from tests.support.databases import DATABASES, SCHEMA_HEAD, database_url, upgrade_in_step
 
-HEAD = ScriptDirectory(MIGRATIONS).get_current_head()
 WORKERS = 4
 
 
@@ -39,7 +36,7 @@ def test_workers_upgrading_one_fresh_database_at_once_all_succeed(database):
         with store.engine.connect() as connection:
             versions = connection.execute(sa.text(
                 "SELECT version_num FROM ha_alembic_version")).scalars().all()
-        assert versions == [HEAD], "one schema version, the newest"
+        assert versions == [SCHEMA_HEAD], "one schema version, the newest"
         assert {"ha_alarms", "ha_alarm_history", "ha_notifications", "ha_workers",
                 "ha_sample_journal"} <= set(sa.inspect(store.engine).get_table_names())
     finally:
@@ -54,7 +51,7 @@ def test_an_upgrade_that_cannot_get_the_lock_says_so_after_its_timeout(database)
             with pytest.raises(MigrationLockTimeout, match="being upgraded by another"):
                 waiter.upgrade(timeout=0.5)
         waiter.upgrade(timeout=5)  # free again
-        assert waiter.schema_version() == HEAD
+        assert waiter.schema_version() == SCHEMA_HEAD
     finally:
         holder.close()
         waiter.close()
