@@ -113,6 +113,11 @@ class AlarmStore:
                 kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
         else:
             kwargs["pool_pre_ping"] = True
+        if sa.engine.make_url(self.url).get_backend_name() in models.MYSQL:
+            # PostgreSQL's default: each statement sees what was committed before it. (InnoDB's
+            # REPEATABLE READ would also lock the gaps between the ids a round locks, where
+            # a concurrent definition's insert then waits, and deadlocks.)
+            kwargs["isolation_level"] = "READ COMMITTED"
         self.engine = sa.create_engine(self.url, **kwargs)
         if self.url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)

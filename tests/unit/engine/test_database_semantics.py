@@ -67,6 +67,16 @@ def test_a_heartbeating_worker_never_sees_itself_dead(alarm_store):
     assert "w-gone" not in me.live(), "one that stopped beating is gone"
 
 
+def test_an_update_that_changes_nothing_still_counts_as_done(alarm_store):
+    # MySQL counts changed rows unless the client asks for matched ones (SQLAlchemy does)
+    clock = ManualClock(T0)
+    me = Membership(alarm_store, "w-me", clock=clock)
+    assert me.heartbeat() == me.heartbeat() == ("w-me",), "the same instant twice: one row"
+    alarm_store.commit_round([], [], [Notification("k", "a1", "log://", {}, T0, T0)])
+    (due,) = alarm_store.due_notifications(T0)
+    assert len(alarm_store.claim([due], T0, lease=0.0)) == 1, "claimed at its own time"
+
+
 def test_ids_differing_only_by_case_or_trailing_space_are_different_alarms(alarm_store):
     alarm_store.save_alarms([alarm(alarm_id=twin, project_id=f"p-{i}",
                                    description=f"mine is {twin!r}")
