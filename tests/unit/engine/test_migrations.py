@@ -1,15 +1,21 @@
 """Schema migrations on SQLite, PostgreSQL and MariaDB: several workers starting at once
 on one fresh database all come up, and the schema is migrated once."""
+import json
 import multiprocessing
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 
+from heat_alarming.engine.alarm import Alarm
 from heat_alarming.engine.alarm_store import (
+    MIGRATIONS,
     AlarmStore,
     MigrationLockTimeout,
     migration_lock,
 )
+from heat_alarming.engine.coordination import Membership
 from tests.support.databases import DATABASES, SCHEMA_HEAD, database_url, upgrade_in_step
 
 WORKERS = 4
@@ -55,3 +61,33 @@ def test_an_upgrade_that_cannot_get_the_lock_says_so_after_its_timeout(database)
     finally:
         holder.close()
         waiter.close()
+
+
+def test_a_database_of_the_previous_schema_is_upgraded_with_its_rows(database):
+    old = AlarmStore(database, upgrade=False)
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    with old.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        connection.execute(sa.text(
+            "INSERT INTO ha_alarms (alarm_id, project_id, name, definition, state, "
+            "state_reason, updated_at) VALUES ('a1', 'abc', 'n', :d, 'ok', 'r', 1.5)"),
+            {"d": json.dumps({"alarm_id": "a1", "project_id": "abc", "name": "n",
+                              "threshold_rule": {"meter_name": "m", "threshold": 1}})})
+        connection.execute(sa.text(
+            "INSERT INTO ha_workers (worker_id, host, pid, heartbeat) "
+            "VALUES ('w1', 'h', 1, 2.5)"))
+    old.close()
+    store = AlarmStore(database)
+    try:
+        assert store.schema_version() == SCHEMA_HEAD
+        (alarm,) = store.load_alarms()
+        assert (alarm.alarm_id, alarm.project_id, alarm.state) == ("a1", "abc", "ok")
+        store.save_alarm(Alarm.from_dict({"alarm_id": "A1", "name": "n", "project_id": "ABC",
+                                          "threshold_rule": {"meter_name": "m",
+                                                             "threshold": 1}}))
+        assert sorted(a.alarm_id for a in store.load_alarms()) == ["A1", "a1"]
+        assert Membership(store, "w1", clock=lambda: 3.0).live() == ("w1",)
+    finally:
+        store.close()
