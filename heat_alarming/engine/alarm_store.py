@@ -32,7 +32,7 @@ STATE_TRANSITION = "state transition"
 #: action URL prefixes delivered inside this process (no network): their own lane
 IN_PROCESS = ("inproc:", "log:")
 _MIGRATION_LOCK = 0x4841_4C52  # advisory lock id for schema upgrades ("HALR")
-_MIGRATION_LOCK_NAME = "heat_alarming.schema"  # its name for MySQL/MariaDB's GET_LOCK
+_MIGRATION_LOCK_NAME = "heat_alarming"  # its name's prefix for MySQL/MariaDB's GET_LOCK
 #: seconds an upgrade waits for another process's upgrade before it gives up
 MIGRATION_LOCK_TIMEOUT = 300.0
 
@@ -406,8 +406,9 @@ def migration_lock(connection, timeout: float):
         connection.execute(sa.text("SELECT set_config('lock_timeout', '0', true)"))
         yield
     elif name in ("mysql", "mariadb"):
-        got = connection.execute(sa.text("SELECT GET_LOCK(:name, :timeout)"), {
-            "name": _MIGRATION_LOCK_NAME, "timeout": timeout}).scalar()
+        # a named lock is the server's: name it after the database (at most 64 characters)
+        lock = sa.text(f"CONCAT('{_MIGRATION_LOCK_NAME}:', SHA1(DATABASE()))")
+        got = connection.execute(sa.select(sa.func.GET_LOCK(lock, timeout))).scalar()
         connection.commit()
         if got != 1:
             raise failure
@@ -415,8 +416,7 @@ def migration_lock(connection, timeout: float):
             yield
         finally:
             connection.rollback()
-            connection.execute(sa.text("SELECT RELEASE_LOCK(:name)"),
-                               {"name": _MIGRATION_LOCK_NAME})
+            connection.execute(sa.select(sa.func.RELEASE_LOCK(lock)))
             connection.commit()
     elif name == "sqlite":
         usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
