@@ -14,9 +14,7 @@ Only MySQL/MariaDB columns change; SQLite and PostgreSQL already had all three.
 Revision ID: 0003
 Revises: 0002
 """
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import mysql
 
 from heat_alarming.engine.models import MYSQL, id_collation
 
@@ -53,37 +51,34 @@ def _mysql():
     return op.get_bind().dialect.name in MYSQL
 
 
-def upgrade():
-    if not _mysql():
-        return
-    collation = id_collation(op.get_bind().dialect)
-    for table, columns in TIMES.items():
-        for column, nullable in columns:
-            op.alter_column(table, column, type_=sa.Double(), existing_type=sa.Float(),
-                            existing_nullable=nullable)
+def _modify(columns):
+    """One ``ALTER TABLE`` per table (MySQL rebuilds a table for each), with the SQL type
+    ``columns[table][i] = (column, type, nullable)``."""
+    for table, changes in columns.items():
+        op.execute(f"ALTER TABLE `{table}` " + ", ".join(
+            f"MODIFY `{column}` {type_} {'NULL' if nullable else 'NOT NULL'}"
+            for column, type_, nullable in changes))
+
+
+def _columns(double, text, identifier):
+    columns = {}
+    for table, times in TIMES.items():
+        columns.setdefault(table, []).extend((c, double, n) for c, n in times)
     for table, ids in IDS.items():
-        for column, length, nullable in ids:
-            op.alter_column(table, column, type_=mysql.VARCHAR(
-                length, charset="utf8mb4", collation=collation),
-                existing_type=sa.String(length), existing_nullable=nullable)
-    for table, columns in DOCUMENTS.items():
-        for column, nullable in columns:
-            op.alter_column(table, column, type_=mysql.MEDIUMTEXT(), existing_type=sa.Text(),
-                            existing_nullable=nullable)
+        columns.setdefault(table, []).extend((c, identifier(length), n)
+                                             for c, length, n in ids)
+    for table, documents in DOCUMENTS.items():
+        columns.setdefault(table, []).extend((c, text, n) for c, n in documents)
+    return columns
+
+
+def upgrade():
+    if _mysql():
+        collation = id_collation(op.get_bind().dialect)
+        _modify(_columns("DOUBLE", "MEDIUMTEXT", lambda length: (
+            f"VARCHAR({length}) CHARACTER SET utf8mb4 COLLATE {collation}")))
 
 
 def downgrade():
-    if not _mysql():
-        return
-    for table, columns in DOCUMENTS.items():
-        for column, nullable in columns:
-            op.alter_column(table, column, type_=sa.Text(), existing_type=mysql.MEDIUMTEXT(),
-                            existing_nullable=nullable)
-    for table, ids in IDS.items():
-        for column, length, nullable in ids:
-            op.alter_column(table, column, type_=sa.String(length),
-                            existing_type=sa.String(length), existing_nullable=nullable)
-    for table, columns in TIMES.items():
-        for column, nullable in columns:
-            op.alter_column(table, column, type_=sa.Float(), existing_type=sa.Double(),
-                            existing_nullable=nullable)
+    if _mysql():  # ids back to the table's default collation
+        _modify(_columns("FLOAT", "TEXT", lambda length: f"VARCHAR({length})"))
