@@ -114,9 +114,9 @@ class AlarmStore:
         else:
             kwargs["pool_pre_ping"] = True
         if sa.engine.make_url(self.url).get_backend_name() in models.MYSQL:
-            # PostgreSQL's default: each statement sees what was committed before it. (InnoDB's
+            # as on PostgreSQL, each statement sees what was committed before it (InnoDB's
             # REPEATABLE READ would also lock the gaps between the ids a round locks, where
-            # a concurrent definition's insert then waits, and deadlocks.)
+            # a concurrent definition's insert then waits, and can deadlock)
             kwargs["isolation_level"] = "READ COMMITTED"
         self.engine = sa.create_engine(self.url, **kwargs)
         if self.url.startswith("sqlite"):
@@ -402,10 +402,12 @@ def migration_lock(connection, timeout: float):
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
                                {"key": _MIGRATION_LOCK})
         except sa.exc.OperationalError as exc:
-            raise failure from exc
+            if getattr(exc.orig, "pgcode", None) == "55P03":  # lock_not_available
+                raise failure from exc
+            raise
         connection.execute(sa.text("SELECT set_config('lock_timeout', '0', true)"))
         yield
-    elif name in ("mysql", "mariadb"):
+    elif name in models.MYSQL:
         # a named lock is the server's: name it after the database (at most 64 characters)
         lock = sa.text(f"CONCAT('{_MIGRATION_LOCK_NAME}:', SHA1(DATABASE()))")
         got = connection.execute(sa.select(sa.func.GET_LOCK(lock, timeout))).scalar()
@@ -425,7 +427,9 @@ def migration_lock(connection, timeout: float):
             try:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             except sa.exc.OperationalError as exc:
-                raise failure from exc
+                if "locked" in str(exc.orig):
+                    raise failure from exc
+                raise
             yield
         finally:
             connection.rollback()  # nothing left to roll back after the block's commit
