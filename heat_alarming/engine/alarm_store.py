@@ -121,6 +121,8 @@ class AlarmStore:
         self.engine = sa.create_engine(self.url, **kwargs)
         if self.url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif self.engine.dialect.name in models.MYSQL:
+            sa.event.listen(self.engine, "connect", _mysql_strict)
         self._lock = threading.Lock()  # SQLite allows one writer; keep writes serial
         if upgrade:
             self.upgrade()
@@ -436,6 +438,15 @@ def migration_lock(connection, timeout: float):
             connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(usual)}")
     else:
         yield
+
+
+def _mysql_strict(dbapi_connection, _record) -> None:
+    """Refuse a value too long for its column rather than store it cut (what MySQL does
+    when the server's ``sql_mode`` is not strict): a cut JSON document cannot be read."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), "
+                   "'STRICT_ALL_TABLES')")
+    cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -8,7 +8,9 @@ Each test runs on SQLite, PostgreSQL and MariaDB.
 import random
 
 import pytest
+import sqlalchemy as sa
 
+from heat_alarming.engine import models
 from heat_alarming.engine.alarm import ALARM, OK, Alarm
 from heat_alarming.engine.alarm_store import AlarmStore, HistoryEntry, Notification
 from heat_alarming.engine.coordination import Membership
@@ -135,3 +137,18 @@ def test_a_definition_and_a_payload_beyond_64_kib_round_trip(alarm_store):
     assert due.payload == {"reason": big}
     alarm_store.notification_retry(due.id, 1, 2.0, big)
     assert alarm_store.due_notifications(2.0)[0].last_error == big[:2000]
+
+
+def test_mysql_refuses_what_a_column_cannot_hold_even_on_a_lax_server(request):
+    # a server whose sql_mode is not strict would store a too-long value cut short
+    url = request.getfixturevalue("mariadb_url") + "&init_command=SET sql_mode=''"
+    store = AlarmStore(url)
+    try:
+        with store.engine.connect() as connection:
+            modes = connection.execute(sa.text("SELECT @@SESSION.sql_mode")).scalar()
+            assert "STRICT_ALL_TABLES" in modes.split(",")
+            with pytest.raises(sa.exc.DataError):
+                connection.execute(models.workers.insert().values(
+                    worker_id="w" * 129, host="h", pid=1, heartbeat=T0))
+    finally:
+        store.close()
