@@ -1,7 +1,7 @@
 """The persistent alarm store: definitions, state, history, pending notifications.
 
-SQLAlchemy on SQLite by default (a file path), PostgreSQL for deployments;
-the schema is created and upgraded by alembic (``migrations/``).  An
+SQLAlchemy on SQLite by default (a file path), PostgreSQL or MySQL/MariaDB for
+deployments; the schema is created and upgraded by alembic (``migrations/``).  An
 evaluation round writes its state changes, history rows and queued
 notifications in one transaction, so a crash mid-round leaves either all of
 the round or none of it, and a notification is queued exactly when its
@@ -9,6 +9,7 @@ transition is recorded.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -31,6 +32,9 @@ STATE_TRANSITION = "state transition"
 #: action URL prefixes delivered inside this process (no network): their own lane
 IN_PROCESS = ("inproc:", "log:")
 _MIGRATION_LOCK = 0x4841_4C52  # advisory lock id for schema upgrades ("HALR")
+_MIGRATION_LOCK_NAME = "heat_alarming"  # its name's prefix for MySQL/MariaDB's GET_LOCK
+#: seconds an upgrade waits for another process's upgrade before it gives up
+MIGRATION_LOCK_TIMEOUT = 300.0
 
 
 @dataclasses.dataclass
@@ -109,24 +113,35 @@ class AlarmStore:
                 kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
         else:
             kwargs["pool_pre_ping"] = True
+        if sa.engine.make_url(self.url).get_backend_name() in models.MYSQL:
+            # as on PostgreSQL, each statement sees what was committed before it (InnoDB's
+            # REPEATABLE READ would also lock the gaps between the ids a round locks, where
+            # a concurrent definition's insert then waits, and can deadlock)
+            kwargs["isolation_level"] = "READ COMMITTED"
         self.engine = sa.create_engine(self.url, **kwargs)
         if self.url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif self.engine.dialect.name in models.MYSQL:
+            sa.event.listen(self.engine, "connect", _mysql_strict)
         self._lock = threading.Lock()  # SQLite allows one writer; keep writes serial
         if upgrade:
             self.upgrade()
 
-    def upgrade(self) -> None:
-        """Create or upgrade the schema to the newest migration."""
+    def upgrade(self, timeout: float = MIGRATION_LOCK_TIMEOUT) -> None:
+        """Create or upgrade the schema to the newest migration.
+
+        Several workers start at once on one database: the first to take the
+        database's migration lock migrates, the others wait for it (at most
+        ``timeout`` seconds, then :class:`MigrationLockTimeout`) and find the schema
+        current.
+        """
         config = Config()
         config.set_main_option("script_location", MIGRATIONS)
-        with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                # several workers start at once: one migrates, the others wait for it
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
-                                   {"key": _MIGRATION_LOCK})
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        with self.engine.connect() as connection:
+            with migration_lock(connection, timeout):
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
 
     def schema_version(self) -> str | None:
         with self.engine.connect() as connection:
@@ -224,7 +239,7 @@ class AlarmStore:
                              | {n.alarm_id for n in notifications})
                 table = models.alarms
                 query = sa.select(table.c.alarm_id).where(table.c.alarm_id.in_(ids))
-                if connection.dialect.name == "postgresql":
+                if connection.dialect.name != "sqlite":  # SQLite: one writer at a time
                     query = query.with_for_update()
                 defined = set(connection.execute(query).scalars())
                 changed = [a for a in changed if a.alarm_id in defined]
@@ -360,6 +375,78 @@ class AlarmStore:
             connection.execute(models.notifications.update().where(
                 models.notifications.c.id == notification_id).values(
                 attempts=attempts, next_attempt=next_attempt, last_error=error[:2000]))
+
+
+class MigrationLockTimeout(RuntimeError):
+    """Another process held the schema migration lock for longer than the timeout."""
+
+
+@contextlib.contextmanager
+def migration_lock(connection, timeout: float):
+    """Hold the database's schema migration lock on ``connection`` for the block
+    (:meth:`AlarmStore.upgrade` migrates and commits inside it), or raise
+    :class:`MigrationLockTimeout` after ``timeout`` seconds of waiting for it.
+
+    PostgreSQL: a transaction-scoped advisory lock, released by the commit.
+    MySQL/MariaDB: a named lock of the session (``GET_LOCK``; DDL commits implicitly
+    there, so no transaction could hold it), released after the block. SQLite: the
+    database's write lock (``BEGIN IMMEDIATE``), taken before the first read of the
+    schema version, so the whole upgrade is one transaction of one writer.
+    """
+    name = connection.dialect.name
+    failure = MigrationLockTimeout(
+        f"the alarm database's schema is being upgraded by another process: its lock "
+        f"was not free after {timeout:g} s ({connection.engine.url.render_as_string()})")
+    if name == "postgresql":
+        connection.execute(sa.text("SELECT set_config('lock_timeout', :ms, true)"),
+                           {"ms": f"{int(timeout * 1000)}ms"})
+        try:
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": _MIGRATION_LOCK})
+        except sa.exc.OperationalError as exc:
+            if getattr(exc.orig, "pgcode", None) == "55P03":  # lock_not_available
+                raise failure from exc
+            raise
+        connection.execute(sa.text("SELECT set_config('lock_timeout', '0', true)"))
+        yield
+    elif name in models.MYSQL:
+        # a named lock is the server's: name it after the database (at most 64 characters)
+        lock = sa.text(f"CONCAT('{_MIGRATION_LOCK_NAME}:', SHA1(DATABASE()))")
+        got = connection.execute(sa.select(sa.func.GET_LOCK(lock, timeout))).scalar()
+        connection.commit()
+        if got != 1:
+            raise failure
+        try:
+            yield
+        finally:
+            connection.rollback()
+            connection.execute(sa.select(sa.func.RELEASE_LOCK(lock)))
+            connection.commit()
+    elif name == "sqlite":
+        usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        try:
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except sa.exc.OperationalError as exc:
+                if "locked" in str(exc.orig):
+                    raise failure from exc
+                raise
+            yield
+        finally:
+            connection.rollback()  # nothing left to roll back after the block's commit
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(usual)}")
+    else:
+        yield
+
+
+def _mysql_strict(dbapi_connection, _record) -> None:
+    """Refuse a value too long for its column rather than store it cut (what MySQL does
+    when the server's ``sql_mode`` is not strict): a cut JSON document cannot be read."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), "
+                   "'STRICT_ALL_TABLES')")
+    cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -8,19 +8,16 @@ child blocks there: a harness-only environment variable, no sleep), and
 restarts it on the same databases, which redelivers what was left unconfirmed.
 The group, of 1, must end at 2: never 1 (a lost action), never 3 (a duplicate).
 """
-import os
 
 import pytest
 
 from tests.support.crash_runner import CrashRunner
+from tests.support.databases import DATABASES, database_url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def runner(request, tmp_path):
-    if request.param == "sqlite":
-        alarms = "sqlite:///" + os.path.join(tmp_path, "alarms.sqlite")
-    else:
-        alarms = request.getfixturevalue("postgres_url")
+    alarms = database_url(request.param, tmp_path, request)
     with open(tmp_path / "engine.log", "w") as log:
         yield CrashRunner(str(tmp_path), alarms, log=log)
 

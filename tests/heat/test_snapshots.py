@@ -20,6 +20,7 @@ from oslo_config import cfg
 from heat_alarming import opts
 from heat_alarming.metering import ManualClock, RollingStore, Sample, write_snapshot
 from heat_alarming.resources.runtime import Runtime
+from tests.support.databases import DATABASES, database_url
 
 T0 = 1_767_225_600.0
 PROJECT = "p1"
@@ -30,10 +31,9 @@ ALARM = {"alarm_id": "alarm-sum", "name": "sum-high", "project_id": PROJECT,
                             "evaluation_periods": 3}}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def conf(request, tmp_path):
-    database = (str(tmp_path / "alarms.sqlite") if request.param == "sqlite"
-                else request.getfixturevalue("postgres_url"))
+    database = database_url(request.param, tmp_path, request)
     conf = cfg.ConfigOpts()
     opts.register_opts(conf)
     conf([], default_config_files=[])

@@ -1,20 +1,28 @@
 """Two workers share the alarm database: each alarm has one evaluator, samples find it,
-and a dead worker's alarms move to the live one with their windows rebuilt."""
+and a dead worker's alarms move to the live one with their windows rebuilt; on SQLite,
+PostgreSQL and MariaDB."""
+import pytest
 from oslo_config import cfg
 
 from heat_alarming import opts
 from heat_alarming.engine.coordination import owner
 from heat_alarming.metering import ManualClock, Sample
 from heat_alarming.resources.runtime import Runtime
+from tests.support.databases import DATABASES, database_url
 
 T0 = 1_767_225_600.0
 
 
-def workers(tmp_path):
+@pytest.fixture(params=DATABASES)
+def alarm_database(request, tmp_path):
+    return database_url(request.param, tmp_path, request)
+
+
+def workers(alarm_database):
     conf = cfg.ConfigOpts()
     opts.register_opts(conf)
     conf([], default_config_files=[])
-    conf.set_override("alarm_database", str(tmp_path / "alarms.sqlite"), opts.GROUP)
+    conf.set_override("alarm_database", alarm_database, opts.GROUP)
     conf.set_override("heartbeat_interval", 5.0, opts.GROUP)
     clock = ManualClock(T0)
     return clock, [Runtime(conf, clock=clock, worker_id=name) for name in ("w1", "w2")]
@@ -39,8 +47,8 @@ def settled(clock, runtimes):
     step(runtimes)
 
 
-def test_every_alarm_is_evaluated_by_exactly_one_worker(tmp_path):
-    clock, (w1, w2) = workers(tmp_path)
+def test_every_alarm_is_evaluated_by_exactly_one_worker(alarm_database):
+    clock, (w1, w2) = workers(alarm_database)
     define(w1)
     step([w1, w2])
     assert w1.evaluator.evaluated_ids() == set(), "nothing before the joining grace"
@@ -54,8 +62,8 @@ def test_every_alarm_is_evaluated_by_exactly_one_worker(tmp_path):
         assert (f"alarm-p{i}" in mine) == (expected == "w1")
 
 
-def test_samples_pushed_to_any_worker_reach_the_owner(tmp_path):
-    clock, (w1, w2) = workers(tmp_path)
+def test_samples_pushed_to_any_worker_reach_the_owner(alarm_database):
+    clock, (w1, w2) = workers(alarm_database)
     define(w1)
     settled(clock, [w1, w2])
     start = clock()
@@ -71,8 +79,8 @@ def test_samples_pushed_to_any_worker_reach_the_owner(tmp_path):
     assert w1.evaluator.get(f"alarm-{project}").state == "alarm"
 
 
-def test_a_dead_workers_alarms_move_within_two_heartbeats_with_their_windows(tmp_path):
-    clock, (w1, w2) = workers(tmp_path)
+def test_a_dead_workers_alarms_move_within_two_heartbeats_with_their_windows(alarm_database):
+    clock, (w1, w2) = workers(alarm_database)
     define(w1)
     settled(clock, [w1, w2])
     start = clock()
@@ -94,8 +102,8 @@ def test_a_dead_workers_alarms_move_within_two_heartbeats_with_their_windows(tmp
     assert w1.evaluator.get(f"alarm-{project}").state == "alarm"
 
 
-def test_an_alarm_defined_on_one_worker_is_seen_by_the_other(tmp_path):
-    clock, (w1, w2) = workers(tmp_path)
+def test_an_alarm_defined_on_one_worker_is_seen_by_the_other(alarm_database):
+    clock, (w1, w2) = workers(alarm_database)
     step([w1, w2])
     define(w1, n=3)
     step([w2])
@@ -105,11 +113,11 @@ def test_an_alarm_defined_on_one_worker_is_seen_by_the_other(tmp_path):
     assert "alarm-p0" not in {a.alarm_id for a in w2.evaluator.alarms()}
 
 
-def test_a_project_that_leaves_and_comes_back_counts_each_sample_once(tmp_path):
+def test_a_project_that_leaves_and_comes_back_counts_each_sample_once(alarm_database):
     conf = cfg.ConfigOpts()
     opts.register_opts(conf)
     conf([], default_config_files=[])
-    conf.set_override("alarm_database", str(tmp_path / "alarms.sqlite"), opts.GROUP)
+    conf.set_override("alarm_database", alarm_database, opts.GROUP)
     clock = ManualClock(T0)
     w1 = Runtime(conf, clock=clock, worker_id="w1")
     define(w1)

@@ -8,12 +8,12 @@ import types
 import pytest
 
 from tests.support.alarm_worlds import AlarmWorld
-from tests.support.databases import database_url
+from tests.support.databases import DATABASES, database_url
 from tests.support.heat_engine import session_engine
 from tests.support.keystone import Keystone
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def alarm_url(request, tmp_path):
     return database_url(request.param, tmp_path, request)
 

@@ -20,6 +20,7 @@ from heat_alarming.engine.alarm_store import AlarmStore, Notification
 from heat_alarming.engine.evaluator import Evaluator
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher
 from heat_alarming.metering import ManualClock, RollingStore, Sample
+from tests.support.databases import DATABASES, database_url
 from tests.support.http_servers import Webhook, loopback_notifiers
 
 T0 = 1_699_999_200.0
@@ -28,13 +29,9 @@ BOUND = 1.0          # B's actions arrive within this of B's transition
 A, B = "project-a", "project-b"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def alarm_store(request, tmp_path):
-    if request.param == "sqlite":
-        url = str(tmp_path / "alarms.sqlite")
-    else:
-        url = request.getfixturevalue("postgres_url")
-    store = AlarmStore(url)
+    store = AlarmStore(database_url(request.param, tmp_path, request))
     yield store
     store.close()
 

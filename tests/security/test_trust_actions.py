@@ -23,17 +23,16 @@ from heat_alarming.engine.notifiers.destinations import DestinationPolicy
 from heat_alarming.engine.notifiers.dispatcher import ACTION_FAILED, Dispatcher
 from heat_alarming.engine.notifiers.trust import TRUST_REFUSED
 from heat_alarming.metering import ManualClock, RollingStore, Sample
+from tests.support.databases import DATABASES, database_url
 from tests.support.http_servers import Webhook
 
 PAYLOAD = {"alarm_id": None, "alarm_name": "cpu-high", "severity": "low", "previous": "ok",
            "current": "alarm", "reason": "r", "reason_data": {}}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def alarm_store(request, tmp_path):
-    url = str(tmp_path / "alarms.sqlite") if request.param == "sqlite" \
-        else request.getfixturevalue("postgres_url")
-    store = AlarmStore(url)
+    store = AlarmStore(database_url(request.param, tmp_path, request))
     yield store
     store.close()
 

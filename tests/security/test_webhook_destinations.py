@@ -26,6 +26,7 @@ from heat_alarming.engine.notifiers import NotifierManager, NotifierSettings
 from heat_alarming.engine.notifiers.destinations import DestinationPolicy
 from heat_alarming.engine.notifiers.dispatcher import ACTION_FAILED, Dispatcher
 from heat_alarming.metering import ManualClock, RollingStore, Sample
+from tests.support.databases import DATABASES, database_url
 
 PAYLOAD = {"alarm_id": "a1", "alarm_name": "cpu-high", "severity": "low", "previous": "ok",
            "current": "alarm", "reason": "r", "reason_data": {}}
@@ -64,11 +65,9 @@ REFUSED = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def alarm_store(request, tmp_path):
-    url = str(tmp_path / "alarms.sqlite") if request.param == "sqlite" \
-        else request.getfixturevalue("postgres_url")
-    store = AlarmStore(url)
+    store = AlarmStore(database_url(request.param, tmp_path, request))
     yield store
     store.close()
 

@@ -16,6 +16,9 @@ import subprocess
 import uuid
 
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+
+from heat_alarming.engine.alarm_store import MIGRATIONS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ADMIN_URLS = {
@@ -30,6 +33,8 @@ ADMIN_URL = ADMIN_URLS["postgresql"]
 SCRIPTS = {"postgresql": "ensure-postgresql.sh", "mariadb": "ensure-mariadb.sh"}
 # every alarm database the project supports, for tests parametrised over them
 DATABASES = ("sqlite", "postgresql", "mariadb")
+#: the newest schema version, which a new or upgraded alarm database has
+SCHEMA_HEAD = ScriptDirectory(MIGRATIONS).get_current_head()
 
 
 def answers(admin_url: str) -> bool:
@@ -73,6 +78,18 @@ def temporary_database(admin_url: str, prefix: str):
                     "WHERE datname = :n"), {"n": name})
             connection.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))
         admin.dispose()
+
+
+def upgrade_in_step(url: str, barrier, results) -> None:
+    """In a child process: wait at ``barrier`` with the others, then open (create or
+    upgrade) the alarm store at ``url`` and put "ok" or the error on ``results``."""
+    from heat_alarming.engine.alarm_store import AlarmStore
+    barrier.wait(timeout=120)
+    try:
+        AlarmStore(url).close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        results.put(f"{type(exc).__name__}: {exc}")
 
 
 def database_url(kind: str, tmp_path, request) -> str:

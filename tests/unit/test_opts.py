@@ -2,6 +2,7 @@
 from oslo_config import cfg
 
 from heat_alarming import opts
+from tests.support.databases import SCHEMA_HEAD
 
 
 def test_an_evaluator_and_store_are_built_from_a_config_file(tmp_path):
@@ -22,7 +23,7 @@ def test_an_evaluator_and_store_are_built_from_a_config_file(tmp_path):
     assert evaluator.interval == 15.0
     assert evaluator.notifiers.settings.timeout == 2.5
     assert evaluator.notifiers.settings.verify is False
-    assert evaluator.alarm_store.schema_version() == "0003"
+    assert evaluator.alarm_store.schema_version() == SCHEMA_HEAD
     assert (tmp_path / "alarms.sqlite").exists()
 
 

@@ -1,4 +1,4 @@
-"""The alarm store behaves the same on SQLite and on a real PostgreSQL server."""
+"""The alarm store behaves the same on SQLite and on real PostgreSQL and MariaDB servers."""
 import os
 import signal
 import subprocess
@@ -14,16 +14,15 @@ from heat_alarming.engine.alarm_store import AlarmStore, HistoryEntry, Notificat
 from heat_alarming.engine.notifiers import NotifierManager, NotifierSettings
 from heat_alarming.engine.notifiers.destinations import DestinationPolicy
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher
+from tests.support.databases import DATABASES, SCHEMA_HEAD, database_url
 from tests.support.http_servers import Webhook, free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def database(request, tmp_path):
-    if request.param == "sqlite":
-        return str(tmp_path / "alarms.sqlite")
-    return request.getfixturevalue("postgres_url")
+    return database_url(request.param, tmp_path, request)
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ def entry(alarm_id, event, when, current=ALARM):
 
 
 def test_the_schema_is_created_by_migrations_and_upgrading_again_is_harmless(alarm_store):
-    assert alarm_store.schema_version() == "0003"
+    assert alarm_store.schema_version() == SCHEMA_HEAD
     alarm_store.upgrade()
     tables = set(sa.inspect(alarm_store.engine).get_table_names())
     assert {"ha_alarms", "ha_alarm_history", "ha_notifications"} <= tables
@@ -202,12 +201,12 @@ def test_sigkill_mid_round_keeps_every_alarm_state_and_queued_notification(datab
         store.close()
 
 
-def test_an_evaluator_runs_on_postgresql(postgres_url):
+def test_an_evaluator_runs_on_each_database(database):
     from heat_alarming.engine.evaluator import Evaluator
     from heat_alarming.metering import ManualClock, RollingStore, Sample
     clock = ManualClock(1_699_999_200.0)
     store = RollingStore(10, 3600, clock=clock)
-    evaluator = Evaluator(store, AlarmStore(postgres_url))
+    evaluator = Evaluator(store, AlarmStore(database))
     alarm = evaluator.define({"name": "x", "threshold_rule": {
         "meter_name": "m", "threshold": 1, "comparison_operator": "gt", "period": 60}})
     store.add(Sample("m", 5.0, "r", timestamp=clock() + 1))
@@ -215,4 +214,4 @@ def test_an_evaluator_runs_on_postgresql(postgres_url):
     evaluator.evaluate()
     (record,) = evaluator.history(alarm.alarm_id)
     assert record.current == ALARM
-    assert AlarmStore(postgres_url).load_alarms()[0].state == ALARM
+    assert AlarmStore(database).load_alarms()[0].state == ALARM

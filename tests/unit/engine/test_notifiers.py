@@ -12,6 +12,7 @@ from heat_alarming.engine.alarm_store import AlarmStore, Notification
 from heat_alarming.engine.notifiers import DeliveryError
 from heat_alarming.engine.notifiers.dispatcher import ACTION_FAILED, Dispatcher
 from heat_alarming.engine.notifiers.trust import split_trust_url
+from tests.support.databases import DATABASES, database_url
 from tests.support.http_servers import Webhook, free_port
 from tests.support.http_servers import loopback_notifiers as loopback
 
@@ -22,9 +23,14 @@ PAYLOAD = {"alarm_id": "a1", "alarm_name": "cpu-high", "severity": "low", "previ
                            "most_recent": 80.0}}
 
 
+@pytest.fixture(params=DATABASES)
+def database(request, tmp_path):
+    return database_url(request.param, tmp_path, request)
+
+
 @pytest.fixture
-def alarm_store(tmp_path):
-    store = AlarmStore(str(tmp_path / "alarms.sqlite"))
+def alarm_store(database):
+    store = AlarmStore(database)
     yield store
     store.close()
 
@@ -142,8 +148,8 @@ def test_tls_verification_can_be_turned_off(alarm_store, hooks, tls):
     assert len(hook.requests) == 1
 
 
-def test_a_notification_queued_before_a_restart_is_delivered_after_it(tmp_path):
-    path = str(tmp_path / "alarms.sqlite")
+def test_a_notification_queued_before_a_restart_is_delivered_after_it(database):
+    path = database
     port = free_port()  # nothing listens yet: the webhook is down
     first = AlarmStore(path)
     key = queue(first, f"http://127.0.0.1:{port}/hook")
@@ -225,9 +231,9 @@ def test_an_unknown_scheme_is_refused_without_retry(alarm_store):
 
 
 def test_dispatchers_of_several_workers_sharing_a_store_deliver_a_notification_once(
-        tmp_path, hooks):
+        database, hooks):
     hook = hooks()
-    path = str(tmp_path / "shared.sqlite")
+    path = database
     stores = [AlarmStore(path) for _ in range(3)]  # one per worker process
     try:
         key = queue(stores[0], hook.url)
@@ -246,9 +252,9 @@ def test_dispatchers_of_several_workers_sharing_a_store_deliver_a_notification_o
 
 
 def test_a_dispatcher_leaves_other_projects_notifications_to_their_dispatchers(
-        tmp_path, hooks):
+        database, hooks):
     hook = hooks()
-    path = str(tmp_path / "shared.sqlite")
+    path = database
     mine, theirs = AlarmStore(path), AlarmStore(path)
     try:
         mine.save_alarm(Alarm.from_dict({

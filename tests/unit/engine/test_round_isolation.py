@@ -24,10 +24,10 @@ from heat_alarming.engine import (
 )
 from heat_alarming.metering import RollingStore
 from tests.support.alarm_worlds import AlarmWorld, threshold_alarm
-from tests.support.databases import database_url
+from tests.support.databases import DATABASES, database_url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def world(request, tmp_path):
     world = AlarmWorld(database_url(request.param, tmp_path, request))
     yield world
