@@ -95,7 +95,8 @@ class Worker:
 
     **No gap on take-over.** A project gained (its owner died or left, or this
     worker's grace ended) is replayed from the journal over the store's
-    retention *before* it is published, under the lock every ingest holds: the
+    retention, and the tail reads until it has caught up with the journal,
+    *before* the project is published, under the lock every ingest holds: the
     first round that evaluates its alarms already sees whole windows, so none
     of them passes through insufficient data for want of samples that the
     journal holds. The worker tails (and replays) during its join grace too.
@@ -123,6 +124,8 @@ class Worker:
 
     journal_poll_interval = 1.0
     snapshot_interval = 30.0
+    #: journal batches read at a time by the tail (which reads until caught up)
+    tail_batches = 1000
 
     def __init__(self, store: RollingStore, evaluator: Evaluator,
                  alarm_store: AlarmStore | None = None, *, worker_id: str | None = None,
@@ -268,11 +271,16 @@ class Worker:
             if not owned:
                 return
             # only the owned projects' batches: another project's batch, skipped here,
-            # is replayed above if that project ever comes to this worker
-            for batch, _, rows in self.journal.read(book.position, owned):
-                book.position = batch
-                if book.own_batches.pop(batch, None) is None:
-                    self.store.ingest(rows)
+            # is replayed above if that project ever comes to this worker. Read until
+            # caught up, so that what is published next has its windows whole.
+            while True:
+                batches = self.journal.read(book.position, owned, limit=self.tail_batches)
+                for batch, _, rows in batches:
+                    book.position = batch
+                    if book.own_batches.pop(batch, None) is None:
+                        self.store.ingest(rows)
+                if len(batches) < self.tail_batches:
+                    break
             # own batches the tail has passed are in the store; those of projects
             # given away before the tail reached them are kept in ``left``
             book.own_batches = {b: p for b, p in book.own_batches.items()

@@ -136,6 +136,24 @@ def test_a_joining_worker_evaluates_nothing_during_its_grace(cluster):
     assert w2.evaluator.evaluated_ids() == share
 
 
+def test_a_joining_worker_publishes_only_once_its_tail_has_caught_up(cluster):
+    w1 = cluster.worker("w1", join_grace=False)
+    define(w1)
+    project = owned_by("w2")
+    cluster.clock.set(T0 + 170)
+    for index in range(3):                       # one batch a sample: 9 batches
+        for sample in minute(index):
+            w1.push_samples(project, [sample])
+    w2 = cluster.worker("w2")
+    w2.tail_batches = 2                          # reads far shorter than the journal
+    cluster.clock.set(T0 + 180.5)
+    step(w1, w2)
+    assert f"alarm-{project}" in w2.evaluator.evaluated_ids()
+    assert counts(w2, project, 3) == [3, 3, 3], "the whole journal before publishing"
+    w2.evaluator.evaluate()
+    assert w2.evaluator.get(f"alarm-{project}").state == "alarm"
+
+
 def test_a_dead_workers_projects_move_with_the_journal_replayed_once_before_any_round(
         cluster, monkeypatch):
     w1, w2 = started(cluster)
