@@ -163,6 +163,7 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = False
+        self._stopped = False
         self.evaluator.follow_ownership(self._owns)
         self.evaluator.dispatcher.follow_ownership(self._delivering)
 
@@ -351,6 +352,7 @@ class Worker:
         with self._lock:
             if not self._started:
                 self._stop.clear()
+                self._stopped = False
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="heat-alarming-coordination")
                 self._thread.start()
@@ -362,14 +364,18 @@ class Worker:
 
     def stop(self) -> None:
         """Stop the threads, leave the membership (the others take this worker's
-        projects at their next heartbeat) and write the shutdown snapshot."""
+        projects at their next heartbeat) and write the shutdown snapshot; once (a
+        second call does nothing until :meth:`start`)."""
         with self._lock:
             if self._started:
                 self._stop.set()
                 self.evaluator.stop()
                 self._started = False
+            stopped, self._stopped = self._stopped, True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if stopped:
+            return
         self.membership.leave()
         if self.snapshot_path is not None:
             self._snapshot_logged()

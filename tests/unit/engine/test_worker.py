@@ -11,6 +11,8 @@ clock shared by all, so who is alive is decided exactly as in production.
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from heat_alarming.engine import AlarmStore, Evaluator
@@ -251,6 +253,10 @@ def test_a_restored_snapshot_and_its_bookkeeping_count_each_batch_once(cluster, 
                            snapshot_path=path)
     assert counts(again, project, 2) == [3, 3], "the journal added only what came after"
     assert again.journal_position == first.journal_position
+    again.stop()                                 # the shutdown snapshot, once
+    os.remove(path)
+    again.stop()
+    assert not os.path.exists(path), "a second stop writes no snapshot (nor leaves again)"
 
 
 @pytest.mark.parametrize("extra", [{}, {"journal_position": "x", "own_batches": [],
