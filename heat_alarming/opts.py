@@ -10,7 +10,9 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from heat_alarming.engine.alarm import MAX_NESTING, Limits
+from heat_alarming.engine.coordination import Membership
 from heat_alarming.engine.notifiers import destinations
+from heat_alarming.engine.worker import Worker
 from heat_alarming.metering.sample import MAX_FIELD_LENGTH
 
 LOG = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ store_opts = [
                     "<snapshot_path>.<n>. Samples are durable in the sample journal "
                     "anyway; a snapshot saves replaying it on start. Unset: windows are "
                     "rebuilt from the journal alone."),
-    cfg.IntOpt("snapshot_interval", default=30, min=1,
+    cfg.IntOpt("snapshot_interval", default=int(Worker.snapshot_interval), min=1,
                help="Seconds between a worker's store snapshots (and one more on a "
                     "clean stop); a restart replays from the journal only what came "
                     "after the snapshot."),
@@ -79,11 +81,11 @@ evaluator_opts = [
                       "for samples stamped just before the close to arrive."),
     cfg.IntOpt("history_retention", default=30 * 86400, min=60,
                help="Seconds alarm history is kept."),
-    cfg.FloatOpt("heartbeat_interval", default=5.0, min=0.1,
+    cfg.FloatOpt("heartbeat_interval", default=Membership.heartbeat_interval, min=0.1,
                  help="Seconds between a heat-engine worker's heartbeats in the alarm "
                       "database; a worker silent for two intervals is taken for dead and "
                       "its projects' alarms move to the live workers."),
-    cfg.FloatOpt("journal_poll_interval", default=1.0, min=0.05,
+    cfg.FloatOpt("journal_poll_interval", default=Worker.journal_poll_interval, min=0.05,
                  help="Seconds between reads of the sample journal, through which samples "
                       "pushed to one worker reach the worker that owns their project."),
     cfg.IntOpt("max_alarms_per_project", default=Limits.alarms_per_project, min=1,

@@ -36,12 +36,15 @@ def owner(project_id: str, workers: Sequence[str]) -> str | None:
 class Membership:
     """This worker's heartbeat and the list of live workers."""
 
+    heartbeat_interval = 5.0
+
     def __init__(self, alarm_store: AlarmStore, worker_id: str | None = None, *,
-                 heartbeat_interval: float = 5.0,
+                 heartbeat_interval: float | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.alarm_store = alarm_store
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
-        self.heartbeat_interval = float(heartbeat_interval)
+        if heartbeat_interval is not None:
+            self.heartbeat_interval = float(heartbeat_interval)
         self.clock = clock
 
     def heartbeat(self) -> tuple[str, ...]:

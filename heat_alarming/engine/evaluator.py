@@ -157,7 +157,7 @@ class Evaluator:
         self.interval = float(interval)
         self.period_close_delay = float(period_close_delay)
         self.history_retention = float(history_retention)
-        self.owns = owns  # None: evaluate every alarm; else only those it accepts
+        self._owns = owns  # None: evaluate every alarm; else only those it accepts
         self.limits = limits or Limits()
         self._alarms: dict[str, Alarm] = {}
         self._invalid: dict[str, InvalidAlarm] = {}  # stored, but unreadable
@@ -268,7 +268,8 @@ class Evaluator:
         return list(self._alarms.values())
 
     def evaluated_ids(self) -> set[str]:
-        """Ids of the alarms this evaluator's rounds decide (those ``owns`` accepts)."""
+        """Ids of the alarms this evaluator's rounds decide (those ``owns`` accepts,
+        see :meth:`follow_ownership`)."""
         with self._lock:
             if self._dirty:
                 self._compile()
@@ -381,7 +382,7 @@ class Evaluator:
         entries: dict[int, list] = {}
         composites = []
         for alarm in self._alarms.values():
-            if self.owns is not None and not self.owns(alarm):
+            if self._owns is not None and not self._owns(alarm):
                 continue
             if alarm.type == THRESHOLD:
                 entries.setdefault(alarm.rule.period, []).append((alarm, alarm.rule, None))
@@ -456,11 +457,18 @@ class Evaluator:
         with self._lock:
             self._reload()
 
-    def reassign(self) -> None:
-        """Re-apply ``owns`` (the set of owned alarms changed)."""
+    def follow_ownership(self, owns: Callable[[Alarm], bool] | None) -> None:
+        """Evaluate, from the next round on, the alarms ``owns`` accepts (None: all);
+        call it again whenever what it accepts changes.
+
+        Every alarm is read again from the alarm store: an alarm gained was last
+        decided by another evaluator, whose state (and pending transition) is the
+        one committed there. Several evaluators sharing one alarm store must each
+        accept a disjoint share (:class:`heat_alarming.engine.worker.Worker`).
+        """
         with self._lock:
-            self._dirty = True
-            self._wakeup.set()
+            self._owns = owns
+            self._reload()
 
     def _reload(self) -> None:
         invalid: list[InvalidAlarm] = []
@@ -478,7 +486,7 @@ class Evaluator:
     def _invalid_alarms(self, round_: _Round) -> None:
         """Stored alarms that cannot be read back go to insufficient data, saying why."""
         for invalid in self._invalid.values():
-            if self.owns is None or self.owns(invalid):
+            if self._owns is None or self._owns(invalid):
                 round_.fail(invalid, invalid.error)
 
     def _threshold_alarms(self, g: _Group, round_: _Round) -> None:

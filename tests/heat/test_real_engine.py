@@ -1,11 +1,15 @@
 """The real `heat-engine` command with 2 workers and the plugin in plugin_dirs.
 
-Alarms are defined in the shared alarm database, samples are journalled as
-a push to any worker would journal them, and the engine's own log says
-which worker process decided each transition: every alarm is decided by
-exactly one worker, and after one worker is killed with SIGKILL its alarms
-are decided by the live ones. Messaging is fake:// because the workers
-never call each other here; PostgreSQL holds Heat's and the alarm database.
+Alarms are defined in the shared alarm database and samples are journalled all
+along by a reporter thread, as pushes to any worker would journal them. Every
+alarm is decided by exactly one worker (the engine's own log names the process
+of each transition); after one worker is killed with SIGKILL its alarms are
+decided by the live ones (heat-engine also respawns it, under a new id), and
+none of them passes through insufficient data: the new owners replay the
+journal before they evaluate (the committed history says so). The test waits on
+the committed states in the alarm database, never on a log line. Messaging is
+fake:// because the workers never call each other here; PostgreSQL holds
+Heat's and the alarm database.
 """
 from __future__ import annotations
 
@@ -15,12 +19,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import sqlalchemy as sa
 
-from heat_alarming.engine import AlarmStore, Evaluator
+from heat_alarming.engine import UNKNOWN, AlarmStore, Evaluator
+from heat_alarming.engine.alarm_store import STATE_TRANSITION
 from heat_alarming.engine.coordination import owner
 from heat_alarming.engine.journal import SampleJournal
 from heat_alarming.metering import RollingStore
@@ -65,12 +71,46 @@ def transitions(log_path: str, state: str) -> dict[str, set[int]]:
     return found
 
 
-def push(journal: SampleJournal, value: float) -> None:
-    now = time.time()
-    for project in PROJECTS:
-        journal.append(project, [{"name": "cpu_util", "volume": value, "resource_id": "vm",
-                                  "project_id": project, "timestamp": now - k * 0.25}
-                                 for k in range(12)])
+class Reporter(threading.Thread):
+    """Journals one sample of ``value`` per project every 0.25 s, as the projects'
+    servers would report all along, until stopped."""
+
+    def __init__(self, journal: SampleJournal) -> None:
+        super().__init__(name="reporter", daemon=True)
+        self.journal, self.value = journal, 90.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.25):
+            now = time.time()
+            for project in PROJECTS:
+                self.journal.append(project, [{"name": "cpu_util", "volume": self.value,
+                                               "resource_id": "vm", "project_id": project,
+                                               "timestamp": now}])
+
+
+def committed_states(alarms: AlarmStore) -> dict[str, str]:
+    return {a.alarm_id: a.state for a in alarms.load_alarms()}
+
+
+def all_in(alarms: AlarmStore, state: str) -> bool:
+    states = committed_states(alarms)
+    return len(states) == len(PROJECTS) and set(states.values()) == {state}
+
+
+def end(engine: subprocess.Popen) -> None:
+    """Stop heat-engine and every process of its group (its workers, a respawned one)."""
+    try:
+        os.killpg(engine.pid, signal.SIGTERM)
+        engine.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(engine.pid, signal.SIGKILL)  # whatever did not stop
+    except ProcessLookupError:
+        pass
+    if engine.poll() is None:
+        engine.wait(timeout=30)
 
 
 def test_two_real_workers_split_the_alarms_and_take_over_from_a_killed_one(
@@ -108,22 +148,27 @@ journal_poll_interval = 0.2
          "threshold_rule": {"meter_name": "cpu_util", "threshold": 50,
                             "comparison_operator": "gt", "period": 2}}
         for p in PROJECTS)
-    journal = SampleJournal(alarms)
+    reporter = Reporter(SampleJournal(alarms))
+    reporter.start()
+    # its own process group: the clean-up ends the workers heat-engine forks (and
+    # respawns) by that group, whatever their command line says
     engine = subprocess.Popen([_bin("heat-engine"), "--config-file", str(conf)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
     try:
-        def live_workers():
+        def heartbeats():
             with alarms.engine.connect() as connection:
-                rows = connection.execute(sa.text(
-                    "SELECT pid FROM ha_workers WHERE heartbeat > :t"),
-                    {"t": time.time() - 2}).scalars().all()
+                return dict(connection.execute(sa.text(
+                    "SELECT pid, heartbeat FROM ha_workers")).all())
+
+        def live_workers():
+            rows = [pid for pid, beat in heartbeats().items() if beat > time.time() - 2]
             return sorted(rows) if len(rows) == 2 else None
 
         pids = _wait(live_workers, 120, "two heat-engine workers to heartbeat")
-        time.sleep(3)  # the joining grace: two heartbeats
-        push(journal, 90.0)
-        deciders = _wait(lambda: (lambda t: t if len(t) == len(PROJECTS) else None)(
-            transitions(str(log_path), "alarm")), 60, "every alarm to go to alarm")
+        _wait(lambda: all_in(alarms, "alarm"), 60, "every alarm committed in alarm")
+        deciders = transitions(str(log_path), "alarm")
+        assert sorted(deciders) == sorted(f"alarm-{p}" for p in PROJECTS), deciders
         assert all(len(p) == 1 for p in deciders.values()), deciders
         by_worker = {pid: {a for a, p in deciders.items() if pid in p} for pid in pids}
         assert all(by_worker.values()), f"both workers own alarms: {by_worker}"
@@ -133,11 +178,14 @@ journal_poll_interval = 0.2
             assert owner(project, [f"{hostname}:{p}" for p in pids]) == f"{hostname}:{pid}"
 
         victim = pids[0]
+        killed_at = time.time()
         os.kill(victim, signal.SIGKILL)
-        time.sleep(3)  # two heartbeats for the survivors to see it gone
-        push(journal, 10.0)
-        ok = _wait(lambda: (lambda t: t if len(t) == len(PROJECTS) else None)(
-            transitions(str(log_path), "ok")), 60, "every alarm to go back to ok")
+        # the survivors take the victim for dead two heartbeats after its last one
+        _wait(lambda: heartbeats().get(victim, 0) < time.time() - 2.5, 30,
+              "the killed worker's heartbeat to go stale")
+        reporter.value = 10.0
+        _wait(lambda: all_in(alarms, "ok"), 60, "every alarm committed back in ok")
+        ok = transitions(str(log_path), "ok")
         orphaned = by_worker[victim]
         for alarm_id in orphaned:
             assert victim not in ok[alarm_id]
@@ -145,12 +193,13 @@ journal_poll_interval = 0.2
         for alarm_id in deciders:
             recorded = [h.current for h in alarms.history(alarm_id)]
             assert "alarm" in recorded and "ok" in recorded, recorded
+        for alarm_id in orphaned:
+            gaps = [(h.timestamp - killed_at, h.reason) for h in alarms.history(alarm_id)
+                    if h.type == STATE_TRANSITION and h.current == UNKNOWN
+                    and h.timestamp >= killed_at]
+            assert gaps == [], f"{alarm_id} went through insufficient data: {gaps}"
     finally:
-        engine.send_signal(signal.SIGTERM)
-        try:
-            engine.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            engine.kill()
-            engine.wait()
-        subprocess.run(["pkill", "-9", "-f", f"--config-file {conf}"], check=False)
+        reporter.done.set()
+        end(engine)
+        reporter.join(timeout=10)
         alarms.close()

@@ -117,7 +117,7 @@ def test_workers_sharing_one_configuration_write_a_file_each(conf, clock):
     one, two = worker(conf, clock), worker(conf, clock)
     try:
         assert one.snapshot_path != two.snapshot_path
-        assert one.membership.worker_id != two.membership.worker_id
+        assert one.worker.worker_id != two.worker.worker_id
         one.snapshot()
         two.snapshot()
         assert os.path.exists(one.snapshot_path) and os.path.exists(two.snapshot_path)

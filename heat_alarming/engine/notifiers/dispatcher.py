@@ -43,17 +43,15 @@ class Dispatcher:
                  workers: int = 16, workers_per_project: int = 2, max_attempts: int = 8,
                  backoff: float = 1.0, max_backoff: float = 300.0,
                  poll_interval: float = 5.0, clock: Callable[[], float] = time.time,
-                 lease: float = 120.0, batch: int = 200) -> None:
+                 lease: float = 120.0, batch: int = 200,
+                 projects: Callable[[], Collection[str] | None] | None = None) -> None:
         if workers < 1 or workers_per_project < 1:
             raise ValueError("workers and workers_per_project must be >= 1")
         self.alarm_store = alarm_store
         # how long a claimed notification is this dispatcher's alone (several workers'
         # dispatchers share the store); past it, another one retries it
         self.lease = lease
-        # whose notifications this dispatcher delivers: a callable returning projects
-        # (None: everybody's); in heat-engine, the projects its worker owns, so that
-        # one process delivers everything one alarm sends, in order
-        self.projects: Callable[[], Collection[str] | None] | None = None
+        self._projects_of = projects  # see follow_ownership
         self.manager = manager or NotifierManager()
         self.max_attempts = max_attempts
         self.backoff = backoff
@@ -88,6 +86,14 @@ class Dispatcher:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    def follow_ownership(self, projects: Callable[[], Collection[str] | None] | None) -> None:
+        """Deliver only the notifications of the projects that ``projects()`` returns
+        at each claim (None, or a call returning None: everybody's). A worker among
+        several passes the projects it evaluates, so that one process delivers
+        everything one alarm sends, in order (:class:`heat_alarming.engine.worker.Worker`).
+        """
+        self._projects_of = projects
+
     def wake(self) -> None:
         """Look for due notifications now (called after a round queued some)."""
         self._wake.set()
@@ -100,7 +106,8 @@ class Dispatcher:
         return self.alarm_store.next_notification_time(self._projects()) is None
 
     def _projects(self) -> Collection[str] | None:
-        return None if self.projects is None else self.projects()
+        projects = self._projects_of
+        return None if projects is None else projects()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -261,10 +261,10 @@ def test_a_dispatcher_leaves_other_projects_notifications_to_their_dispatchers(
             "alarm_id": "a1", "name": "a1", "project_id": "p-theirs",
             "threshold_rule": {"meter_name": "m", "threshold": 1}}))
         key = queue(mine, hook.url)
-        refusing, accepting = Dispatcher(mine, loopback(), clock=lambda: 50.0), Dispatcher(
-            theirs, loopback(), clock=lambda: 50.0)
-        refusing.projects = lambda: {"p-mine"}
-        accepting.projects = lambda: {"p-theirs"}
+        refusing = Dispatcher(mine, loopback(), clock=lambda: 50.0,
+                              projects=lambda: {"p-mine"})
+        accepting = Dispatcher(theirs, loopback(), clock=lambda: 50.0)
+        accepting.follow_ownership(lambda: {"p-theirs"})
         assert refusing.idle(), "nothing of its projects is waiting"
         assert refusing.deliver_due() == 0
         assert mine.pending_count() == 1, "left due, not claimed"
