@@ -30,7 +30,8 @@ from oslo_log import log as logging
 from heat_alarming import opts
 from heat_alarming.engine.coordination import Membership
 from heat_alarming.engine.journal import SampleJournal
-from heat_alarming.metering.sample import Sample, to_epoch
+from heat_alarming.metering.batch import SampleBatch
+from heat_alarming.metering.sample import Sample
 from heat_alarming.metering.snapshot import claim_slot, write_state
 from heat_alarming.resources import actions
 
@@ -133,21 +134,18 @@ class Runtime:
     def push_samples(self, project_id: str, samples: list[Sample]) -> int:
         """Journal a checked batch; the worker owning the project ingests it.
 
-        Timestamps are fixed here (a sample without one is "now"), so a replay
-        after a take-over files every sample where it first went.
+        The samples become one columnar batch here, once (a sample without a
+        timestamp is "now", so a replay after a take-over files every sample where
+        it first went); the journal stores it and every store ingests it as is.
         """
-        now = self.store.clock()
-        rows = [{"name": s.name, "volume": s.volume, "resource_id": s.resource_id,
-                 "unit": s.unit, "project_id": project_id,
-                 "timestamp": now if s.timestamp is None else to_epoch(s.timestamp),
-                 "resource_metadata": dict(s.resource_metadata)} for s in samples]
+        rows = SampleBatch.from_samples(samples, self.store.clock(), project_id)
         with self._lock:
             batch = self.journal.append(project_id, rows)
             # a project with alarms here (one without has nothing to read it; its
             # batches are replayed from the journal when alarms come)
             if project_id in self._owned():
                 self._own_batches[batch] = project_id  # the tail must not ingest it twice
-                return self.store.ingest(rows).accepted
+                return self.store.ingest_batch(rows).accepted
         return len(rows)
 
     # -- coordination ----------------------------------------------------------
@@ -211,7 +209,7 @@ class Runtime:
                                                         limit=100_000):
                     if batch <= self._journal_position and batch not in held \
                             and batch not in self._own_batches:
-                        self.store.ingest(rows)
+                        self.store.ingest_batch(rows)
         self._owned_projects = owned
         if not owned:
             return
@@ -220,7 +218,7 @@ class Runtime:
         for batch, _, rows in self.journal.read(self._journal_position, owned):
             self._journal_position = batch
             if self._own_batches.pop(batch, None) is None:
-                self.store.ingest(rows)
+                self.store.ingest_batch(rows)
         # own batches the tail has passed are in the store; those of projects given
         # away before the tail reached them are kept in _left
         self._own_batches = {b: p for b, p in self._own_batches.items()

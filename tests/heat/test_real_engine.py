@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from heat_alarming.engine import AlarmStore, Evaluator
 from heat_alarming.engine.coordination import owner
 from heat_alarming.engine.journal import SampleJournal
-from heat_alarming.metering import RollingStore
+from heat_alarming.metering import RollingStore, Sample
+from heat_alarming.metering.batch import SampleBatch
 from tests.support.databases import temporary_database
 
 PROJECTS = [f"proj-{i}" for i in range(12)]
@@ -68,9 +69,9 @@ def transitions(log_path: str, state: str) -> dict[str, set[int]]:
 def push(journal: SampleJournal, value: float) -> None:
     now = time.time()
     for project in PROJECTS:
-        journal.append(project, [{"name": "cpu_util", "volume": value, "resource_id": "vm",
-                                  "project_id": project, "timestamp": now - k * 0.25}
-                                 for k in range(12)])
+        journal.append(project, SampleBatch.from_samples(
+            [Sample("cpu_util", value, "vm", project_id=project, timestamp=now - k * 0.25)
+             for k in range(12)], now))
 
 
 def test_two_real_workers_split_the_alarms_and_take_over_from_a_killed_one(

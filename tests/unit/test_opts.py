@@ -22,7 +22,7 @@ def test_an_evaluator_and_store_are_built_from_a_config_file(tmp_path):
     assert evaluator.interval == 15.0
     assert evaluator.notifiers.settings.timeout == 2.5
     assert evaluator.notifiers.settings.verify is False
-    assert evaluator.alarm_store.schema_version() == "0002"
+    assert evaluator.alarm_store.schema_version() == "0004"
     assert (tmp_path / "alarms.sqlite").exists()
 
 

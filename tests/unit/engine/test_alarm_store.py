@@ -51,7 +51,7 @@ def entry(alarm_id, event, when, current=ALARM):
 
 
 def test_the_schema_is_created_by_migrations_and_upgrading_again_is_harmless(alarm_store):
-    assert alarm_store.schema_version() == "0002"
+    assert alarm_store.schema_version() == "0004"
     alarm_store.upgrade()
     tables = set(sa.inspect(alarm_store.engine).get_table_names())
     assert {"ha_alarms", "ha_alarm_history", "ha_notifications"} <= tables
