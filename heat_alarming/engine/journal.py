@@ -34,7 +34,7 @@ transaction starts and bounded by ``max_samples_per_signal`` and
 ``max_signal_bytes``; nothing else runs while it is held, so one project's
 append waits for another's for about one insert (well under a millisecond on
 PostgreSQL for 1,000 samples; ``benchmarks/bench_ingest.py``).  A wait is
-bounded by :data:`LOCK_TIMEOUT` (the append then fails, and the signal with
+bounded by ``lock_timeout`` (:data:`LOCK_TIMEOUT`; the append then fails, and the signal with
 it), and on PostgreSQL an appender that stalls inside its transaction is cut
 off after the same time (``idle_in_transaction_session_timeout``).  Appends
 of all projects share the one order, at one transaction at a time: about
@@ -53,6 +53,7 @@ tail moves past it.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterable
 
@@ -68,6 +69,7 @@ LOG = logging.getLogger(__name__)
 #: transaction) before it fails
 LOCK_TIMEOUT = 10
 _PG_LOCK = 0x4841_4A4E  # advisory lock id of journal appends ("HAJN")
+_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's error code for lock_timeout
 
 
 class SampleJournal:
@@ -77,9 +79,11 @@ class SampleJournal:
     ``read`` before any batch with a higher id (the module docstring says how).
     """
 
-    def __init__(self, alarm_store: AlarmStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, alarm_store: AlarmStore, clock: Callable[[], float] = time.time,
+                 lock_timeout: float = LOCK_TIMEOUT) -> None:
         self.alarm_store = alarm_store
         self.clock = clock
+        self.lock_timeout = lock_timeout
         engine = alarm_store.engine
         self._dialect = engine.dialect.name
         # MySQL's named locks are server-wide: the database's name keeps them apart
@@ -99,22 +103,28 @@ class SampleJournal:
             else contextlib.nullcontext()
         with serial, self.alarm_store.engine.begin() as connection:
             if self._dialect == "postgresql":
-                connection.execute(sa.text(
-                    "SELECT set_config('lock_timeout', :t, true), "
-                    "set_config('idle_in_transaction_session_timeout', :t, true)"),
-                    {"t": f"{LOCK_TIMEOUT}s"})
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
-                                   {"key": _PG_LOCK})
+                # one round trip: the timeouts for this transaction, then the lock
+                # (a select list is computed left to right)
+                try:
+                    connection.execute(sa.text(
+                        "SELECT set_config('lock_timeout', :t, true), "
+                        "set_config('idle_in_transaction_session_timeout', :t, true), "
+                        "pg_advisory_xact_lock(:key)"),
+                        {"t": f"{math.ceil(self.lock_timeout * 1000)}ms", "key": _PG_LOCK})
+                except sa.exc.OperationalError as exc:
+                    if getattr(exc.orig, "pgcode", None) != _LOCK_NOT_AVAILABLE:
+                        raise
+                    raise TimeoutError(self._busy()) from None
             return int(connection.execute(insert).inserted_primary_key[0])
 
     def _append_mysql(self, insert) -> int:
         with self.alarm_store.engine.connect() as connection:
             got = connection.execute(sa.text("SELECT GET_LOCK(:name, :t)"),
-                                     {"name": self._lock_name, "t": LOCK_TIMEOUT}).scalar()
+                                     {"name": self._lock_name,
+                                      "t": math.ceil(self.lock_timeout)}).scalar()
             if got != 1:
                 connection.rollback()
-                raise TimeoutError(f"the sample journal's append lock was not free within "
-                                   f"{LOCK_TIMEOUT} s")
+                raise TimeoutError(self._busy())
             try:
                 batch_id = int(connection.execute(insert).inserted_primary_key[0])
                 connection.commit()
@@ -124,6 +134,10 @@ class SampleJournal:
                                    {"name": self._lock_name})
                 connection.rollback()
             return batch_id
+
+    def _busy(self) -> str:
+        return (f"the sample journal's append lock was not free within "
+                f"{self.lock_timeout:g} s; nothing was stored")
 
     def read(self, after_id: int, projects: Iterable[str] | None = None,
              since: float | None = None,

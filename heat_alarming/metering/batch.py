@@ -105,11 +105,9 @@ class SampleBatch:
         Volumes become floats and timestamps epoch seconds here, once; a value that
         cannot raises :class:`SampleError` (checked samples never do).
         """
-        samples = list(samples)
-        n = len(samples)
-        codes = np.empty(n, dtype=np.uint32)
-        volumes = np.empty(n, dtype=np.float64)
-        times = np.empty(n, dtype=np.float64)
+        codes: list[int] = []
+        volumes: list[float] = []
+        times: list[float] = []
         seen: dict[tuple, int] = {}
         series: list[SeriesDescriptor] = []
         check_volume = SampleValidator.check_volume
@@ -129,14 +127,18 @@ class SampleBatch:
                 series.append(SeriesDescriptor(s.name, s.resource_id, project, s.type,
                                                s.unit, s.user_id, s.source,
                                                dict(metadata) if metadata else {}))
-            codes[i] = code
-            volumes[i] = check_volume(s.volume)
-            try:
-                times[i] = now if s.timestamp is None else to_epoch(s.timestamp)
-            except (TypeError, ValueError, OverflowError):
-                raise SampleError("timestamp", s.timestamp, "must be epoch seconds, a "
-                                  "datetime or ISO 8601 text") from None
-        return cls(tuple(series), codes, volumes, times)
+            codes.append(code)
+            volume, ts = s.volume, s.timestamp
+            volumes.append(volume if type(volume) is float else check_volume(volume))
+            if type(ts) is not float:
+                try:
+                    ts = now if ts is None else to_epoch(ts)
+                except (TypeError, ValueError, OverflowError):
+                    raise SampleError("timestamp", ts, "must be epoch seconds, a datetime "
+                                      "or ISO 8601 text") from None
+            times.append(ts)
+        return cls(tuple(series), np.array(codes, dtype=np.uint32),
+                   np.array(volumes, dtype=np.float64), np.array(times, dtype=np.float64))
 
     # -- columns, expanded per sample (for tests and readers that want them) -----------
     def column(self, field: str) -> list:

@@ -157,3 +157,24 @@ def test_concurrent_appenders_and_tailers_read_every_batch_exactly_once(database
         missing = sorted(set(expected) - set(tail.read))
         assert not missing, f"{kind}: tailer {owner}/{k} never read {missing}"
         assert tail.read == expected, f"{kind}: tailer {owner}/{k} read a batch twice"
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_an_append_behind_a_stalled_one_fails_within_its_lock_timeout(kind, tmp_path, request):
+    """One project's append never waits long for another's: behind an appender stalled in
+    its transaction, it gives up after ``lock_timeout`` and stores nothing."""
+    url = database_url(kind, tmp_path, request)
+    stalled, other = AlarmStore(url), AlarmStore(url)
+    with HeldCommit(stalled.engine) as held:
+        first = threading.Thread(target=SampleJournal(stalled).append,
+                                 args=("p", batch_of(1)))
+        first.start()
+        assert held.holding.wait(30)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="nothing was stored"):
+            SampleJournal(other, lock_timeout=1).append("q", batch_of(2, project="q"))
+        assert time.monotonic() - started < 5
+        held.release()
+        first.join(30)
+    assert SampleJournal(other, lock_timeout=1).append("q", batch_of(3, project="q"))
+    assert [p for _, p, _ in SampleJournal(other).read(0)] == ["p", "q"]
