@@ -5,8 +5,9 @@ One function per case; ``--only NAME`` runs one (``--list`` names them). Cases:
 * ``ingest_journal_samples_per_s``: the path of a Heat signal to
   OS::Metering::Alarm from the checked samples on. Two workers (``Runtime``) on
   one PostgreSQL: an *appender* process that does not own the project pushes
-  batches of 1,000 checked samples (``push_samples``: the columnar batch is built
-  and appended to the journal), and the *owner*, in this process, started (its
+  batches of 1,000 checked samples from ``--appender-threads`` (2) threads, as a
+  heat-engine serves signals concurrently (``push_samples``: the columnar batch
+  is built and appended to the journal), and the *owner*, in this process, started (its
   coordination thread tails every ``journal_poll_interval`` = 0.05 s, its
   evaluator runs rounds over the project's alarm). The clock runs from the first
   push to the moment the owner's store shows every sample to a statistics read
@@ -29,6 +30,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -74,16 +76,27 @@ def owned_project() -> str:
                 if owner(f"{PROJECT_PREFIX}-{i}", WORKERS) == "owner")
 
 
-def appender(url: str, project: str, n_batches: int, ready, go, queue) -> None:
-    """The appender worker (a child process): pushes when told, reports when it started."""
+def appender(url: str, project: str, n_batches: int, threads: int, ready, go,
+             queue) -> None:
+    """The appender worker (a child process): pushes when told from ``threads`` threads (a
+    heat-engine serves signals concurrently), reports when it started and ended."""
     from heat_alarming.resources.runtime import Runtime
     runtime = Runtime(worker_conf(url), worker_id="appender", join_grace=False)
     batches = checked_batches(project, n_batches, time.time())
     ready.set()
     go.wait()
     started = time.time()
-    for samples in batches:
-        runtime.push_samples(project, samples)
+
+    def pushing(mine):
+        for samples in mine:
+            runtime.push_samples(project, samples)
+
+    pushers = [threading.Thread(target=pushing, args=(batches[k::threads],))
+               for k in range(threads)]
+    for thread in pushers:
+        thread.start()
+    for thread in pushers:
+        thread.join()
     queue.put((started, time.time()))
     runtime.membership.leave()
 
@@ -94,7 +107,7 @@ def visible(store, project: str, since: float) -> int:
     return int(stats.count.sum())
 
 
-def one_journal_run(url: str, n_batches: int) -> float:
+def one_journal_run(url: str, n_batches: int, threads: int) -> float:
     from heat_alarming.resources.runtime import Runtime
     project = owned_project()
     owner = Runtime(worker_conf(url), worker_id="owner", join_grace=False)
@@ -104,7 +117,8 @@ def one_journal_run(url: str, n_batches: int) -> float:
                            "comparison_operator": "gt", "period": 60}}])
     context = multiprocessing.get_context("spawn")
     ready, go, queue = context.Event(), context.Event(), context.Queue()
-    child = context.Process(target=appender, args=(url, project, n_batches, ready, go, queue))
+    child = context.Process(target=appender, args=(url, project, n_batches, threads, ready,
+                                                        go, queue))
     child.start()
     try:
         assert ready.wait(120), "the appender started"
@@ -134,7 +148,7 @@ def ingest_journal_samples_per_s(args) -> None:
     rates = []
     for _ in range(args.runs):
         with temporary_database(ADMIN_URL, "ha_bench_ingest") as url:
-            rates.append(one_journal_run(url, args.batches))
+            rates.append(one_journal_run(url, args.batches, args.appender_threads))
     result("ingest_journal_samples_per_s", statistics.median(rates), "{:.0f}")
 
 
@@ -179,6 +193,7 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="name the cases")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--appender-threads", type=int, default=2)
     args = parser.parse_args()
     if args.list:
         print("\n".join(CASES))
