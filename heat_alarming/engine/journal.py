@@ -32,13 +32,16 @@ a transaction takes (a lag window can), and its cost is small and bounded.
 The lock covers one insert of one batch, already encoded before the
 transaction starts and bounded by ``max_samples_per_signal`` and
 ``max_signal_bytes``; nothing else runs while it is held, so one project's
-append waits for another's for about one insert (well under a millisecond on
-PostgreSQL for 1,000 samples; ``benchmarks/bench_ingest.py``).  A wait is
-bounded by ``lock_timeout`` (:data:`LOCK_TIMEOUT`; the append then fails, and the signal with
-it), and on PostgreSQL an appender that stalls inside its transaction is cut
-off after the same time (``idle_in_transaction_session_timeout``).  Appends
-of all projects share the one order, at one transaction at a time: about
-2,000 appends/s on one PostgreSQL, far above what Heat's signal path delivers.
+append waits for another's for about one insert and commit (a millisecond or
+two on PostgreSQL for 1,000 samples; ``benchmarks/bench_ingest.py``).  A wait
+is bounded by ``lock_timeout`` (:data:`LOCK_TIMEOUT`; the append then raises
+:class:`TimeoutError`, nothing is stored, and the signal fails), and on
+PostgreSQL an appender that stalls inside its transaction is cut off after the
+same time (``idle_in_transaction_session_timeout``).  Appends
+of all projects share the one order, one transaction at a time: the commit's
+WAL flush (about a millisecond) bounds them to roughly 1,000 appends, a million
+samples, per second per alarm database, far above what Heat's signal path
+delivers.
 
 Ids never go back: SQLite's table is ``AUTOINCREMENT`` (otherwise a journal
 pruned empty would hand out ids below a tail's position again), PostgreSQL's
@@ -47,8 +50,8 @@ sequence and InnoDB's counter only grow.
 **Format.** One row per batch: ``project_id``, ``created``, ``count`` (its
 samples) and ``payload``, the :class:`~heat_alarming.metering.batch.SampleBatch`
 encoding (columns: float64 volumes and timestamps, each distinct series once).
-A payload that cannot be read back is logged and read as an empty batch, so a
-tail moves past it.
+A payload that cannot be read back, or that holds samples of another project
+than its row's, is logged and read as an empty batch, so a tail moves past it.
 """
 from __future__ import annotations
 
