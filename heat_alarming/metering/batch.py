@@ -212,10 +212,16 @@ class SampleBatch:
 
 
 def _descriptor(row: Any) -> SeriesDescriptor:
-    """A descriptor read back; its shape only (the store checks the values)."""
+    """A descriptor read back; its shape and types only (the store checks the values)."""
     if not isinstance(row, list) or len(row) != len(SeriesDescriptor._fields):
         raise TypeError("a series is a list of 8 fields")
     descriptor = SeriesDescriptor(*row)
+    texts = (descriptor.name, descriptor.resource_id, descriptor.type, descriptor.unit,
+             descriptor.source)
+    if not all(isinstance(t, str) for t in texts) or not all(
+            t is None or isinstance(t, str) for t in (descriptor.project_id,
+                                                      descriptor.user_id)):
+        raise TypeError("a series' fields are texts (project and user: or null)")
     if not isinstance(descriptor.metadata, dict):
         raise TypeError("a series' metadata is a mapping")
     return descriptor

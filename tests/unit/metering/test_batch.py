@@ -88,6 +88,8 @@ def test_a_damaged_payload_is_refused_whole(damage):
     b'[["m", "r", "p", "gauge", "", null, "s"]]',       # seven fields
     b'[["m", "r", "p", "gauge", "", null, "s", []]]',   # metadata not a mapping
     b'[["m", "r"',                                      # not JSON
+    b'[["m", "r", ["p"], "gauge", "", null, "s", {}]]', # a project that is no text
+    b'[[1, "r", "p", "gauge", "", null, "s", {}]]',     # a meter that is no text
 ])
 def test_a_payload_with_forged_series_is_refused(descriptors):
     good = SampleBatch((series(),), np.zeros(1, np.uint32), np.ones(1), np.full(1, T0))
