@@ -127,6 +127,11 @@ class AlarmStore:
         if upgrade:
             self.upgrade()
 
+    @property
+    def write_lock(self) -> threading.Lock:
+        """Held by every write of this store's process (SQLite allows one writer)."""
+        return self._lock
+
     def upgrade(self, timeout: float = MIGRATION_LOCK_TIMEOUT) -> None:
         """Create or upgrade the schema to the newest migration.
 

@@ -102,10 +102,17 @@ workers = sa.Table(
     sa.Column("heartbeat", Time, nullable=False, index=True),
 )
 
+# one row per pushed batch; ids only grow (SQLite: AUTOINCREMENT), see engine/journal.py
 sample_journal = sa.Table(
     "ha_sample_journal", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("project_id", Identifier(64), nullable=False, index=True),
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("project_id", Identifier(64), nullable=False),
     sa.Column("created", Time, nullable=False, index=True),
-    sa.Column("samples", sa.Text, nullable=False),              # JSON list of sample dicts
+    sa.Column("count", sa.Integer, nullable=False),             # samples in the batch
+    # SampleBatch.encode() (metering/batch.py); LONGBLOB on MySQL, whose BLOB is 64 KiB
+    sa.Column("payload", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"),
+              nullable=False),
+    sa.Index("ix_ha_sample_journal_project_id_id", "project_id", "id"),
+    sqlite_autoincrement=True,
 )

@@ -27,7 +27,8 @@ from heat_alarming.engine.alarm_store import AlarmStore
 from heat_alarming.engine.coordination import Membership
 from heat_alarming.engine.evaluator import Evaluator
 from heat_alarming.engine.journal import SampleJournal
-from heat_alarming.metering.sample import Sample, to_epoch
+from heat_alarming.metering.batch import SampleBatch
+from heat_alarming.metering.sample import Sample
 from heat_alarming.metering.snapshot import write_state
 from heat_alarming.metering.store import RollingStore
 
@@ -213,21 +214,26 @@ class Worker:
         """Journal a checked batch of ``project_id``; ingest it here if this worker
         owns the project (the owner tails it otherwise). Returns the samples taken.
 
-        Timestamps are fixed here (a sample without one is "now" by the store's
-        clock), so a replay after a take-over files every sample where it first went.
+        The samples become one columnar batch here, once (a sample without a
+        timestamp is "now" by the store's clock, so a replay after a take-over files
+        every sample where it first went); the journal stores it and every store
+        ingests it as it is.
         """
-        now = self.store.clock()
-        rows = [{"name": s.name, "volume": s.volume, "resource_id": s.resource_id,
-                 "unit": s.unit, "project_id": project_id,
-                 "timestamp": now if s.timestamp is None else to_epoch(s.timestamp),
-                 "resource_metadata": dict(s.resource_metadata)} for s in samples]
+        rows = SampleBatch.from_samples(samples, self.store.clock(), project_id)
+        with self._lock:
+            mine = project_id in self._owned()
+        if not mine:
+            # not under the lock: the tail reads it (ids commit in order), and a wait
+            # for the journal's append lock never holds up this worker's tail
+            self.journal.append(project_id, rows)
+            return len(rows)
         with self._lock:
             batch = self.journal.append(project_id, rows)
             # a project with alarms here (one without has nothing to read it; its
             # batches are replayed from the journal when alarms come)
             if project_id in self._owned():
                 self._book.own_batches[batch] = project_id  # the tail skips it
-                return self.store.ingest(rows).accepted
+                return self.store.ingest_batch(rows).accepted
         return len(rows)
 
     # -- coordination ----------------------------------------------------------
@@ -279,7 +285,7 @@ class Worker:
                 for batch, _, rows in batches:
                     book.position = batch
                     if book.own_batches.pop(batch, None) is None:
-                        self.store.ingest(rows)
+                        self.store.ingest_batch(rows)
                 if len(batches) < self.tail_batches:
                     break
             # own batches the tail has passed are in the store; those of projects
@@ -304,7 +310,7 @@ class Worker:
                                                     limit=REPLAY_LIMIT):
                 if batch <= book.position and batch not in held \
                         and batch not in book.own_batches:
-                    self.store.ingest(rows)
+                    self.store.ingest_batch(rows)
                     replayed += 1
         LOG.debug("Worker %s gained %d project(s); %d journal batch(es) replayed",
                   self.worker_id, len(gained), replayed)

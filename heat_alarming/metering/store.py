@@ -20,6 +20,7 @@ import numpy as np
 from oslo_log import log as logging
 
 from heat_alarming.metering import statistics as stats_mod
+from heat_alarming.metering.batch import SampleBatch
 from heat_alarming.metering.buckets import FIELDS, BucketRing, bucket_of, to_buckets
 from heat_alarming.metering.clock import Clock, system_clock
 from heat_alarming.metering.index import SeriesIndex
@@ -363,6 +364,114 @@ class RollingStore:
             rejected.sort()
         return IngestResult(accepted, rejected)
 
+    def ingest_batch(self, batch: SampleBatch) -> IngestResult:
+        """Add a columnar batch (:class:`~heat_alarming.metering.batch.SampleBatch`) with
+        the checks and refusals of :meth:`ingest`, and no sample built.
+
+        The series checks (identity, metadata, the project's quota) run once per
+        distinct series of the batch, the value and window checks whole-array;
+        a refused row gets the reason :meth:`ingest` would give it, from the same
+        validator, and the good rows go in together.
+        """
+        with self._lock:
+            now = self.clock()
+            self._maybe_reclaim(now)
+            rejected: list[Rejection] = []
+            good, rows, target = self._vet_batch(batch, now, rejected)
+            accepted = int(good.sum())
+            if accepted:
+                if target > self.ring.head:
+                    self._flush()
+                    self.ring.advance(target)
+                self._flush()
+                self._merge(rows[good], batch.timestamps[good], batch.volumes[good])
+            rejected.sort()
+        return IngestResult(accepted, rejected)
+
+    def _vet_batch(self, batch: SampleBatch, now: float,
+                   rejected: list[Rejection]) -> tuple[np.ndarray, np.ndarray, int]:
+        """Check a columnar batch and register its new series: (good-row mask, the row of
+        every sample, the bucket the ring moves to)."""
+        validator = self.validator
+        n_series, codes = len(batch.series), batch.codes.astype(np.int64)
+        row_of_code = np.full(n_series, -1, dtype=np.int64)
+        identity: dict[int, tuple[str, str]] = {}  # refused descriptors: (field, reason)
+        metadata: dict[int, tuple[str, str]] = {}
+        fresh: dict[int, Sample] = {}  # descriptors to register or refresh
+        for c, descriptor in enumerate(batch.series):
+            try:
+                row = self._row_of.get(descriptor.key)
+            except TypeError:  # an unhashable field; the validator will name it
+                row = None
+            if row is not None:
+                row_of_code[c] = row
+                if self._attrs[row] == descriptor.attrs():
+                    continue
+            refusal = identity
+            try:
+                probe = descriptor.probe()
+                validator.check_identity(probe)
+                refusal = metadata
+                validator.check_metadata(probe.resource_metadata)
+                fresh[c] = probe
+            except SampleError as exc:
+                refusal[c] = (exc.field, str(exc))
+            except Exception as exc:  # a series no check foresaw: refuse its rows alone
+                refusal[c] = ("sample", _unforeseen(exc))
+        n = len(batch)
+        good = np.ones(n, dtype=bool)
+
+        def refuse(mask: np.ndarray, reasons: dict[int, tuple[str, str]]) -> None:
+            for i in np.flatnonzero(mask).tolist():
+                field, reason = reasons[int(codes[i])]
+                rejected.append(Rejection(i, field, reason))
+            good[mask] = False
+
+        if identity:  # the first check of a row, as in ingest()
+            refuse(np.isin(codes, list(identity)), identity)
+        volumes, times = batch.volumes, batch.timestamps
+        oldest, newest = now - self.retention, now + self._max_skew
+        with np.errstate(invalid="ignore"):
+            values_ok = (np.abs(volumes) <= MAX_ABS_VOLUME) & (times >= oldest) \
+                & (times <= newest)  # NaN fails both
+        for i in np.flatnonzero(good & ~values_ok).tolist():
+            try:
+                validator.check_volume(float(volumes[i]))
+                validator.check_timestamp(float(times[i]), now)
+            except SampleError as exc:
+                rejected.append(Rejection(i, exc.field, str(exc)))
+                good[i] = False
+        if metadata:
+            refuse(good & np.isin(codes, list(metadata)), metadata)
+        target = bucket_of(now, self.resolution)
+        if good.any():
+            late, target, reason = self._late_rows(times[good], target)
+            if late.any():
+                positions = np.flatnonzero(good)[late]
+                rejected.extend(Rejection(i, "timestamp", reason) for i in positions.tolist())
+                good[positions] = False
+        if self.max_series_per_project is not None and good.any():
+            # the first good row of every series not held yet, in batch order
+            firsts = {}
+            for i, c in zip(np.flatnonzero(good).tolist(), codes[good].tolist()):
+                if row_of_code[c] < 0 and c not in firsts:
+                    firsts[c] = i
+            refused = self._over_quota((i, batch.series[c].key) for c, i in firsts.items())
+            if refused:
+                over = {c: (r.field, r.reason) for c, i in firsts.items()
+                        if (r := refused.get(i)) is not None}
+                refuse(good & np.isin(codes, list(over)), over)
+        # register and refresh the series that keep good rows, in batch order
+        keeping = set(np.unique(codes[good]).tolist())
+        for c in sorted(fresh.keys() & keeping):
+            try:
+                row_of_code[c] = self._series_row(fresh[c], check_metadata=False)
+            except Exception as exc:  # refuse the series' rows alone, store the rest
+                field = exc.field if isinstance(exc, SampleError) else "sample"
+                text = str(exc) if isinstance(exc, SampleError) else _unforeseen(exc)
+                refuse(good & (codes == c), {c: (field, text)})
+        return good, row_of_code[codes], target
+
     def _vet(self, samples, now: float) -> tuple[list[tuple], int, list[Rejection]]:
         """Check a batch: (good rows, the bucket the ring moves to, rejections).
 
@@ -416,40 +525,50 @@ class RollingStore:
         (see :func:`ring_buckets`), so only a clock stepped back behind the ring's
         head refuses a row here."""
         times = np.fromiter((g[3] for g in good), dtype=np.float64, count=len(good))
-        buckets = to_buckets(times, self.resolution)[0]
-        target = max(target, int(buckets.max()))
-        first = max(self.ring.head, target) - self._n_buckets + 1
-        late = buckets < first
+        late, target, reason = self._late_rows(times, target)
         if late.any():
-            reason = (f"sample field 'timestamp': older than the store's window once this "
-                      f"batch is in (it starts at {first * self.resolution:.0f})")
             rejected.extend(Rejection(good[j][0], "timestamp", reason)
                             for j in np.flatnonzero(late).tolist())
             good = [g for g, out in zip(good, late.tolist()) if not out]
         return good, target
 
+    def _late_rows(self, times: np.ndarray, target: int) -> tuple[np.ndarray, int, str]:
+        """(rows of ``times`` older than the window the batch leaves, the bucket the ring
+        moves to, the reason given for them); ``times`` is not empty."""
+        buckets = to_buckets(times, self.resolution)[0]
+        target = max(target, int(buckets.max()))
+        first = max(self.ring.head, target) - self._n_buckets + 1
+        reason = (f"sample field 'timestamp': older than the store's window once this "
+                  f"batch is in (it starts at {first * self.resolution:.0f})")
+        return buckets < first, target, reason
+
     def _within_quota(self, good: list[tuple], rejected: list[Rejection]) -> list[tuple]:
         """Refuse rows that would create series beyond their project's quota."""
+        refused = self._over_quota(
+            (i, (sample.name, sample.resource_id, sample.project_id or ""))
+            for i, row, sample, *_ in good if row is None)
+        rejected.extend(refused.values())
+        return [entry for entry in good if entry[0] not in refused]
+
+    def _over_quota(self, new: Iterable[tuple[int, tuple]]) -> dict[int, Rejection]:
+        """Of the rows that would create a series, ``(position, key)`` in batch order, those
+        beyond their project's quota (the first rows of each project's new keys go in)."""
         quota = self.max_series_per_project
         held = self.index.series_of_project
         new_keys: dict[str, set] = {}
-        kept = []
-        for entry in good:
-            i, row, sample = entry[:3]
-            if row is None:
-                project = sample.project_id or ""
-                key = (sample.name, sample.resource_id, project)
-                keys = new_keys.setdefault(project, set())
-                if key not in keys:
-                    if held.get(project, 0) + len(keys) >= quota:
-                        rejected.append(Rejection(
-                            i, "resource_id", f"sample field 'resource_id': project "
-                            f"{project!r} has reached its quota of {quota} series "
-                            "(max_series_per_project)"))
-                        continue
-                    keys.add(key)
-            kept.append(entry)
-        return kept
+        refused: dict[int, Rejection] = {}
+        for i, key in new:
+            project = key[2]
+            keys = new_keys.setdefault(project, set())
+            if key not in keys:
+                if held.get(project, 0) + len(keys) >= quota:
+                    refused[i] = Rejection(
+                        i, "resource_id", f"sample field 'resource_id': project "
+                        f"{project!r} has reached its quota of {quota} series "
+                        "(max_series_per_project)")
+                    continue
+                keys.add(key)
+        return refused
 
     def _store_vetted(self, good: list[tuple], target: int,
                       rejected: list[Rejection]) -> int:

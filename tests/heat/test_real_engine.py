@@ -29,7 +29,8 @@ from heat_alarming.engine import UNKNOWN, AlarmStore, Evaluator
 from heat_alarming.engine.alarm_store import STATE_TRANSITION
 from heat_alarming.engine.coordination import owner
 from heat_alarming.engine.journal import SampleJournal
-from heat_alarming.metering import RollingStore
+from heat_alarming.metering import RollingStore, Sample
+from heat_alarming.metering.batch import SampleBatch
 from tests.support.databases import temporary_database
 
 PROJECTS = [f"proj-{i}" for i in range(12)]
@@ -84,9 +85,9 @@ class Reporter(threading.Thread):
         while not self.done.wait(0.25):
             now = time.time()
             for project in PROJECTS:
-                self.journal.append(project, [{"name": "cpu_util", "volume": self.value,
-                                               "resource_id": "vm", "project_id": project,
-                                               "timestamp": now}])
+                self.journal.append(project, SampleBatch.from_samples(
+                    [Sample("cpu_util", self.value, "vm", project_id=project,
+                            timestamp=now)], now))
 
 
 def committed_states(alarms: AlarmStore) -> dict[str, str]:
