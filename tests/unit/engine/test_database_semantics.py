@@ -15,7 +15,8 @@ from heat_alarming.engine.alarm import ALARM, OK, Alarm
 from heat_alarming.engine.alarm_store import AlarmStore, HistoryEntry, Notification
 from heat_alarming.engine.coordination import Membership
 from heat_alarming.engine.journal import SampleJournal
-from heat_alarming.metering import ManualClock
+from heat_alarming.metering import ManualClock, Sample
+from heat_alarming.metering.batch import SampleBatch
 from tests.support.databases import DATABASES, database_url
 
 T0 = 1_767_225_600.123456  # 2026-01-01, with microseconds
@@ -110,11 +111,11 @@ def test_a_project_differing_only_by_case_or_trailing_space_is_another_project(
 def test_a_project_reads_only_its_own_journal_batches(alarm_store):
     journal = SampleJournal(alarm_store, clock=ManualClock(T0))
     for twin in TWINS:
-        journal.append(twin, [{"counter_name": "cpu_util", "counter_volume": 1.0,
-                               "resource_id": f"vm-of-{twin}"}])
+        journal.append(twin, SampleBatch.from_samples(
+            [Sample("cpu_util", 1.0, f"vm-of-{twin}", project_id=twin)], T0))
     for twin in TWINS:
-        ((_, project, samples),) = journal.read(0, projects=[twin])
-        assert (project, samples[0]["resource_id"]) == (twin, f"vm-of-{twin}")
+        ((_, project, batch),) = journal.read(0, projects=[twin])
+        assert (project, batch.resource_ids) == (twin, [f"vm-of-{twin}"])
 
 
 def test_worker_ids_differing_only_by_case_are_two_workers(alarm_store):

@@ -20,6 +20,7 @@ from heat_alarming.engine.coordination import owner
 from heat_alarming.engine.journal import SampleJournal
 from heat_alarming.engine.worker import Bookkeeping, Worker
 from heat_alarming.metering import ManualClock, RollingStore, Sample
+from heat_alarming.metering.batch import SampleBatch
 from heat_alarming.metering.snapshot import restore_snapshot
 from tests.support.databases import DATABASES, database_url
 
@@ -173,13 +174,13 @@ def test_a_dead_workers_projects_move_with_the_journal_replayed_once_before_any_
     # w2 dies here. A spy on w1's store (the real store underneath) notes, at each
     # ingest of the project, whether w1's evaluator would already evaluate its alarm.
     evaluated_while_replaying = []
-    ingest = w1.store.ingest
+    ingest = w1.store.ingest_batch
 
-    def spying(rows):
-        if any(row["project_id"] == project for row in rows):
+    def spying(batch):
+        if project in batch.projects():
             evaluated_while_replaying.append(alarm_id in w1.evaluator.evaluated_ids())
-        return ingest(rows)
-    monkeypatch.setattr(w1.store, "ingest", spying)
+        return ingest(batch)
+    monkeypatch.setattr(w1.store, "ingest_batch", spying)
 
     cluster.clock.set(T0 + 119.9)
     step(w1)
@@ -239,9 +240,8 @@ def test_a_restored_snapshot_and_its_bookkeeping_count_each_batch_once(cluster, 
     journal = SampleJournal(first.alarm_store, clock=cluster.clock)
     cluster.clock.set(T0 + 110)
     first.push_samples(project, minute(0))       # ingested at once, not yet tailed past
-    journal.append(project, [{"name": s.name, "volume": s.volume, "resource_id": "vm",
-                              "project_id": project, "timestamp": s.timestamp}
-                             for s in minute(1)])           # another worker's push
+    journal.append(project, SampleBatch.from_samples(
+        minute(1), cluster.clock(), project))                # another worker's push
     assert first.snapshot() > 0                  # holds minute 0, and says so
     step(first)
     assert counts(first, project, 2) == [3, 3]
