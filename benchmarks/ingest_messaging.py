@@ -1,0 +1,174 @@
+"""Messaging ingress throughput: Ceilometer's notifier:// publisher -> RabbitMQ -> listeners.
+
+Ceilometer 27's own publisher (tests/support/ceilometer.py) fills the pool's queue
+with notifications of 100 signed samples each (10 projects) while the listener
+processes (MeteringListener, heat-engine's settings: batch listener, threading
+executor) hold their first batch; then they are let go and the time until every
+sample has been delivered (grouped per project, to a counting deliver) gives
+samples/s.  The median over the rounds is printed as::
+
+    RESULT ingest_listener_samples_per_s <median>
+
+with the publisher's rate, the CPU seconds per 100,000 samples of the listeners
+and of RabbitMQ, and one listener thread's handle() rate without the bus (signed
+and unsigned) to show what limits the figure.  Runs in a RabbitMQ vhost of its own.
+
+    python benchmarks/ingest_messaging.py [--notifications 300] [--rounds 3]
+        [--listeners 2] [--prefetch 100] [--batch-size 64] [--threads 2] [--no-secret]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks._common import progress, result  # noqa: E402
+
+SECRET = "benchmark-telemetry-secret"
+PER_NOTIFICATION = 100
+PROJECTS = 10
+
+
+def _listen(url, topic, pool, secret, args, delivered, go, ready, stop):
+    """One listener process: deliver counts samples once ``go`` is set."""
+    from heat_alarming.resources.embedded import select_threading_backend
+    select_threading_backend()  # as heat-engine does
+    from heat_alarming.engine.listener import MeteringListener
+    from tests.support import rabbit
+
+    def deliver(project_id, samples):
+        go.wait()
+        with delivered.get_lock():
+            delivered.value += len(samples)
+
+    transport = rabbit.notification_transport(url, rabbit_qos_prefetch_count=args.prefetch)
+    listener = MeteringListener(transport, deliver, topic=topic, pool=pool, secret=secret,
+                                batch_size=args.batch_size, batch_timeout=0.05,
+                                threads=args.threads,
+                                dedup_ids_per_project=args.notifications * PER_NOTIFICATION)
+    listener.start()
+    ready.release()
+    stop.wait()
+    listener.stop()
+    transport.cleanup()
+
+
+def _cpu(processes) -> float:
+    return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
+
+
+def _rabbit_processes():
+    import psutil
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] == "beam.smp"]
+
+
+def _publish(publisher, count: int) -> float:
+    from tests.support.ceilometer import meter
+
+    started = time.perf_counter()
+    for n in range(count):
+        publisher.publish([meter(f"project-{k % PROJECTS}", volume=float(k),
+                                 resource_id=f"server-{n}-{k % 7}")
+                           for k in range(PER_NOTIFICATION)])
+    return count * PER_NOTIFICATION / (time.perf_counter() - started)
+
+
+def _handle_rate(secret: str | None) -> float:
+    """One thread's MeteringListener.handle() on decoded payloads, without the bus."""
+    from ceilometer.publisher import utils
+
+    from heat_alarming.engine.listener import MeteringListener
+    from tests.support.ceilometer import meter
+
+    batches = [json.loads(json.dumps([
+        utils.meter_message_from_counter(meter(f"project-{k % PROJECTS}", volume=float(k)),
+                                         secret or "")
+        for k in range(PER_NOTIFICATION)])) for _ in range(100)]
+    listener = MeteringListener(None, lambda project, samples: None, secret=secret,
+                                dedup_ids_per_project=10 ** 6)
+    started = time.perf_counter()
+    for payload in batches:
+        listener.handle([payload])
+    return len(batches) * PER_NOTIFICATION / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notifications", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--listeners", type=int, default=2)
+    parser.add_argument("--prefetch", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-secret", action="store_true")
+    args = parser.parse_args()
+
+    from heat_alarming.resources.embedded import select_threading_backend
+    select_threading_backend()
+    import psutil
+
+    from tests.support import rabbit
+    from tests.support.ceilometer import CeilometerPublisher
+
+    secret = None if args.no_secret else SECRET
+    spawn = multiprocessing.get_context("spawn")
+    with rabbit.temporary_vhost("ha-bench") as url:
+        topic, pool = f"metering-{uuid.uuid4().hex[:6]}", "heat-alarming"
+        delivered = spawn.Value("q", 0)
+        go, stop, ready = spawn.Event(), spawn.Event(), spawn.Semaphore(0)
+        children = [spawn.Process(target=_listen, daemon=True,
+                                  args=(url, topic, pool, secret, args, delivered, go,
+                                        ready, stop))
+                    for _ in range(args.listeners)]
+        for child in children:
+            child.start()
+        for _ in children:
+            assert ready.acquire(timeout=120), "a listener did not start"
+        rabbit.wait_for(lambda: (rabbit.queue_facts(url, pool) or (0,))[0] == len(children),
+                        what="every listener consuming")
+        publisher = CeilometerPublisher(url, topic, secret or "")
+        listening = [psutil.Process(c.pid) for c in children]
+        broker = _rabbit_processes()
+        rates, publish_rates, listener_cpu, broker_cpu = [], [], [], []
+        expected = 0
+        for n in range(args.rounds):
+            go.clear()
+            publish_rates.append(_publish(publisher, args.notifications))
+            expected += args.notifications * PER_NOTIFICATION
+            cpu_listeners, cpu_broker = _cpu(listening), _cpu(broker)
+            started = time.perf_counter()
+            go.set()
+            rabbit.wait_for(lambda e=expected: delivered.value >= e, deadline=600, interval=0.002,
+                            what="every sample delivered")
+            elapsed = time.perf_counter() - started
+            samples = args.notifications * PER_NOTIFICATION
+            rates.append(samples / elapsed)
+            listener_cpu.append((_cpu(listening) - cpu_listeners) / samples * 1e5)
+            broker_cpu.append((_cpu(broker) - cpu_broker) / samples * 1e5)
+            progress(f"round {n + 1}: {samples} samples in {elapsed:.2f} s = "
+                     f"{rates[-1]:,.0f}/s (published at {publish_rates[-1]:,.0f}/s); "
+                     f"CPU s per 100k samples: listeners {listener_cpu[-1]:.2f}, "
+                     f"RabbitMQ {broker_cpu[-1]:.2f}")
+        stop.set()
+        for child in children:
+            child.join(timeout=60)
+        assert delivered.value == expected, (delivered.value, expected)
+
+    result("ingest_listener_samples_per_s", statistics.median(rates), "{:.0f}")
+    result("ingest_ceilometer_publish_samples_per_s", statistics.median(publish_rates),
+           "{:.0f}")
+    result("ingest_listener_cpu_s_per_100k_samples", statistics.median(listener_cpu), "{:.2f}")
+    result("ingest_rabbitmq_cpu_s_per_100k_samples", statistics.median(broker_cpu), "{:.2f}")
+    result("ingest_handle_signed_samples_per_s", _handle_rate(SECRET), "{:.0f}")
+    result("ingest_handle_unsigned_samples_per_s", _handle_rate(None), "{:.0f}")
+
+
+if __name__ == "__main__":
+    main()
