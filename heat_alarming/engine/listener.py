@@ -48,6 +48,7 @@ import collections
 import functools
 import hashlib
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -144,20 +145,32 @@ def _hmac_of(secret: str | bytes):
                     digestmod=hashlib.sha256)
 
 
-def _keyed(secret: str | bytes, message: Mapping[str, Any]):
+def _keyed(secret: str | bytes, message: Mapping[str, Any], metadata: str | None = None):
     parts: list[str] = []
-    _flatten(message, "", parts)
+    _flatten(message, "", parts, metadata)
     mac = _hmac_of(secret).copy()
     mac.update("".join(parts).encode("utf-8"))
     return mac
 
 
-def _flatten(fields: Mapping[str, Any], prefix: str, parts: list[str]) -> None:
+def metadata_text(metadata: Mapping[str, Any]) -> str:
+    """What a message's ``resource_metadata`` map adds to the signed text: the same for
+    the same metadata, so it can be reused (:func:`check_signature`)."""
+    parts: list[str] = []
+    _flatten(metadata, "resource_metadata:", parts)
+    return "".join(parts)
+
+
+def _flatten(fields: Mapping[str, Any], prefix: str, parts: list[str],
+             metadata: str | None = None) -> None:
     append = parts.append
     for name in sorted(fields):
         value = fields[name]
         if type(value) is dict or isinstance(value, dict):
-            _flatten(value, f"{prefix}{name}:", parts)
+            if metadata is not None and name == "resource_metadata" and not prefix:
+                append(metadata)
+            else:
+                _flatten(value, f"{prefix}{name}:", parts)
             continue
         if name == "message_signature" and not prefix:
             continue
@@ -183,14 +196,16 @@ def _listed(value: Any) -> Any:
     return value
 
 
-def check_signature(message: Mapping[str, Any], secret: str | bytes) -> str | None:
+def check_signature(message: Mapping[str, Any], secret: str | bytes,
+                    metadata: str | None = None) -> str | None:
     """None when ``message`` carries Ceilometer's signature with ``secret``, else
-    "unsigned" (no signature text) or "forged" (another one)."""
+    "unsigned" (no signature text) or "forged" (another one).  ``metadata`` is
+    :func:`metadata_text` of the message's ``resource_metadata`` if known."""
     given = message.get("message_signature")
     if not isinstance(given, str) or not given:
         return "unsigned"
     try:
-        expected = ceilometer_signature(message, secret)
+        expected = _keyed(secret, message, metadata).hexdigest()
         given_bytes = given.encode("ascii")
     except (ValueError, TypeError, RecursionError):  # unencodable text: nobody signed it
         return "forged"
@@ -251,6 +266,44 @@ class MessageIds:
             return sum(len(ids) for ids in self._ids.values())
 
 
+class _MetadataMemo:
+    """Resource metadata seen lately, by its JSON text: its :func:`metadata_text` and
+    whether it passed the validator, so the many samples of one resource (which carry
+    the same metadata) pay for it once.  Both are functions of the metadata alone, so
+    a project gains nothing from another's entries but time.  At most ``size``
+    entries, the oldest dropped first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: dict[str, list] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(metadata: Any) -> str | None:
+        if type(metadata) is not dict:
+            return None
+        try:
+            return json.dumps(metadata)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            return None
+
+    def get(self, key: str | None) -> list | None:
+        return None if key is None else self._entries.get(key)
+
+    def put(self, key: str | None, signed: str | None = None,
+            checked: bool = False) -> None:
+        if key is None:
+            return
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                if len(self._entries) >= self.size:
+                    del self._entries[next(iter(self._entries))]
+                entry = self._entries[key] = [None, False]
+            entry[0] = entry[0] if signed is None else signed
+            entry[1] = entry[1] or checked
+
+
 class _DropLog:
     """Logs dropped messages at most once per ``interval`` seconds per kind, with
     the count since the last line and one example."""
@@ -307,6 +360,7 @@ class MeteringListener:
         self.clock = clock
         self.ids = MessageIds(dedup_ids_per_project, dedup_projects)
         self._drops = _DropLog(clock)
+        self._metadata = _MetadataMemo()
         self._counts = dict.fromkeys(("notifications", "received") + OUTCOMES, 0)
         self._lock = threading.Lock()
         self._server = None
@@ -397,10 +451,20 @@ class MeteringListener:
         a short description for the log)."""
         if not isinstance(message, dict):
             return "invalid", f"a meter message that is a {type(message).__name__}"
+        key = self._metadata.key(message.get("resource_metadata"))
+        known = self._metadata.get(key) or (None, False)
         if self.secret:
-            wrong = check_signature(message, self.secret)
+            signed = known[0]
+            if signed is None and key is not None:
+                try:
+                    signed = metadata_text(message["resource_metadata"])
+                except (ValueError, TypeError, RecursionError):
+                    return "forged", _describe(message)
+            wrong = check_signature(message, self.secret, signed)
             if wrong:
                 return wrong, _describe(message)
+            if known[0] is None:
+                self._metadata.put(key, signed=signed)
         project = message.get("project_id")
         if not isinstance(project, str) or not project:
             return "no_project", _describe(message)
@@ -419,7 +483,9 @@ class MeteringListener:
             validator.check_identity(sample)
             sample.volume = validator.check_volume(sample.volume)
             sample.timestamp = validator.check_timestamp(sample.timestamp, now)
-            validator.check_metadata(sample.resource_metadata)
+            if not known[1]:
+                validator.check_metadata(sample.resource_metadata)
+                self._metadata.put(key, checked=True)
         except SampleError as exc:
             return "invalid", f"{_describe(message)}: {exc}"
         except Exception as exc:  # a value no check foresaw: refuse it alone

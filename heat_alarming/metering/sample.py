@@ -215,6 +215,19 @@ class SampleValidator:
             raise SampleError("resource_metadata", metadata, "must be a mapping")
         if not metadata:
             return
+        if type(metadata) is dict:
+            # the common case at one pass: a JSON text opening no more than
+            # MAX_METADATA_DEPTH maps and lists cannot nest deeper; anything else
+            # (a failure, more brackets, perhaps only inside texts) takes the long way
+            try:
+                text = json.dumps(metadata)
+            except (TypeError, ValueError, OverflowError, RecursionError):
+                text = None
+            if text is not None and text.count("{") + text.count("[") <= MAX_METADATA_DEPTH:
+                if len(text) > self.max_metadata_bytes:
+                    raise SampleError("resource_metadata", f"<{len(text)} bytes>",
+                                      f"larger than {self.max_metadata_bytes} bytes")
+                return
         try:
             depth = nesting_depth(metadata, MAX_METADATA_DEPTH)
         except Exception as exc:  # a foreign mapping that fails while read
