@@ -1,8 +1,10 @@
 """Messaging ingress throughput: Ceilometer's notifier:// publisher -> RabbitMQ -> listeners.
 
 Ceilometer 27's own publisher (tests/support/ceilometer.py) fills the pool's queue
-with notifications of 100 signed samples each (10 projects, a compute instance's
-resource metadata) while the listener processes (MeteringListener as heat-engine
+with notifications of 100 samples each (10 projects, a compute instance's resource
+metadata; the meter messages made and signed beforehand by Ceilometer's
+meter_message_from_counter, sent by its NotifierPublisher), many more than the
+listeners may prefetch, while the listener processes (MeteringListener as heat-engine
 runs it: batch listener, threading executor) hold their first batch; then they are
 let go, and the time until every sample has been delivered (grouped per project, to
 a counting deliver) gives samples/s.  The median over the rounds is printed as::
@@ -13,8 +15,8 @@ with the publisher's rate, the CPU seconds per 100,000 samples of the listeners
 and of RabbitMQ, and one listener thread's handle() rate without the bus (signed
 and unsigned) to show what limits the figure.  Runs in a RabbitMQ vhost of its own.
 
-    python benchmarks/ingest_messaging.py [--notifications 300] [--rounds 3]
-        [--listeners 2] [--prefetch 100] [--batch-size 64] [--threads 2] [--no-secret]
+    python benchmarks/ingest_messaging.py [--notifications 1000] [--rounds 3]
+        [--listeners 2] [--prefetch 100] [--batch-size 32] [--threads 2] [--no-secret]
         [--bus-only]
 """
 from __future__ import annotations
@@ -53,6 +55,7 @@ def _listen(url, topic, pool, secret, args, delivered, go, ready, stop):
     from heat_alarming.resources.embedded import select_threading_backend
     select_threading_backend()  # as heat-engine does
     from heat_alarming.engine.listener import MeteringListener
+    from heat_alarming.metering.sample import SampleValidator
     from tests.support import rabbit
 
     def deliver(project_id, samples):
@@ -69,10 +72,10 @@ def _listen(url, topic, pool, secret, args, delivered, go, ready, stop):
 
     transport = rabbit.notification_transport(url, rabbit_qos_prefetch_count=args.prefetch)
     kind = BusOnly if args.bus_only else MeteringListener
-    listener = kind(transport, deliver, topic=topic, pool=pool, secret=secret,
-                                batch_size=args.batch_size, batch_timeout=0.05,
-                                threads=args.threads,
-                                dedup_ids_per_project=args.notifications * PER_NOTIFICATION)
+    listener = kind(transport, deliver, SampleValidator(3600, 300), topic=topic, pool=pool,
+                    secret=secret, batch_size=args.batch_size,
+                    batch_timeout=args.batch_timeout, threads=args.threads,
+                    dedup_ids_per_project=args.notifications * PER_NOTIFICATION)
     listener.start()
     ready.release()
     stop.wait()
@@ -89,15 +92,26 @@ def _rabbit_processes():
     return [p for p in psutil.process_iter(["name"]) if p.info["name"] == "beam.smp"]
 
 
-def _publish(publisher, count: int) -> float:
+def _payloads(count: int, secret: str) -> list[list[dict]]:
+    """``count`` notification payloads of meter messages made and signed by Ceilometer's
+    own code (ceilometer.publisher.utils.meter_message_from_counter)."""
+    from ceilometer.publisher import utils
+
     from tests.support.ceilometer import meter
 
+    return [[utils.meter_message_from_counter(
+        meter(f"project-{k % PROJECTS}", volume=float(k), resource_id=f"server-{n}-{k % 7}",
+              metadata=METADATA), secret)
+        for k in range(PER_NOTIFICATION)] for n in range(count)]
+
+
+def _publish(publisher, payloads) -> float:
+    """Send each payload as Ceilometer's notifier publisher does (its _send: one
+    notification of priority sample); samples/s."""
     started = time.perf_counter()
-    for n in range(count):
-        publisher.publish([meter(f"project-{k % PROJECTS}", volume=float(k),
-                                 resource_id=f"server-{n}-{k % 7}", metadata=METADATA)
-                           for k in range(PER_NOTIFICATION)])
-    return count * PER_NOTIFICATION / (time.perf_counter() - started)
+    for payload in payloads:
+        publisher.publisher._send(publisher.conf.publisher_notifier.metering_topic, payload)
+    return len(payloads) * PER_NOTIFICATION / (time.perf_counter() - started)
 
 
 def _handle_rate(secret: str | None) -> float:
@@ -105,13 +119,15 @@ def _handle_rate(secret: str | None) -> float:
     from ceilometer.publisher import utils
 
     from heat_alarming.engine.listener import MeteringListener
+    from heat_alarming.metering.sample import SampleValidator
     from tests.support.ceilometer import meter
 
     batches = [json.loads(json.dumps([
         utils.meter_message_from_counter(meter(f"project-{k % PROJECTS}", volume=float(k),
                                                metadata=METADATA), secret or "")
         for k in range(PER_NOTIFICATION)])) for _ in range(100)]
-    listener = MeteringListener(None, lambda project, samples: None, secret=secret,
+    listener = MeteringListener(None, lambda project, samples: None,
+                                SampleValidator(3600, 300), secret=secret,
                                 dedup_ids_per_project=10 ** 6)
     started = time.perf_counter()
     for payload in batches:
@@ -121,12 +137,13 @@ def _handle_rate(secret: str | None) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notifications", type=int, default=300)
+    parser.add_argument("--notifications", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--listeners", type=int, default=2)
     parser.add_argument("--prefetch", type=int, default=100)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-timeout", type=float, default=0.5)
     parser.add_argument("--no-secret", action="store_true")
     parser.add_argument("--bus-only", action="store_true",
                         help="listeners that check nothing (the bus's own cost)")
@@ -162,7 +179,8 @@ def main() -> None:
         expected = 0
         for n in range(args.rounds):
             go.clear()
-            publish_rates.append(_publish(publisher, args.notifications))
+            payloads = _payloads(args.notifications, secret or "")
+            publish_rates.append(_publish(publisher, payloads))
             expected += args.notifications * PER_NOTIFICATION
             cpu_listeners, cpu_broker = _cpu(listening), _cpu(broker)
             started = time.perf_counter()

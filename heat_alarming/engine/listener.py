@@ -66,6 +66,10 @@ LOG = logging.getLogger(__name__)
 LOG_INTERVAL = 60.0
 #: seconds a batch whose delivery failed waits before it goes back to the bus
 REQUEUE_DELAY = 1.0
+# the defaults of the options below and of MeteringListener's arguments
+TOPIC, EXCHANGE, POOL = "metering", "ceilometer", "heat-alarming"
+BATCH_SIZE, BATCH_TIMEOUT, THREADS = 32, 0.5, 4
+MAX_MESSAGES, DEDUP_IDS_PER_PROJECT, DEDUP_PROJECTS = 1000, 1000, 1000
 #: oslo.messaging's NotificationResult values (its module is imported only when a
 #: listener starts: importing oslo.messaging picks oslo.service's backend, which
 #: heat-engine must pick first)
@@ -88,13 +92,13 @@ listener_opts = [
                help="Transport URL to listen on; unset: heat-engine's notification "
                     "transport ([oslo_messaging_notifications] transport_url, else "
                     "[DEFAULT] transport_url)."),
-    cfg.StrOpt("metering_exchange", default="ceilometer",
+    cfg.StrOpt("metering_exchange", default=EXCHANGE,
                help="Exchange the samples are published to: Ceilometer's "
                     "control_exchange."),
-    cfg.StrOpt("metering_topic", default="metering",
+    cfg.StrOpt("metering_topic", default=TOPIC,
                help="Topic of the samples: the topic= of Ceilometer's notifier:// "
                     "publisher URL."),
-    cfg.StrOpt("metering_pool", default="heat-alarming",
+    cfg.StrOpt("metering_pool", default=POOL,
                help="Listener pool (the RabbitMQ queue name): the heat-engine workers of "
                     "one pool share the samples, each notification going to one of "
                     "them, and every other pool gets its own copy. Empty: the topic's "
@@ -104,20 +108,20 @@ listener_opts = [
                help="Ceilometer's [publisher] telemetry_secret. Set: meter messages "
                     "without a valid signature are dropped, counted and logged. Unset: "
                     "no message is verified (a warning is logged on start)."),
-    cfg.IntOpt("metering_batch_size", default=64, min=1,
+    cfg.IntOpt("metering_batch_size", default=BATCH_SIZE, min=1,
                help="Notifications the listener takes from the bus at once."),
-    cfg.FloatOpt("metering_batch_timeout", default=0.5, min=0.0,
+    cfg.FloatOpt("metering_batch_timeout", default=BATCH_TIMEOUT, min=0.0,
                  help="Seconds the listener waits for metering_batch_size notifications "
                       "before it handles those it has."),
-    cfg.IntOpt("metering_listener_threads", default=4, min=1,
+    cfg.IntOpt("metering_listener_threads", default=THREADS, min=1,
                help="Batches one worker's listener handles at once."),
-    cfg.IntOpt("metering_max_messages_per_notification", default=1000, min=1,
+    cfg.IntOpt("metering_max_messages_per_notification", default=MAX_MESSAGES, min=1,
                help="Meter messages one notification may carry; a larger one is "
                     "refused whole."),
-    cfg.IntOpt("metering_dedup_ids_per_project", default=1000, min=1,
+    cfg.IntOpt("metering_dedup_ids_per_project", default=DEDUP_IDS_PER_PROJECT, min=1,
                help="Message ids remembered per project to drop redelivered "
                     "messages; a project's oldest are forgotten first."),
-    cfg.IntOpt("metering_dedup_projects", default=1000, min=1,
+    cfg.IntOpt("metering_dedup_projects", default=DEDUP_PROJECTS, min=1,
                help="Projects whose message ids are remembered; the least recently "
                     "heard project is forgotten first."),
 ]
@@ -339,12 +343,13 @@ class MeteringListener:
     owns; ``validator`` checks each sample (the store's window and limits);
     ``clock`` gives "now" for the validator and the drop log."""
 
-    def __init__(self, transport, deliver: Deliver, *, topic: str = "metering",
-                 exchange: str = "ceilometer", pool: str | None = "heat-alarming",
-                 secret: str | None = None, batch_size: int = 64,
-                 batch_timeout: float | None = 0.5, threads: int = 4,
-                 max_messages: int = 1000, dedup_ids_per_project: int = 1000,
-                 dedup_projects: int = 1000, validator: SampleValidator | None = None,
+    def __init__(self, transport, deliver: Deliver, validator: SampleValidator, *,
+                 topic: str = TOPIC, exchange: str = EXCHANGE, pool: str | None = POOL,
+                 secret: str | None = None, batch_size: int = BATCH_SIZE,
+                 batch_timeout: float | None = BATCH_TIMEOUT, threads: int = THREADS,
+                 max_messages: int = MAX_MESSAGES,
+                 dedup_ids_per_project: int = DEDUP_IDS_PER_PROJECT,
+                 dedup_projects: int = DEDUP_PROJECTS,
                  clock: Callable[[], float] = time.time) -> None:
         self.transport = transport
         self.deliver = deliver
@@ -356,7 +361,7 @@ class MeteringListener:
         self.batch_timeout = batch_timeout
         self.threads = int(threads)
         self.max_messages = int(max_messages)
-        self.validator = validator or SampleValidator(3600, 300)
+        self.validator = validator
         self.clock = clock
         self.ids = MessageIds(dedup_ids_per_project, dedup_projects)
         self._drops = _DropLog(clock)
@@ -540,7 +545,7 @@ def listener_from_conf(conf: cfg.ConfigOpts, transport, deliver: Deliver,
                                 max_metadata_bytes=group.max_metadata_bytes,
                                 max_field_length=group.max_field_length)
     listener = _OwningListener if owned else MeteringListener
-    return listener(transport, deliver, topic=group.metering_topic,
+    return listener(transport, deliver, validator, topic=group.metering_topic,
                     exchange=group.metering_exchange, pool=group.metering_pool,
                     secret=group.telemetry_secret, batch_size=group.metering_batch_size,
                     batch_timeout=group.metering_batch_timeout,
@@ -548,7 +553,7 @@ def listener_from_conf(conf: cfg.ConfigOpts, transport, deliver: Deliver,
                     max_messages=group.metering_max_messages_per_notification,
                     dedup_ids_per_project=group.metering_dedup_ids_per_project,
                     dedup_projects=group.metering_dedup_projects,
-                    validator=validator, clock=clock or time.time)
+                    clock=clock or time.time)
 
 
 class _OwningListener(MeteringListener):

@@ -26,7 +26,7 @@ from heat_alarming.engine.listener import (
     check_signature,
     listener_from_conf,
 )
-from heat_alarming.metering.sample import to_epoch
+from heat_alarming.metering.sample import SampleValidator, to_epoch
 from heat_alarming.resources.embedded import select_threading_backend
 from tests.support import rabbit
 from tests.support.ceilometer import CeilometerPublisher, meter
@@ -81,7 +81,8 @@ def listeners(rabbit_url, topic):
                                                   rabbit_qos_prefetch_count=prefetch)
         kwargs.setdefault("pool", f"pool-{uuid.uuid4().hex[:8]}")
         kwargs.setdefault("batch_timeout", 0.1)
-        listener = MeteringListener(transport, deliver, topic=topic, **kwargs)
+        listener = MeteringListener(transport, deliver, SampleValidator(3600, 300),
+                                    topic=topic, **kwargs)
         made.append((listener, transport))
         listener.start()
         rabbit.wait_for(lambda: (rabbit.queue_facts(rabbit_url, listener.pool) or (0,))[0]
