@@ -528,7 +528,7 @@ def listener_from_conf(conf: cfg.ConfigOpts, transport, deliver: Deliver,
     """The listener of ``[heat_alarming]`` delivering to ``deliver``, or None when
     ``metering_listener`` is off.  ``transport`` None: one is made from
     ``metering_transport_url`` (else the notification transport), and cleaned up
-    on :meth:`MeteringListener.stop`."""
+    on :meth:`MeteringListener.stop`, after which that listener cannot start again."""
     from heat_alarming import opts
 
     opts.register_opts(conf)

@@ -1,5 +1,6 @@
 """The real RabbitMQ on 127.0.0.1:5672 for the tests: a vhost of their own and queue facts.
 
+``ensure_server`` starts an installed RabbitMQ that does not answer;
 ``temporary_vhost`` makes a new vhost (``rabbitmqctl``, as root) for guest and
 deletes it afterwards, so tests see no other test's queues; without
 ``rabbitmqctl`` it gives the default vhost ("/"), where unique topics and pools
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -28,9 +30,29 @@ def _ctl(*args: str) -> None:
                    timeout=120)
 
 
+def answers(url: str = RABBIT_URL) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port or 5672), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def ensure_server() -> None:
+    """Make the broker answer: start an installed RabbitMQ when it does not."""
+    if answers() or shutil.which("rabbitmq-server") is None:
+        return
+    if subprocess.run(["service", "rabbitmq-server", "start"], capture_output=True,
+                      timeout=120).returncode != 0:
+        subprocess.run(["rabbitmq-server", "-detached"], capture_output=True, timeout=120)
+    wait_for(answers, deadline=90, interval=1, what="RabbitMQ answering")
+
+
 @contextlib.contextmanager
 def temporary_vhost(prefix: str = "ha-test"):
     """The transport URL of a new vhost on the test broker, deleted when the block ends."""
+    ensure_server()
     if shutil.which("rabbitmqctl") is None or "HEAT_ALARMING_TEST_RABBIT_URL" in os.environ:
         yield RABBIT_URL
         return
