@@ -25,7 +25,8 @@ Ceilometer's ``telemetry_secret``.
   is a *duplicate* and dropped.  A notification carrying more than
   ``max_messages`` meter messages is refused whole (*oversized*);
 * the checked samples of one batch are grouped per project and each group is
-  handed to ``deliver(project_id, samples)`` once.  ``deliver`` raising means
+  handed to ``deliver(project_id, samples)`` once (from up to ``threads`` threads
+  at a time, one per batch under way).  ``deliver`` raising means
   nothing of that group was taken: its ids are forgotten again and the whole
   batch goes back to the bus after :data:`REQUEUE_DELAY` seconds, where the
   groups already delivered come back as duplicates;

@@ -26,6 +26,7 @@ from heat_alarming.engine.listener import (
     check_signature,
     listener_from_conf,
 )
+from heat_alarming.metering import RollingStore
 from heat_alarming.metering.sample import SampleValidator, to_epoch
 from heat_alarming.resources.embedded import select_threading_backend
 from tests.support import rabbit
@@ -171,6 +172,19 @@ def test_samples_are_delivered_grouped_per_project_as_checked_samples(listeners,
         sent.name, sent.resource_id, sent.type, sent.unit, sent.user_id, sent.source)
     assert got.timestamp == pytest.approx(to_epoch(sent.timestamp))
     assert dict(got.resource_metadata) == sent.resource_metadata
+
+
+def test_delivered_samples_go_into_a_store_as_they_are(listeners, publisher):
+    store = RollingStore(10, 3600)
+    results = []
+    listener = listeners(lambda project, samples: results.append(store.ingest(samples)),
+                         secret=SECRET)
+    publisher().publish([meter("p1", volume=i, resource_id=f"server-{i % 3}")
+                         for i in range(30)])
+    wait_counts(listener, accepted=30)
+    assert sum(r.accepted for r in results) == 30
+    assert [r.rejected for r in results] == [[]] * len(results)
+    assert len(store) == 3
 
 
 def test_forged_and_unsigned_messages_are_dropped_counted_and_logged_rarely(
