@@ -196,6 +196,7 @@ def main() -> None:
                      f"{rates[-1]:,.0f}/s (published at {publish_rates[-1]:,.0f}/s); "
                      f"CPU s per 100k samples: listeners {listener_cpu[-1]:.2f}, "
                      f"RabbitMQ {broker_cpu[-1]:.2f}")
+        publisher.close()
         stop.set()
         for child in children:
             child.join(timeout=60)

@@ -49,6 +49,15 @@ class CeilometerPublisher:
         self.publisher = messaging.SampleNotifierPublisher(self.conf,
                                                            netutils.urlsplit(self.url))
 
+    def close(self) -> None:
+        """Close the publisher's transport (Ceilometer caches it per URL, process-wide)."""
+        from ceilometer import messaging
+
+        transport = self.publisher.notifier.transport
+        for url in [u for u, t in messaging.TRANSPORTS.items() if t is transport]:
+            del messaging.TRANSPORTS[url]
+        transport.cleanup()
+
     def publish(self, samples) -> None:
         """One notification carrying ``samples`` (ceilometer.sample.Sample)."""
         self.publisher.publish_samples(list(samples))

@@ -97,10 +97,16 @@ def listeners(rabbit_url, topic):
 
 @pytest.fixture
 def publisher(rabbit_url, topic):
-    """``publisher(secret=SECRET)``: Ceilometer's notifier:// publisher on ``topic``."""
+    """``publisher(secret=SECRET)``: Ceilometer's notifier:// publisher on ``topic``;
+    every one is closed when the test ends."""
+    made = []
+
     def make(secret=SECRET):
-        return CeilometerPublisher(rabbit_url, topic, secret)
-    return make
+        made.append(CeilometerPublisher(rabbit_url, topic, secret))
+        return made[-1]
+    yield make
+    for one in made:
+        one.close()
 
 
 def wait_counts(listener, **expected):
