@@ -50,6 +50,7 @@ import functools
 import hashlib
 import hmac
 import json
+import reprlib
 import secrets
 import threading
 import time
@@ -439,7 +440,8 @@ class MeteringListener:
                 counts["requeued"] += len(samples)
                 delivered = False
                 self._drops.note("undelivered", len(samples),
-                                 f"project {project}: {type(exc).__name__}: {exc}")
+                                 f"project {project}: {type(exc).__name__}: "
+                                 f"{str(exc)[:200]}")
             else:
                 counts["accepted"] += len(samples)
         counts["received"] = sum(counts[o] for o in OUTCOMES)
@@ -501,11 +503,15 @@ class MeteringListener:
         return None, (project, sample, message_id)
 
 
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother = 2, 60, 60
+
+
 def _describe(message: Mapping[str, Any]) -> str:
-    """Who a message says it is, bounded for a log line."""
+    """Who a message says it is, bounded for a log line whatever its fields hold."""
     def text(name: str) -> str:
         value = message.get(name)
-        return repr(value)[:60] if not isinstance(value, str) else value[:60]
+        return value[:60] if isinstance(value, str) else _SHOW.repr(value)[:60]
     return (f"message {text('message_id')} of project {text('project_id')} "
             f"({text('counter_name')})")
 
