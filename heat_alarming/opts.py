@@ -11,6 +11,7 @@ from oslo_log import log as logging
 
 from heat_alarming.engine.alarm import MAX_NESTING, Limits
 from heat_alarming.engine.coordination import Membership
+from heat_alarming.engine.listener import listener_opts
 from heat_alarming.engine.notifiers import destinations
 from heat_alarming.engine.worker import Worker
 from heat_alarming.metering.sample import MAX_FIELD_LENGTH
@@ -174,13 +175,15 @@ destination_opts = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    for options in (store_opts, evaluator_opts, notifier_opts, destination_opts):
+    for options in (store_opts, evaluator_opts, notifier_opts, destination_opts,
+                    listener_opts):
         conf.register_opts(options, group=GROUP)
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     """The ``oslo.config.opts`` entry point."""
-    return [(GROUP, store_opts + evaluator_opts + notifier_opts + destination_opts)]
+    return [(GROUP, store_opts + evaluator_opts + notifier_opts + destination_opts
+             + listener_opts)]
 
 
 def notifier_settings_from_conf(conf: cfg.ConfigOpts):

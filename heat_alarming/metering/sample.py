@@ -32,6 +32,7 @@ _MAX_TIMESTAMP_TEXT = 64
 _SHOW = reprlib.Repr()
 _SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxlong, _SHOW.maxother = 3, 80, 40, 80
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 class SampleError(ValueError):
@@ -214,6 +215,19 @@ class SampleValidator:
             raise SampleError("resource_metadata", metadata, "must be a mapping")
         if not metadata:
             return
+        if type(metadata) is dict:
+            # the common case at one pass: a JSON text opening no more than
+            # MAX_METADATA_DEPTH maps and lists cannot nest deeper; anything else
+            # (a failure, more brackets, perhaps only inside texts) takes the long way
+            try:
+                text = json.dumps(metadata)
+            except (TypeError, ValueError, OverflowError, RecursionError):
+                text = None
+            if text is not None and text.count("{") + text.count("[") <= MAX_METADATA_DEPTH:
+                if len(text) > self.max_metadata_bytes:
+                    raise SampleError("resource_metadata", f"<{len(text)} bytes>",
+                                      f"larger than {self.max_metadata_bytes} bytes")
+                return
         try:
             depth = nesting_depth(metadata, MAX_METADATA_DEPTH)
         except Exception as exc:  # a foreign mapping that fails while read
@@ -244,5 +258,6 @@ def nesting_depth(value: Any, limit: int) -> int:
             return depth
         children = item.values() if isinstance(item, Mapping) else item
         pending.extend((child, depth + 1) for child in children
-                       if isinstance(child, (Mapping, list, tuple)))
+                       if type(child) not in _SCALARS  # the common case, without ABC checks
+                       and isinstance(child, (Mapping, list, tuple)))
     return deepest

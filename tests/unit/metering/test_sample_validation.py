@@ -95,3 +95,40 @@ def test_store_configuration_errors_name_the_argument():
         RollingStore(resolution=10, retention=3605)
     with pytest.raises(ValueError, match="resolution"):
         RollingStore(resolution=0)
+
+
+@pytest.mark.parametrize("metadata", [
+    {"a": {"b": {"c": 1}}},
+    {"text": "[[[[{{{{" * 10},  # brackets inside texts are no nesting
+    {"list": [[[[]]]] * 10},  # many lists, none deeper than 5
+    {"d": {}},
+    {"x": [1, 2, {"y": [3]}]},
+])
+def test_metadata_nesting_is_judged_by_depth_not_by_brackets(metadata):
+    from heat_alarming.metering.sample import SampleValidator
+
+    assert SampleValidator(3600, 300).check_metadata(metadata) is None  # accepted
+
+
+def _dicts(levels):
+    value = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"k": value}
+    return value
+
+
+def _lists(levels):
+    value = [1]
+    for _ in range(levels - 2):
+        value = [value]
+    return {"m": value}
+
+
+@pytest.mark.parametrize("build", [_dicts, _lists])
+def test_metadata_one_level_too_deep_is_refused_however_it_is_written(build):
+    from heat_alarming.metering.sample import MAX_METADATA_DEPTH, SampleValidator
+
+    validator = SampleValidator(3600, 300, max_metadata_bytes=10 ** 6)
+    assert validator.check_metadata(build(MAX_METADATA_DEPTH)) is None
+    with pytest.raises(SampleError, match="nested deeper"):
+        validator.check_metadata(build(MAX_METADATA_DEPTH + 1))
