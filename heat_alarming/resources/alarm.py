@@ -337,45 +337,79 @@ class MeteringAlarm(signal_responder.SignalResponder):
         return None
 
     # -- pushed samples -----------------------------------------------------
-    def handle_signal(self, details=None):
-        """Ingest ``{"samples": [...]}`` under the stack's project, all rows or none.
+    def _signal_check_hook(self, details):
+        """Refuse a bad push before Heat takes the signal on.
+
+        heat-engine's ``resource_signal`` runs this hook inside the caller's
+        RPC call, before the signal is handled (in a thread of its own, for
+        heat-api's ``/signal`` and heat-api-cfn's ``/signal/``): a refusal
+        raised here reaches the caller whatever the path, as a 400 that says
+        what is wrong, where one raised by :meth:`handle_signal` is only
+        logged (Heat wraps it in a ``ResourceFailure``, which carries the
+        resource and which the RPC reply cannot serialise). The samples
+        checked here are kept for :meth:`handle_signal` of the same details.
+        (Heat 27's ``Resource._signal_check_hook``, extended.)
+        """
+        super()._signal_check_hook(details)
+        if isinstance(details, dict) and "unset_hook" in details:
+            return  # Heat clears the hook and does not call handle_signal
+        self._checked = (details, self._checked_samples(details))
+
+    def _checked_samples(self, details) -> list[Sample]:
+        """A signal's rows as samples of the stack's project, all of them checked.
 
         The signal is bounded (rows, JSON bytes) before any row is read, and
         the store checks the whole batch (fields, window, the project's series
-        quota) before anything is journalled or stored.
-
-        A refused signal raises (Heat logs it, and a synchronous caller such
-        as ``push_url`` gets an error); a stored one raises
-        :class:`SamplesStored`, Heat's ``NoActionRequired``, so that Heat
-        writes no SIGNAL event for it: a server pushing every few seconds
-        would otherwise fill the stack's event list and make Heat purge the
-        events worth keeping (``max_events_per_stack``).
+        quota) before anything is journalled or stored. Raises
+        ``StackValidationFailed``, which RPC carries to the caller intact.
         """
         runtime = get_runtime(start=False)  # which registers the options
         limits = cfg.CONF[opts.GROUP]
         if not isinstance(details, dict) or "samples" not in details:
-            raise exception.Error(_("OS::Metering::Alarm signals carry {\"samples\": [...]}"))
+            raise _refusal(_("OS::Metering::Alarm signals carry {\"samples\": [...]}"))
         rows = details["samples"]
         if not isinstance(rows, list) or not rows:
-            raise exception.Error(_("samples: must be a non-empty list"))
+            raise _refusal(_("samples: must be a non-empty list"))
         if len(rows) > limits.max_samples_per_signal:
-            raise exception.Error(_("samples: %(n)d rows is more than max_samples_per_signal "
-                                    "(%(max)d); nothing was stored")
-                                  % {"n": len(rows), "max": limits.max_samples_per_signal})
+            raise _refusal(_("samples: %(n)d rows is more than max_samples_per_signal "
+                             "(%(max)d); nothing was stored")
+                           % {"n": len(rows), "max": limits.max_samples_per_signal})
         size = _json_size(details)
         if size > limits.max_signal_bytes:
-            raise exception.Error(_("signal: %(n)d bytes of JSON is more than "
-                                    "max_signal_bytes (%(max)d); nothing was stored")
-                                  % {"n": size, "max": limits.max_signal_bytes})
+            raise _refusal(_("signal: %(n)d bytes of JSON is more than "
+                             "max_signal_bytes (%(max)d); nothing was stored")
+                           % {"n": size, "max": limits.max_signal_bytes})
         tenant = self.stack.identifier().tenant
         samples = [_pushed_sample(i, row, tenant) for i, row in enumerate(rows)]
         problems = runtime.store.check(samples)
         if problems:
             first = problems[0]
-            raise exception.Error(_("%(where)s: %(r)s; nothing was stored")
-                                  % {"where": _row_field(first.index, first.field),
-                                     "r": first.reason})
-        raise SamplesStored(self.name, runtime.push_samples(tenant, samples))
+            raise _refusal(_("%(where)s: %(r)s; nothing was stored")
+                           % {"where": _row_field(first.index, first.field),
+                              "r": first.reason})
+        return samples
+
+    _checked: tuple | None = None
+
+    def handle_signal(self, details=None):
+        """Ingest ``{"samples": [...]}`` under the stack's project, all rows or none.
+
+        The samples are those :meth:`_signal_check_hook` checked for these
+        very details, or are checked now (a signal from inside the engine).
+        A stored push raises :class:`SamplesStored`, Heat's
+        ``NoActionRequired``, so that Heat writes no SIGNAL event for it: a
+        server pushing every few seconds would otherwise fill the stack's
+        event list and make Heat purge the events worth keeping
+        (``max_events_per_stack``).
+        """
+        checked, self._checked = self._checked, None
+        if checked is not None and checked[0] is details:
+            samples = checked[1]
+        else:
+            samples = self._checked_samples(details)
+        tenant = self.stack.identifier().tenant
+        raise SamplesStored(self.name,
+                            get_runtime(start=False).push_samples(tenant, samples))
 
     signal_needs_metadata_updates = False
 
@@ -407,25 +441,31 @@ def _row_field(index: int, field: str) -> str:
     return f"samples[{index}].{name}"
 
 
+def _refusal(message: str) -> exception.StackValidationFailed:
+    """A refused signal, as an exception RPC carries back whole (heat-api and heat-api-cfn
+    answer it with a 400 and the message)."""
+    return exception.StackValidationFailed(message=message)
+
+
 def _json_size(details: dict) -> int:
     """The JSON size of signal details, measured once; refuses what JSON cannot carry."""
     try:
         return len(json.dumps(details))
     except RecursionError:
-        raise exception.Error(_("signal: nested too deeply")) from None
+        raise _refusal(_("signal: nested too deeply")) from None
     except (TypeError, ValueError, OverflowError) as exc:
-        raise exception.Error(_("signal: not JSON (%s)") % exc) from None
+        raise _refusal(_("signal: not JSON (%s)") % exc) from None
 
 
 def _pushed_sample(i: int, row, tenant: str) -> Sample:
     """One pushed row as a sample of the stack's project; the row's shape is checked here,
     its values by the store."""
     if not isinstance(row, dict):
-        raise exception.Error(_("samples[%d]: must be a mapping") % i)
+        raise _refusal(_("samples[%d]: must be a mapping") % i)
     unknown = set(row) - PUSHED_FIELDS
     if unknown:
         shown = sorted(str(k)[:40] for k in unknown)[:5]
-        raise exception.Error(_("samples[%(i)d]: unknown field(s) %(f)s")
+        raise _refusal(_("samples[%(i)d]: unknown field(s) %(f)s")
                               % {"i": i, "f": shown})
     unit, metadata = row.get("unit"), row.get("metadata")
     # Sample.from_dict knows the meter/value/metadata spellings

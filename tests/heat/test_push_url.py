@@ -182,6 +182,21 @@ def test_a_push_is_checked_as_any_signal_and_refused_whole(heat_engine):
     assert _stored(engine, vm) == 0
 
 
+def test_a_refusal_reaches_the_caller_of_an_asynchronous_signal_too(heat_engine):
+    """heat-api's /signal and heat-api-cfn's /signal/ hand the signal to a thread of the
+    engine; the samples are checked before, in the caller's RPC call."""
+    engine = heat_engine
+    ident = engine.create(_unique("async"), PUSHED)
+    vm = _unique("vm")
+    with pytest.raises(Exception, match=r"samples\[0\]: unknown field\(s\) \['cpu'\]") as caught:
+        engine.client.resource_signal(
+            _stack_user_context(), ident, "busy",
+            {"samples": [{"meter": "load", "value": 1.0, "resource_id": vm, "cpu": 3}]})
+    assert type(caught.value).__name__.startswith("StackValidationFailed"), \
+        "a type heat-api and heat-api-cfn answer with a 400 and the message"
+    assert _stored(engine, vm) == 0
+
+
 def test_a_stack_user_of_another_project_cannot_push(heat_engine):
     engine = heat_engine
     ident = engine.create(_unique("victim"), PUSHED)
@@ -227,3 +242,20 @@ def test_suspending_an_alarm_never_pushed_to_touches_no_user(heat_engine, keysto
     engine.client.delete_stack(engine.ctx, ident)
     engine.wait(ident, "DELETE")
     assert keystone_calls == {}
+
+
+def test_the_template_hands_the_url_to_its_server(heat_engine):
+    """templates/hot-push-url.yaml, its server a stand-in (OS::Heat::None takes any
+    properties): the stack creates, and what the server's cron job would PUT is stored."""
+    engine = heat_engine
+    env = {"resource_registry": {"OS::Nova::Server": "OS::Heat::None"}}
+    ident = engine.create(_unique("template"), engine.template("hot-push-url.yaml"),
+                          params=env)
+    assert "/v1/waitcondition/" in engine.outputs(ident)["push_url"]
+    host = _unique("server")
+    engine.client.resource_signal(
+        _stack_user_context(), ident, "high_load",
+        {"samples": [{"meter": "load", "value": 0.42, "resource_id": host,
+                      "metadata": {"metering.server_group": ident["stack_id"]}}]},
+        sync_call=True)
+    assert _stored(engine, host) == 1
