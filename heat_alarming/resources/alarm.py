@@ -261,8 +261,9 @@ class MeteringAlarm(signal_responder.SignalResponder):
 
         It is the ``/waitcondition`` form of Heat's signed URL (PUT), which
         heat-api-cfn hands to the engine as a synchronous signal: the pusher
-        learns whether its samples were stored, and waits for it, where the
-        ``/signal`` form (POST) answers before the signal is handled. The URL
+        hears once its samples are stored, and so cannot outrun the engine,
+        where the ``/signal`` form (POST) answers once they pass the check, and
+        the engine stores them in a thread of its own. The URL
         carries no timestamp, so it does not expire; it stops working when the
         key is deleted (stack delete) or the user disabled (suspend).
         """
