@@ -44,7 +44,7 @@ stop() {  # stop PIDFILE: TERM the process and its descendants, KILL what is lef
     rm -f "$pidfile"
 }
 # the API first, so that nothing new reaches the engine
-for name in heat-api heat-engine keystone; do
+for name in heat-api heat-api-cfn heat-engine keystone; do
     [ -f "$STATE/run/$name.pid" ] && stop "$STATE/run/$name.pid"
 done
 [ "$stop_only" = yes ] && exit 0

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # devstack-lite: a real, minimal multi-process Heat with heat-alarming on 127.0.0.1.
 #
-# Starts keystone (gunicorn), heat-api (Heat's WSGI application under gunicorn) and
-# heat-engine with num_engine_workers workers and the heat-alarming plugin, on Debian's
+# Starts keystone (gunicorn), heat-api and heat-api-cfn (Heat's WSGI applications under
+# gunicorn) and heat-engine with num_engine_workers workers and the heat-alarming plugin, on Debian's
 # PostgreSQL and RabbitMQ. Everything it writes lives in the state directory; everything it
 # creates elsewhere (databases, a RabbitMQ vhost) is named by HA_DEVSTACK_PREFIX and
 # removed again by tools/devstack-lite-teardown.sh. Run it as root (apt-get and rabbitmqctl)
@@ -15,6 +15,7 @@
 #   HA_DEVSTACK_PYTHON         Python with openstack-heat, python-heatclient and heat-alarming
 #                              ($VIRTUAL_ENV/bin/python3, else python3 on PATH)
 #   HA_DEVSTACK_API_PORT       orchestration API port      (8004)
+#   HA_DEVSTACK_CFN_PORT       heat-api-cfn port (signed signal URLs) (8000)
 #   HA_DEVSTACK_KEYSTONE_PORT  keystone port               (5000)
 #   HA_DEVSTACK_ENGINE_WORKERS heat-engine workers         (2)
 #   HA_DEVSTACK_STORE_RESOLUTION, HA_DEVSTACK_EVALUATION_INTERVAL, HA_DEVSTACK_HEARTBEAT_INTERVAL,
@@ -28,6 +29,7 @@ HOST=127.0.0.1
 STATE=${HA_DEVSTACK_DIR:-/tmp/heat-alarming-devstack}
 PREFIX=${HA_DEVSTACK_PREFIX:-ha_devstack}
 API_PORT=${HA_DEVSTACK_API_PORT:-8004}
+CFN_PORT=${HA_DEVSTACK_CFN_PORT:-8000}
 KEYSTONE_PORT=${HA_DEVSTACK_KEYSTONE_PORT:-5000}
 WORKERS=${HA_DEVSTACK_ENGINE_WORKERS:-2}
 STORE_RESOLUTION=${HA_DEVSTACK_STORE_RESOLUTION:-10}
@@ -115,6 +117,7 @@ BIN=$BIN
 VHOST=$VHOST
 DATABASES="$HEAT_DB $KEYSTONE_DB $ALARM_DB"
 API_PORT=$API_PORT
+CFN_PORT=$CFN_PORT
 KEYSTONE_PORT=$KEYSTONE_PORT
 ADMIN_PASSWORD=$ADMIN_PASSWORD
 DEMO_PASSWORD=$DEMO_PASSWORD
@@ -307,8 +310,8 @@ deferred_auth_method = trusts
 stack_user_domain_name = heat
 stack_domain_admin = heat_domain_admin
 stack_domain_admin_password = $DOMAIN_ADMIN_PASSWORD
-heat_metadata_server_url = http://$HOST:8000
-heat_waitcondition_server_url = http://$HOST:8000/v1/waitcondition
+heat_metadata_server_url = http://$HOST:$CFN_PORT
+heat_waitcondition_server_url = http://$HOST:$CFN_PORT/v1/waitcondition
 [database]
 connection = $(db_url "$HEAT_DB")
 [paste_deploy]
@@ -324,7 +327,11 @@ $(auth_section)
 [clients_keystone]
 auth_uri = $KEYSTONE_URL
 [ec2authtoken]
-auth_uri = $KEYSTONE_URL/v3
+# heat-api-cfn checks EC2 signatures at <endpoint>/v3/ec2tokens, as the heat service user
+$(auth_section)
+project_name = service
+project_domain_name = Default
+endpoint_override = $KEYSTONE_URL
 [oslo_concurrency]
 lock_path = $STATE/run
 [heat_alarming]
@@ -361,6 +368,21 @@ EOF
 start_gunicorn heat-api "$API_PORT" heat_api_wsgi:application
 wait_http "http://$HOST:$API_PORT/" heat-api 60
 say "heat-api on http://$HOST:$API_PORT"
+
+# heat-api-cfn: where EC2-signed URLs (a policy's alarm_url, an alarm's push_url) land; its
+# ec2authtoken filter checks their signature with keystone's /v3/ec2tokens
+cat >"$STATE/wsgi/heat_api_cfn_wsgi.py" <<EOF
+"""heat-api-cfn for gunicorn; written by tools/devstack-lite.sh."""
+import sys
+
+sys.argv = ["heat-api-cfn", "--config-file", "$HEAT_CONF", "--log-file", "heat-api-cfn.log"]
+from heat.api.cfn.wsgi import init_application  # noqa: E402
+
+application = init_application()
+EOF
+start_gunicorn heat-api-cfn "$CFN_PORT" heat_api_cfn_wsgi:application
+wait_http "http://$HOST:$CFN_PORT/" heat-api-cfn 60
+say "heat-api-cfn on http://$HOST:$CFN_PORT"
 
 # the engine is ready when every worker has joined (heat-alarming's heartbeat rows,
 # written since this engine started: a previous run's workers may still look alive)
@@ -400,6 +422,7 @@ cat <<EOF
 devstack-lite is running (state in $STATE, logs in $STATE/logs):
   keystone      $KEYSTONE_URL/v3
   heat-api      http://$HOST:$API_PORT/v1
+  heat-api-cfn  http://$HOST:$CFN_PORT/v1 (signed URLs: alarm_url, push_url)
   heat-engine   $WORKERS workers, heat-alarming loaded from $STATE/plugins
 Use it as the demo user (admin: $STATE/admin-openrc):
   . $STATE/openrc

@@ -5,7 +5,10 @@ properties) and translates them into a :mod:`heat_alarming.engine` alarm;
 beyond Aodh it takes ``exclude_outliers``, ``datapoints_to_alarm``,
 ``missing_data``, ``stabilization_window`` and the std/last/pNN statistics.
 A signal with ``{"samples": [...]}`` pushes samples into the store under the
-stack's project.
+stack's project. The ``push_url`` attribute is such a signal's address for
+servers that hold no keystone credentials: an EC2-signed heat-api-cfn URL of
+a keystone user of Heat's stack-user domain, made for this alarm alone (the
+way ``OS::Heat::ScalingPolicy`` makes its ``alarm_url``).
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import uuid
 from heat.common import exception
 from heat.common.i18n import _
 from heat.engine import attributes, constraints, properties, resource, support
-from heat.engine.resources import alarm_base
+from heat.engine.resources import alarm_base, signal_responder
 from oslo_config import cfg
 
 from heat_alarming import opts
@@ -28,14 +31,30 @@ from heat_alarming.resources.runtime import get_runtime
 COMMON = alarm_base.common_properties_schema
 
 
-class MeteringAlarm(resource.Resource):
+class MeteringAlarm(signal_responder.SignalResponder):
     """A threshold alarm on a meter, evaluated in heat-engine, acting in-process.
 
     Actions naming a scaling policy of the stack, or its ``alarm_url`` /
     ``signal_url``, signal the policy through the engine's own RPC.
+
+    Samples arrive as signals (:meth:`handle_signal`), by any of three paths
+    that all end in the same handler and limits: ``openstack stack resource
+    signal`` with the user's token, ``signal_url`` (heat-api, any token of the
+    project) and ``push_url`` (heat-api-cfn, no token: the URL is signed with
+    the EC2 key of a stack-domain user that this alarm creates). That user and
+    its key are created when the stack's template refers to ``push_url`` (at
+    create, where a failure fails the create) or else when the attribute is
+    first resolved (``openstack stack resource show`` resolves every
+    attribute); suspend disables the user, resume enables it, delete deletes
+    key and user (Heat's ``SignalResponder`` and ``StackUser``). A push writes
+    no Heat event: see :meth:`handle_signal`.
     """
 
     support_status = support.SupportStatus(version="27.0.0")
+
+    # a push stores samples and signals nothing on anyone's behalf: no trust or password
+    # need be kept for it (SignalResponder's default is True)
+    requires_deferred_auth = False
 
     PROPERTIES = (
         METER_NAME, STATISTIC, PERIOD, EVALUATION_PERIODS, THRESHOLD,
@@ -47,8 +66,8 @@ class MeteringAlarm(resource.Resource):
         "datapoints_to_alarm", "missing_data", "stabilization_window",
     )
 
-    ATTRIBUTES = (STATE, STATE_REASON, STATE_TIMESTAMP, HISTORY) = (
-        "state", "state_reason", "state_timestamp", "history")
+    ATTRIBUTES = (STATE, STATE_REASON, STATE_TIMESTAMP, HISTORY, PUSH_URL, SIGNAL_URL) = (
+        "state", "state_reason", "state_timestamp", "history", "push_url", "signal_url")
 
     properties_schema = {
         METER_NAME: properties.Schema(
@@ -128,6 +147,14 @@ class MeteringAlarm(resource.Resource):
         HISTORY: attributes.Schema(_("The most recent state transitions, newest first."),
                                    type=attributes.Schema.LIST,
                                    cache_mode=attributes.Schema.CACHE_NONE),
+        PUSH_URL: attributes.Schema(
+            _('A pre-signed heat-api-cfn URL to PUT {"samples": [...]} to without '
+              'credentials; the answer comes once the samples are stored or refused.'),
+            type=attributes.Schema.STRING, cache_mode=attributes.Schema.CACHE_NONE),
+        SIGNAL_URL: attributes.Schema(
+            _('The heat-api URL to POST {"samples": [...]} to with a keystone token of '
+              "the stack's project."),
+            type=attributes.Schema.STRING),
     }
 
     RULE_KEYS = (METER_NAME, STATISTIC, PERIOD, EVALUATION_PERIODS, THRESHOLD,
@@ -223,6 +250,25 @@ class MeteringAlarm(resource.Resource):
         self._validate_action_targets()
         self.resource_id_set(str(uuid.uuid4()))
         get_runtime(start=False).evaluator.define(self._definition())
+        if self.PUSH_URL in self.referenced_attrs():
+            # made now, so that a stack-user domain that does not work fails the create
+            # rather than leaving the servers an empty URL
+            if self._push_url() is None:
+                raise exception.Error(_("no EC2 key could be made for push_url"))
+
+    def _push_url(self) -> str | None:
+        """The pre-signed push URL; the stack user and its key are made on first use.
+
+        It is the ``/waitcondition`` form of Heat's signed URL (PUT), which
+        heat-api-cfn hands to the engine as a synchronous signal: the pusher
+        hears once its samples are stored, and so cannot outrun the engine,
+        where the ``/signal`` form (POST) answers once they pass the check, and
+        the engine stores them in a thread of its own. The URL
+        carries no timestamp, so it does not expire; it stops working when the
+        key is deleted (stack delete) or the user disabled (suspend).
+        """
+        return self._get_ec2_signed_url(signal_type=signal_responder.WAITCONDITION,
+                                        never_expire=True)
 
     def handle_update(self, json_snippet, tmpl_diff, prop_diff):
         if prop_diff:
@@ -231,6 +277,8 @@ class MeteringAlarm(resource.Resource):
             get_runtime(start=False).evaluator.define(self._definition())
 
     def handle_delete(self):
+        # the push credentials first: nothing can push to an alarm being deleted
+        super().handle_delete()  # SignalResponder: key, URLs and stack user, where made
         if self.resource_id is not None:
             evaluator = get_runtime(start=False).evaluator
             try:
@@ -239,13 +287,21 @@ class MeteringAlarm(resource.Resource):
                 raise exception.Error(str(exc)) from None
 
     def handle_suspend(self):
+        if self._get_user_id() is not None:
+            super().handle_suspend()  # StackUser: disable the push_url's user
         if self.resource_id is not None:
             get_runtime(start=False).evaluator.set_enabled(self.resource_id, False)
 
     def handle_resume(self):
+        if self._get_user_id() is not None:
+            super().handle_resume()
         if self.resource_id is not None:
-            get_runtime(start=False).evaluator.set_enabled(self.resource_id, self.properties[
-                alarm_base.ENABLED])
+            get_runtime(start=False).evaluator.set_enabled(self.resource_id,
+                                                           self._enabled_on_resume())
+
+    def _enabled_on_resume(self) -> bool:
+        """Whether the alarm evaluates again on resume: as its ``enabled`` property says."""
+        return self.properties[alarm_base.ENABLED]
 
     def handle_check(self):
         try:
@@ -257,6 +313,10 @@ class MeteringAlarm(resource.Resource):
     def _resolve_attribute(self, name):
         if self.resource_id is None:
             return None
+        if name == self.PUSH_URL:
+            return self._push_url()
+        if name == self.SIGNAL_URL:
+            return self._get_heat_signal_url()
         evaluator = get_runtime(start=False).evaluator
         # Any worker may resolve the attribute, but only the project's owner evaluates
         # the alarm: read the state the owner committed to the shared alarm database.
@@ -278,40 +338,95 @@ class MeteringAlarm(resource.Resource):
         return None
 
     # -- pushed samples -----------------------------------------------------
-    def handle_signal(self, details=None):
-        """Ingest ``{"samples": [...]}`` under the stack's project, all rows or none.
+    def _signal_check_hook(self, details):
+        """Refuse a bad push before Heat takes the signal on.
+
+        heat-engine's ``resource_signal`` runs this hook inside the caller's
+        RPC call, before the signal is handled (in a thread of its own, for
+        heat-api's ``/signal`` and heat-api-cfn's ``/signal/``): a refusal
+        raised here reaches the caller whatever the path, as a 400 that says
+        what is wrong, where one raised by :meth:`handle_signal` is only
+        logged (Heat wraps it in a ``ResourceFailure``, which carries the
+        resource and which the RPC reply cannot serialise). The samples
+        checked here are kept for :meth:`handle_signal` of the same details.
+        (Heat 27's ``Resource._signal_check_hook``, extended.)
+        """
+        super()._signal_check_hook(details)
+        if isinstance(details, dict) and "unset_hook" in details:
+            return  # Heat clears the hook and does not call handle_signal
+        self._checked = (details, self._checked_samples(details))
+
+    def _checked_samples(self, details) -> list[Sample]:
+        """A signal's rows as samples of the stack's project, all of them checked.
 
         The signal is bounded (rows, JSON bytes) before any row is read, and
         the store checks the whole batch (fields, window, the project's series
-        quota) before anything is journalled or stored.
+        quota) before anything is journalled or stored. Raises
+        ``StackValidationFailed``, which RPC carries to the caller intact.
         """
         runtime = get_runtime(start=False)  # which registers the options
         limits = cfg.CONF[opts.GROUP]
         if not isinstance(details, dict) or "samples" not in details:
-            raise exception.Error(_("OS::Metering::Alarm signals carry {\"samples\": [...]}"))
+            raise _refusal(_("OS::Metering::Alarm signals carry {\"samples\": [...]}"))
         rows = details["samples"]
         if not isinstance(rows, list) or not rows:
-            raise exception.Error(_("samples: must be a non-empty list"))
+            raise _refusal(_("samples: must be a non-empty list"))
         if len(rows) > limits.max_samples_per_signal:
-            raise exception.Error(_("samples: %(n)d rows is more than max_samples_per_signal "
-                                    "(%(max)d); nothing was stored")
-                                  % {"n": len(rows), "max": limits.max_samples_per_signal})
+            raise _refusal(_("samples: %(n)d rows is more than max_samples_per_signal "
+                             "(%(max)d); nothing was stored")
+                           % {"n": len(rows), "max": limits.max_samples_per_signal})
         size = _json_size(details)
         if size > limits.max_signal_bytes:
-            raise exception.Error(_("signal: %(n)d bytes of JSON is more than "
-                                    "max_signal_bytes (%(max)d); nothing was stored")
-                                  % {"n": size, "max": limits.max_signal_bytes})
+            raise _refusal(_("signal: %(n)d bytes of JSON is more than "
+                             "max_signal_bytes (%(max)d); nothing was stored")
+                           % {"n": size, "max": limits.max_signal_bytes})
         tenant = self.stack.identifier().tenant
         samples = [_pushed_sample(i, row, tenant) for i, row in enumerate(rows)]
         problems = runtime.store.check(samples)
         if problems:
             first = problems[0]
-            raise exception.Error(_("%(where)s: %(r)s; nothing was stored")
-                                  % {"where": _row_field(first.index, first.field),
-                                     "r": first.reason})
-        return _("%d samples stored") % runtime.push_samples(tenant, samples)
+            raise _refusal(_("%(where)s: %(r)s; nothing was stored")
+                           % {"where": _row_field(first.index, first.field),
+                              "r": first.reason})
+        return samples
+
+    _checked: tuple | None = None
+
+    def handle_signal(self, details=None):
+        """Ingest ``{"samples": [...]}`` under the stack's project, all rows or none.
+
+        The samples are those :meth:`_signal_check_hook` checked for these
+        very details, or are checked now (a signal from inside the engine).
+        A stored push raises :class:`SamplesStored`, Heat's
+        ``NoActionRequired``, so that Heat writes no SIGNAL event for it: a
+        server pushing every few seconds would otherwise fill the stack's
+        event list and make Heat purge the events worth keeping
+        (``max_events_per_stack``).
+        """
+        checked, self._checked = self._checked, None
+        if checked is not None and checked[0] is details:
+            samples = checked[1]
+        else:
+            samples = self._checked_samples(details)
+        tenant = self.stack.identifier().tenant
+        raise SamplesStored(self.name,
+                            get_runtime(start=False).push_samples(tenant, samples))
 
     signal_needs_metadata_updates = False
+
+
+class SamplesStored(resource.NoActionRequired):
+    """A push's samples are stored; raised so that Heat writes no event for the push.
+
+    Heat's ``Resource._handle_signal`` records a SIGNAL event for every
+    signal that returns, and none for one that raises ``NoActionRequired``
+    (the same way its scaling policies stay silent in cooldown).
+    """
+
+    def __init__(self, res_name: str, stored: int) -> None:
+        self.stored = stored
+        Exception.__init__(self, _("%(res)s: %(n)d samples stored")
+                           % {"res": res_name, "n": stored})
 
 
 #: what a pushed sample may carry (Sample.from_dict's names for its fields)
@@ -327,25 +442,31 @@ def _row_field(index: int, field: str) -> str:
     return f"samples[{index}].{name}"
 
 
+def _refusal(message: str) -> exception.StackValidationFailed:
+    """A refused signal, as an exception RPC carries back whole (heat-api and heat-api-cfn
+    answer it with a 400 and the message)."""
+    return exception.StackValidationFailed(message=message)
+
+
 def _json_size(details: dict) -> int:
     """The JSON size of signal details, measured once; refuses what JSON cannot carry."""
     try:
         return len(json.dumps(details))
     except RecursionError:
-        raise exception.Error(_("signal: nested too deeply")) from None
+        raise _refusal(_("signal: nested too deeply")) from None
     except (TypeError, ValueError, OverflowError) as exc:
-        raise exception.Error(_("signal: not JSON (%s)") % exc) from None
+        raise _refusal(_("signal: not JSON (%s)") % exc) from None
 
 
 def _pushed_sample(i: int, row, tenant: str) -> Sample:
     """One pushed row as a sample of the stack's project; the row's shape is checked here,
     its values by the store."""
     if not isinstance(row, dict):
-        raise exception.Error(_("samples[%d]: must be a mapping") % i)
+        raise _refusal(_("samples[%d]: must be a mapping") % i)
     unknown = set(row) - PUSHED_FIELDS
     if unknown:
         shown = sorted(str(k)[:40] for k in unknown)[:5]
-        raise exception.Error(_("samples[%(i)d]: unknown field(s) %(f)s")
+        raise _refusal(_("samples[%(i)d]: unknown field(s) %(f)s")
                               % {"i": i, "f": shown})
     unit, metadata = row.get("unit"), row.get("metadata")
     # Sample.from_dict knows the meter/value/metadata spellings

@@ -104,10 +104,8 @@ class CloudWatchAlarm(MeteringAlarm):
             "repeat_actions": False,
         }
 
-    def handle_resume(self):
-        if self.resource_id is not None:
-            from heat_alarming.resources.runtime import get_runtime
-            get_runtime(start=False).evaluator.set_enabled(self.resource_id, True)
+    def _enabled_on_resume(self) -> bool:
+        return True  # CloudWatch alarms have no enabled property
 
 
 def resource_mapping():

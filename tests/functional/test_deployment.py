@@ -15,10 +15,13 @@ stack-user domain), pushes samples with ``stack resource signal``, reads the ala
 ``state`` attribute with ``stack resource show``, and watches the group's size output and
 the policies' SIGNAL events while the engine's evaluator scales the group out and back in.
 ``templates/hot-target-tracking.yaml`` does the same with our ``OS::Metering::ScalingPolicy``
-(target tracking). Deleting a stack removes its alarms from the alarm database, which is
-checked with SQL. Authentication is real keystone rather than heat-api's ``noauth`` flavor
-because Heat's stock scaling policy creates keystone stack-domain users and EC2 keys, and
-heat-engine creates a trust for every stack (docs/devstack-lite.md).
+(target tracking). ``templates/hot-push-url.yaml`` (its server an ``OS::Heat::None``) hands
+an alarm's ``push_url`` to a server, and ``curl`` PUTs samples to it with no token at all:
+heat-api-cfn (also under gunicorn) checks the URL's EC2 signature with keystone. Deleting a
+stack removes its alarms from the alarm database, which is checked with SQL. Authentication
+is real keystone rather than heat-api's ``noauth`` flavor because Heat's stock scaling
+policy creates keystone stack-domain users and EC2 keys, and heat-engine creates a trust for
+every stack (docs/devstack-lite.md).
 ``tools/devstack-lite-teardown.sh`` stops every process and drops what setup created, also
 when a test fails.
 
@@ -39,11 +42,12 @@ import sys
 import threading
 import time
 import uuid
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import ROOT
+from tests.support.databases import ROOT
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -51,6 +55,7 @@ SETUP = ROOT / "tools" / "devstack-lite.sh"
 TEARDOWN = ROOT / "tools" / "devstack-lite-teardown.sh"
 TEMPLATE = ROOT / "templates" / "hot-autoscaling.yaml"
 TARGET_TRACKING = ROOT / "templates" / "hot-target-tracking.yaml"
+PUSH_URL = ROOT / "templates" / "hot-push-url.yaml"
 PERIOD = 10  # seconds; a multiple of the store resolution (1 s) set below
 HIGH, LOW = 90.0, 5.0  # the template scales out above 50 and in below 15
 
@@ -77,13 +82,8 @@ class Deployment:
 
     def __init__(self, state: str) -> None:
         self.state = state
-        self.env = dict(os.environ)
-        with open(os.path.join(state, "openrc")) as handle:
-            for line in handle:
-                if line.startswith("export ") and "=" in line:
-                    key, value = line[len("export "):].strip().split("=", 1)
-                    if key != "PATH":
-                        self.env[key] = value
+        self.env = self._openrc(os.path.join(state, "openrc"))
+        self.admin_env = self._openrc(os.path.join(state, "admin-openrc"))
         self.openstack_bin = os.path.join(os.path.dirname(sys.executable), "openstack")
         if not os.path.exists(self.openstack_bin):
             self.openstack_bin = shutil.which("openstack") or "openstack"
@@ -91,10 +91,22 @@ class Deployment:
         conf.read(os.path.join(state, "heat.conf"))
         self.alarm_database = conf["heat_alarming"]["alarm_database"]
 
-    def openstack(self, *args: str):
-        """Run the openstack CLI; JSON output is parsed."""
-        done = subprocess.run([self.openstack_bin, *args], env=self.env, capture_output=True,
-                              text=True, timeout=180)
+    @staticmethod
+    def _openrc(path: str) -> dict:
+        env = dict(os.environ)
+        with open(path) as handle:
+            for line in handle:
+                if line.startswith("export ") and "=" in line:
+                    key, value = line[len("export "):].strip().split("=", 1)
+                    if key != "PATH":
+                        env[key] = value
+        return env
+
+    def openstack(self, *args: str, admin: bool = False):
+        """Run the openstack CLI (as demo, or as admin); JSON output is parsed."""
+        done = subprocess.run([self.openstack_bin, *args],
+                              env=self.admin_env if admin else self.env,
+                              capture_output=True, text=True, timeout=180)
         if done.returncode != 0:
             raise AssertionError(f"openstack {' '.join(args)} failed ({done.returncode}):\n"
                                  f"{done.stdout}\n{done.stderr}")
@@ -119,16 +131,26 @@ class Deployment:
         assert stack["stack_status"] == "CREATE_COMPLETE", stack
         return stack["id"]
 
+    def create_push_url_stack(self, name: str, environment: str) -> str:
+        stack = self.openstack("stack", "create", "-t", str(PUSH_URL), "-e", environment,
+                               "--wait", "--parameter", f"period={PERIOD}", name, "-f", "json")
+        assert stack["stack_status"] == "CREATE_COMPLETE", stack
+        return stack["id"]
+
     def push(self, stack: str, alarm: str, value: float, server_group: str) -> None:
         """Samples of one server, one a second over the last two periods, stamped now."""
-        now = time.time()
-        samples = [{"meter": "cpu_util", "value": value, "resource_id": "vm-1",
-                    "timestamp": dt.datetime.fromtimestamp(now - 2 * PERIOD + s + 0.5,
-                                                           dt.timezone.utc).isoformat(),
-                    "metadata": {"metering.server_group": server_group}}
-                   for s in range(2 * PERIOD)]
         self.openstack("stack", "resource", "signal", stack, alarm, "--data",
-                       json.dumps({"samples": samples}))
+                       json.dumps({"samples": recent_samples("cpu_util", value, server_group)}))
+
+    def ec2_access_keys(self) -> set[str]:
+        """The access keys of every EC2 credential keystone holds (admin's view)."""
+        credentials = self.openstack("credential", "list", "--type", "ec2", "-f", "json",
+                                     admin=True)
+        return {json.loads(c["Data"])["access"] for c in credentials}
+
+    def output(self, stack: str, name: str):
+        return self.openstack("stack", "output", "show", stack, name,
+                              "-f", "json")["output_value"]
 
     def attributes(self, stack: str, resource: str) -> dict:
         return self.openstack("stack", "resource", "show", stack, resource,
@@ -157,6 +179,28 @@ class Deployment:
             engine.dispose()
 
 
+def recent_samples(meter: str, value: float, server_group: str) -> list[dict]:
+    """Samples of one server, one a second over the last two periods, stamped now."""
+    now = time.time()
+    return [{"meter": meter, "value": value, "resource_id": "vm-1",
+             "timestamp": dt.datetime.fromtimestamp(now - 2 * PERIOD + s + 0.5,
+                                                    dt.timezone.utc).isoformat(),
+             "metadata": {"metering.server_group": server_group}}
+            for s in range(2 * PERIOD)]
+
+
+def curl(method: str, url: str, body) -> tuple[int, str]:
+    """``curl -X METHOD`` with a JSON body and nothing else: no token, no OS_* variables."""
+    done = subprocess.run(
+        ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method,
+         "-H", "Content-Type: application/json", "--data-binary", "@-", url],
+        input=json.dumps(body), capture_output=True, text=True, timeout=60,
+        env={"PATH": os.environ["PATH"]})
+    assert done.returncode == 0, done.stderr
+    text, _, status = done.stdout.rpartition("\n")
+    return int(status), text
+
+
 def until(predicate, timeout: float, what: str, every: float = 0.5):
     """Poll ``predicate`` until it returns something true; fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
@@ -180,6 +224,7 @@ def deployment(tmp_path_factory):
                HA_DEVSTACK_PREFIX=f"ha_func_{uuid.uuid4().hex[:10]}",
                HA_DEVSTACK_PYTHON=sys.executable,
                HA_DEVSTACK_API_PORT=str(_free_port()),
+               HA_DEVSTACK_CFN_PORT=str(_free_port()),
                HA_DEVSTACK_KEYSTONE_PORT=str(_free_port()),
                HA_DEVSTACK_ENGINE_WORKERS="2",
                HA_DEVSTACK_STORE_RESOLUTION="1",
@@ -302,3 +347,46 @@ def test_deleting_the_stack_deletes_its_alarms(deployment):
     d.openstack("stack", "delete", "--yes", "--wait", "doomed")
     assert d.alarm_rows(alarm_ids) == {"ha_alarms": 0, "ha_alarm_history": 0,
                                        "ha_notifications": 0}
+
+
+def test_a_server_pushes_samples_to_push_url_with_no_token(deployment, tmp_path):
+    """The server's side of templates/hot-push-url.yaml: what its cron job does, by curl."""
+    if shutil.which("curl") is None:
+        pytest.skip("the server's side is curl, which is not installed")
+    d = deployment
+    environment = tmp_path / "no-nova.yaml"
+    environment.write_text(json.dumps({"resource_registry": {
+        "OS::Nova::Server": "OS::Heat::None"}}))
+    stack_id = d.create_push_url_stack("pushing", str(environment))
+    url = d.output("pushing", "push_url")
+    assert "/v1/waitcondition/" in url and "Signature=" in url, url
+    access_key = dict(parse_qsl(urlsplit(url).query))["AWSAccessKeyId"]
+    assert access_key in d.ec2_access_keys(), "a keystone EC2 key of the alarm's stack user"
+
+    # a refused push is refused whole, and the pusher hears of it (the PUT is synchronous)
+    bad = recent_samples("load", 9.0, stack_id) + [{"meter": "load", "value": "NaN",
+                                                   "resource_id": "vm-1"}]
+    status, text = curl("PUT", url, {"samples": bad})
+    assert status == 400 and "samples[20].value" in text, (status, text)
+    # the URL is good for this alarm and this method only
+    other = url.replace("/resources/high_load", "/resources/server")
+    assert curl("PUT", other, {"samples": recent_samples("load", 9.0, stack_id)})[0] in (401, 403)
+    assert curl("POST", url, {"samples": recent_samples("load", 9.0, stack_id)})[0] >= 400
+    unsigned = re.sub(r"&?Signature=[^&]*", "", url)
+    assert curl("PUT", unsigned, {"samples": recent_samples("load", 9.0, stack_id)})[0] >= 400
+    assert d.attributes("pushing", "high_load")["state"] == "insufficient data", \
+        "nothing of the refused pushes was stored"
+
+    def pushed_load_fires_the_alarm():
+        status, text = curl("PUT", url, {"samples": recent_samples("load", 9.0, stack_id)})
+        assert status == 200, (status, text)
+        return d.attributes("pushing", "high_load")["state"] == "alarm"
+
+    until(pushed_load_fires_the_alarm, 120, "pushed load to fire high_load", every=0)
+    assert d.signal_reasons("pushing", "high_load") == [], "pushes write no Heat events"
+
+    # the stack's delete deletes the key, and the URL no longer authenticates (keystone
+    # answers 404 for the unknown key, which heat-api-cfn 27 turns into a 500)
+    d.openstack("stack", "delete", "--yes", "--wait", "pushing")
+    assert access_key not in d.ec2_access_keys()
+    assert curl("PUT", url, {"samples": recent_samples("load", 9.0, stack_id)})[0] != 200
