@@ -29,6 +29,7 @@ from oslo_log import log as logging
 
 from heat_alarming import opts
 from heat_alarming.engine.alarm_store import HistoryEntry
+from heat_alarming.engine.listener import listener_from_conf
 from heat_alarming.engine.worker import Bookkeeping, Worker
 from heat_alarming.metering.sample import Sample
 from heat_alarming.metering.snapshot import claim_slot
@@ -70,6 +71,12 @@ class Runtime:
                              bookkeeping=bookkeeping or None, join_grace=join_grace,
                              clock=clock)
         self.worker.coordinate()
+        # Ceilometer's samples from the bus (None unless metering_listener is on):
+        # any worker of the pool takes a notification, and push_samples journals
+        # each project's samples for its owner (docs/ingest.md)
+        self.listener = listener_from_conf(conf, None, self.worker.push_samples,
+                                           clock=clock)
+        self._listening = False
 
     # -- helpers for the signaller -------------------------------------------
     def _project_of_alarm(self, alarm_id: str) -> str | None:
@@ -106,11 +113,18 @@ class Runtime:
 
     # -- life cycle --------------------------------------------------------------
     def start(self) -> Runtime:
-        """Start evaluation, notification delivery and coordination (once)."""
+        """Start evaluation, notification delivery, coordination and the messaging
+        listener (once)."""
         self.worker.start()
+        if self.listener is not None and not self._listening:
+            self.listener.start()
+            self._listening = True
         return self
 
     def stop(self) -> None:
+        if self._listening:
+            self.listener.stop()  # its transport too: a runtime stopped is done
+            self._listening = False
         self.worker.stop()  # which writes the shutdown snapshot
         if self._slot_fd is not None:
             os.close(self._slot_fd)  # frees the slot
