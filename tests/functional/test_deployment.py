@@ -504,6 +504,19 @@ def test_ceilometer_samples_on_the_bus_scale_the_group_out(deployment):
                                                       "CREATE_IN_PROGRESS"], (stack, alarm)
 
 
+#: an alarm on a meter of libvirt's (the test driver's memory.usage is half the domain's
+#: 512 MiB), selecting the group's servers by the user metadata that ceilometer-polling
+#: itself takes from Nova
+MEMORY_ALARM = {
+    "heat_template_version": "2016-10-14",
+    "parameters": {"server_group": {"type": "string"}},
+    "resources": {"memory_used": {"type": "OS::Metering::Alarm", "properties": {
+        "meter_name": "memory.usage", "statistic": "max", "period": PERIOD,
+        "evaluation_periods": 1, "threshold": 100, "comparison_operator": "gt",
+        "matching_metadata": {"metering.server_group": {"get_param": "server_group"}}}}},
+}
+
+
 def test_real_ceilometer_agents_scale_the_group_out(deployment, tmp_path):
     """The whole chain with Ceilometer's own agents: ceilometer-polling polls a server
     of the group (a domain of libvirt's test driver owned by the stack's project, its
@@ -512,10 +525,11 @@ def test_real_ceilometer_agents_scale_the_group_out(deployment, tmp_path):
     with the deployment's secret, to the deployment's vhost.
 
     Fakes, because Nova cannot run here: the Nova API that ceilometer-polling asks for
-    the server's user metadata is a stand-in, and cpu_util (which libvirt's test driver
-    cannot produce) comes from a Ceilometer dynamic pollster of the same agent reading
-    a file, its rows carrying the same user metadata (tests/support/ceilometer_agents.py,
-    docs/ceilometer-polling-lite.md)."""
+    the server's user metadata is a stand-in (what Ceilometer makes of the answer is its
+    own: ``memory_used`` below watches a libvirt meter by it), and cpu_util (which
+    libvirt's test driver cannot produce) comes from a Ceilometer dynamic pollster of
+    the same agent reading a file, its rows carrying the same user metadata
+    (tests/support/ceilometer_agents.py, docs/ceilometer-polling-lite.md)."""
     from tests.support import ceilometer_agents as agents_support
 
     try:
@@ -525,6 +539,10 @@ def test_real_ceilometer_agents_scale_the_group_out(deployment, tmp_path):
     d = deployment
     stack_id = d.create_stack("polled")
     project = d.project_of("polled")
+    memory_template = tmp_path / "memory-alarm.yaml"
+    memory_template.write_text(json.dumps(MEMORY_ALARM))
+    d.openstack("stack", "create", "-t", str(memory_template), "--wait",
+                "--parameter", f"server_group={stack_id}", "memory")
     server = agents_support.Instance("polled-1", project_id=project,
                                      metadata={"metering.server_group": stack_id})
     agents = agents_support.CeilometerAgents(
@@ -537,7 +555,9 @@ def test_real_ceilometer_agents_scale_the_group_out(deployment, tmp_path):
     agents.start()
     try:
         until(lambda: d.size("polled") == 2, 180,
-              "the polled group to grow to 2 (agent logs: " f"{agents.directory}/log)")
+              f"the polled group to grow to 2 (agent logs: {agents.directory}/log)")
+        until(lambda: d.attributes("memory", "memory_used")["state"] == "alarm", 60,
+              "libvirt's memory.usage of the group's server to fire memory_used")
     finally:
         agents.stop()
     reasons = d.signal_reasons("polled", "scale_up")
