@@ -445,7 +445,8 @@ class Ceilometer:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def report(self, publisher, *sample_args) -> None:
-        """Publish ``ceilometer_samples(*sample_args)`` with ``publisher`` every round."""
+        """Publish ``ceilometer_samples(*sample_args)`` with ``publisher`` every round
+        (told before the block starts)."""
         self.rounds.append((publisher, sample_args))
 
     def _run(self) -> None:
@@ -467,7 +468,7 @@ class Ceilometer:
 
 def test_ceilometer_samples_on_the_bus_scale_the_group_out(deployment):
     """Ceilometer's notifier:// samples, signed with the deployment's telemetry_secret,
-    reach heat-engine's listener (either worker of the pool) and scale the group; the
+    reach heat-engine's listeners (its two workers share one pool) and scale the group; the
     same samples signed with another secret count for nothing."""
     d = deployment
     stack_id = d.create_stack("metered")
@@ -475,12 +476,13 @@ def test_ceilometer_samples_on_the_bus_scale_the_group_out(deployment):
     project = d.project_of("metered")
     assert d.project_of("other") == project
 
-    with Ceilometer(d) as ceilometer:
-        ceilometer.report(ceilometer.genuine, project, stack_id, HIGH, "vm-1")
-        # the other group: its own server reports 30 % (between the thresholds), and a
-        # forger sends 90 % for a server of it that would lift the average to 60 %
-        ceilometer.report(ceilometer.forger, project, victim_id, HIGH, "vm-forged")
-        ceilometer.report(ceilometer.genuine, project, victim_id, 30.0, "vm-2")
+    ceilometer = Ceilometer(d)
+    ceilometer.report(ceilometer.genuine, project, stack_id, HIGH, "vm-1")
+    # the other group: its own server reports 30 % (between the thresholds), and a
+    # forger sends 90 % for a server of it that would lift the average to 60 %
+    ceilometer.report(ceilometer.forger, project, victim_id, HIGH, "vm-forged")
+    ceilometer.report(ceilometer.genuine, project, victim_id, 30.0, "vm-2")
+    with ceilometer:
         until(lambda: d.size("metered") == 2, 120, "the metered group to grow to 2")
 
         def judged_on_genuine_samples_only():
