@@ -23,6 +23,8 @@
 #                              [heat_alarming] options     (10, 10, 5, 1, 0.5)
 #   HA_DEVSTACK_PIP_INSTALL    1: pip-install keystone, gunicorn and python-openstackclient
 #                              into the Python when missing; 0: fail instead (1)
+#   HA_DEVSTACK_TELEMETRY_SECRET  [heat_alarming] telemetry_secret: Ceilometer's [publisher]
+#                              telemetry_secret (generated once and kept in the state directory)
 set -euo pipefail
 
 HOST=127.0.0.1
@@ -106,7 +108,9 @@ ADMIN_PASSWORD=${ADMIN_PASSWORD:-$(secret)}
 DEMO_PASSWORD=${DEMO_PASSWORD:-$(secret)}
 SERVICE_PASSWORD=${SERVICE_PASSWORD:-$(secret)}
 DOMAIN_ADMIN_PASSWORD=${DOMAIN_ADMIN_PASSWORD:-$(secret)}
+TELEMETRY_SECRET=${HA_DEVSTACK_TELEMETRY_SECRET:-${TELEMETRY_SECRET:-$(secret)}}
 VHOST=$PREFIX
+TRANSPORT_URL=rabbit://guest:guest@$HOST:5672/$VHOST
 HEAT_DB=${PREFIX}_heat KEYSTONE_DB=${PREFIX}_keystone ALARM_DB=${PREFIX}_alarms
 cat >"$STATE/devstack.env" <<EOF
 # written by tools/devstack-lite.sh; read by tools/devstack-lite-teardown.sh
@@ -123,6 +127,8 @@ ADMIN_PASSWORD=$ADMIN_PASSWORD
 DEMO_PASSWORD=$DEMO_PASSWORD
 SERVICE_PASSWORD=$SERVICE_PASSWORD
 DOMAIN_ADMIN_PASSWORD=$DOMAIN_ADMIN_PASSWORD
+TELEMETRY_SECRET=$TELEMETRY_SECRET
+TRANSPORT_URL=$TRANSPORT_URL
 EOF
 chmod 600 "$STATE/devstack.env"
 
@@ -142,6 +148,10 @@ if command -v rabbitmqctl >/dev/null 2>&1; then
     rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx "$VHOST" \
         || rabbitmqctl -q add_vhost "$VHOST" >/dev/null
     rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
+    # Ceilometer's notifier:// publisher also declares the topic's default queue, which
+    # nothing here reads (the engine's listener has a pool queue of its own): cap it
+    rabbitmqctl -q set_policy -p "$VHOST" --apply-to queues metering-cap \
+        '^metering\.sample$' '{"max-length":10000}' >/dev/null
 else
     die "rabbitmqctl is needed to create the vhost $VHOST (run as root)"
 fi
@@ -299,7 +309,7 @@ EOF
 }
 cat >"$HEAT_CONF" <<EOF
 [DEFAULT]
-transport_url = rabbit://guest:guest@$HOST:5672/$VHOST
+transport_url = $TRANSPORT_URL
 num_engine_workers = $WORKERS
 plugin_dirs = $STATE/plugins
 environment_dir = $STATE/environment.d
@@ -342,6 +352,15 @@ evaluation_interval = $EVALUATION_INTERVAL
 period_close_delay = $PERIOD_CLOSE_DELAY
 heartbeat_interval = $HEARTBEAT_INTERVAL
 journal_poll_interval = $JOURNAL_POLL_INTERVAL
+# Ceilometer's samples from the bus: agent-notification's notifier://?topic=metering
+# publisher, on this deployment's vhost, signed with its [publisher] telemetry_secret
+# (docs/ingest.md); exchange ceilometer, topic metering and pool heat-alarming by default
+metering_listener = true
+metering_transport_url = $TRANSPORT_URL
+telemetry_secret = $TELEMETRY_SECRET
+[oslo_messaging_rabbit]
+# notifications one worker's listener may hold unacknowledged (oslo.messaging: no bound)
+rabbit_qos_prefetch_count = 100
 EOF
 chmod 600 "$HEAT_CONF"
 "$BIN/heat-manage" --config-file "$HEAT_CONF" --log-file heat-manage.log db_sync \
@@ -424,6 +443,8 @@ devstack-lite is running (state in $STATE, logs in $STATE/logs):
   heat-api      http://$HOST:$API_PORT/v1
   heat-api-cfn  http://$HOST:$CFN_PORT/v1 (signed URLs: alarm_url, push_url)
   heat-engine   $WORKERS workers, heat-alarming loaded from $STATE/plugins
+  samples bus   $TRANSPORT_URL, exchange ceilometer, topic metering
+                (Ceilometer's notifier:// publisher; telemetry_secret in $STATE/devstack.env)
 Use it as the demo user (admin: $STATE/admin-openrc):
   . $STATE/openrc
   openstack stack create -t $REPO/templates/hot-autoscaling.yaml --wait mystack

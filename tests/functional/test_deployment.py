@@ -18,7 +18,13 @@ the policies' SIGNAL events while the engine's evaluator scales the group out an
 (target tracking). ``templates/hot-push-url.yaml`` (its server an ``OS::Heat::None``) hands
 an alarm's ``push_url`` to a server, and ``curl`` PUTs samples to it with no token at all:
 heat-api-cfn (also under gunicorn) checks the URL's EC2 signature with keystone. Deleting a
-stack removes its alarms from the alarm database, which is checked with SQL. Authentication
+stack removes its alarms from the alarm database, which is checked with SQL. Samples also
+come the way Ceilometer sends them: heat.conf turns on the engine's messaging listener on
+the deployment's vhost with a ``telemetry_secret``; Ceilometer's own ``notifier://``
+publisher (tests/support/ceilometer.py), and then the real ceilometer-polling and
+ceilometer-agent-notification (tests/support/ceilometer_agents.py), publish cpu_util
+carrying the group in ``user_metadata.server_group``, and the group scales, while samples
+signed with another secret count for nothing. Authentication
 is real keystone rather than heat-api's ``noauth`` flavor because Heat's stock scaling
 policy creates keystone stack-domain users and EC2 keys, and heat-engine creates a trust for
 every stack (docs/devstack-lite.md).
@@ -90,6 +96,9 @@ class Deployment:
         conf = configparser.ConfigParser(interpolation=None)
         conf.read(os.path.join(state, "heat.conf"))
         self.alarm_database = conf["heat_alarming"]["alarm_database"]
+        # where heat-engine's listener takes Ceilometer's samples, and their secret
+        self.metering_transport_url = conf["heat_alarming"]["metering_transport_url"]
+        self.telemetry_secret = conf["heat_alarming"]["telemetry_secret"]
 
     @staticmethod
     def _openrc(path: str) -> dict:
@@ -147,6 +156,17 @@ class Deployment:
         credentials = self.openstack("credential", "list", "--type", "ec2", "-f", "json",
                                      admin=True)
         return {json.loads(c["Data"])["access"] for c in credentials}
+
+    def project_of(self, stack: str) -> str:
+        """The id of the project that owns the stack (demo's)."""
+        shown = self.openstack("stack", "show", stack, "-f", "json")
+        return shown["parameters"]["OS::project_id"]
+
+    def events(self, stack: str, resource: str) -> list[str]:
+        """The statuses of the resource's Heat events."""
+        events = self.openstack("stack", "event", "list", stack, "--resource", resource,
+                                "-f", "json")
+        return [e["resource_status"] for e in events]
 
     def output(self, stack: str, name: str):
         return self.openstack("stack", "output", "show", stack, name,
@@ -390,3 +410,157 @@ def test_a_server_pushes_samples_to_push_url_with_no_token(deployment, tmp_path)
     d.openstack("stack", "delete", "--yes", "--wait", "pushing")
     assert access_key not in d.ec2_access_keys()
     assert curl("PUT", url, {"samples": recent_samples("load", 9.0, stack_id)})[0] != 200
+
+
+def ceilometer_samples(project_id: str, server_group: str, value: float,
+                       resource_id: str) -> list:
+    """What Ceilometer's compute pollsters send for one Nova server of the group, one
+    sample a second over the last two periods: cpu_util with the server's
+    ``metering.server_group`` as ``resource_metadata.user_metadata.server_group``."""
+    from tests.support.ceilometer import meter
+
+    now = time.time()
+    return [meter(project_id, value, "cpu_util", resource_id,
+                  timestamp=now - 2 * PERIOD + s + 0.5,
+                  message_id=str(uuid.uuid4()),
+                  metadata={"display_name": resource_id,
+                            "user_metadata": {"server_group": server_group}})
+            for s in range(2 * PERIOD)]
+
+
+class Ceilometer:
+    """Ceilometer's agent-notification as far as the bus sees it: its own notifier://
+    publisher (tests/support/ceilometer.py) sending signed samples to the deployment's
+    vhost, exchange ``ceilometer``, topic ``metering``, once a second from a thread, and
+    a second publisher whose secret is wrong (a forger on the same bus)."""
+
+    def __init__(self, deployment) -> None:
+        from tests.support.ceilometer import CeilometerPublisher
+
+        url, secret = deployment.metering_transport_url, deployment.telemetry_secret
+        self.genuine = CeilometerPublisher(url, "metering", secret)
+        self.forger = CeilometerPublisher(url, "metering", "not-" + secret, host="forger")
+        self.rounds: list[tuple[CeilometerPublisher, tuple]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def report(self, publisher, *sample_args) -> None:
+        """Publish ``ceilometer_samples(*sample_args)`` with ``publisher`` every round
+        (told before the block starts)."""
+        self.rounds.append((publisher, sample_args))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for publisher, sample_args in self.rounds:
+                publisher.publish(ceilometer_samples(*sample_args))
+            self._stop.wait(1.0)
+
+    def __enter__(self) -> Ceilometer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+        self.genuine.close()
+        self.forger.close()
+
+
+def test_ceilometer_samples_on_the_bus_scale_the_group_out(deployment):
+    """Ceilometer's notifier:// samples, signed with the deployment's telemetry_secret,
+    reach heat-engine's listeners (its two workers share one pool) and scale the group; the
+    same samples signed with another secret count for nothing."""
+    d = deployment
+    stack_id = d.create_stack("metered")
+    victim_id = d.create_stack("other")
+    project = d.project_of("metered")
+    assert d.project_of("other") == project
+
+    ceilometer = Ceilometer(d)
+    ceilometer.report(ceilometer.genuine, project, stack_id, HIGH, "vm-1")
+    # the other group: its own server reports 30 % (between the thresholds), and a
+    # forger sends 90 % for a server of it that would lift the average to 60 %
+    ceilometer.report(ceilometer.forger, project, victim_id, HIGH, "vm-forged")
+    ceilometer.report(ceilometer.genuine, project, victim_id, 30.0, "vm-2")
+    with ceilometer:
+        until(lambda: d.size("metered") == 2, 120, "the metered group to grow to 2")
+
+        def judged_on_genuine_samples_only():
+            state = d.attributes("other", "cpu_alarm_high")["state"]
+            assert state != "alarm", "the forged 90 % counted"
+            return state == "ok"
+
+        until(judged_on_genuine_samples_only, 120,
+              "the other group's cpu_alarm_high to judge its genuine samples")
+    reasons = d.signal_reasons("metered", "scale_up")
+    assert len(reasons) == 1 and reasons[0].startswith(
+        "alarm state changed from insufficient data to alarm"), reasons
+    history = d.attributes("other", "cpu_alarm_high")["history"]
+    assert "alarm" not in [h["current"] for h in history], \
+        f"the forged 90 % never counted: {history}"
+    assert d.size("other") == 1 and d.signal_reasons("other", "scale_up") == []
+    # samples are no signals: the alarms have their creation's events only
+    for stack in ("metered", "other"):
+        for alarm in ("cpu_alarm_high", "cpu_alarm_low"):
+            assert sorted(d.events(stack, alarm)) == ["CREATE_COMPLETE",
+                                                      "CREATE_IN_PROGRESS"], (stack, alarm)
+
+
+#: an alarm on a meter of libvirt's (the test driver's memory.usage is half the domain's
+#: 512 MiB), selecting the group's servers by the user metadata that ceilometer-polling
+#: itself takes from Nova
+MEMORY_ALARM = {
+    "heat_template_version": "2016-10-14",
+    "parameters": {"server_group": {"type": "string"}},
+    "resources": {"memory_used": {"type": "OS::Metering::Alarm", "properties": {
+        "meter_name": "memory.usage", "statistic": "max", "period": PERIOD,
+        "evaluation_periods": 1, "threshold": 100, "comparison_operator": "gt",
+        "matching_metadata": {"metering.server_group": {"get_param": "server_group"}}}}},
+}
+
+
+def test_real_ceilometer_agents_scale_the_group_out(deployment, tmp_path):
+    """The whole chain with Ceilometer's own agents: ceilometer-polling polls a server
+    of the group (a domain of libvirt's test driver owned by the stack's project, its
+    Nova user metadata ``metering.server_group`` = the stack id) and
+    ceilometer-agent-notification publishes with ``notifier://?topic=metering``, signed
+    with the deployment's secret, to the deployment's vhost.
+
+    Fakes, because Nova cannot run here: the Nova API that ceilometer-polling asks for
+    the server's user metadata is a stand-in (what Ceilometer makes of the answer is its
+    own: ``memory_used`` below watches a libvirt meter by it), and cpu_util (which
+    libvirt's test driver cannot produce) comes from a Ceilometer dynamic pollster of
+    the same agent reading a file, its rows carrying the same user metadata
+    (tests/support/ceilometer_agents.py, docs/ceilometer-polling-lite.md)."""
+    from tests.support import ceilometer_agents as agents_support
+
+    try:
+        venv = agents_support.ensure_installed()
+    except (OSError, subprocess.CalledProcessError) as error:
+        pytest.skip(f"Ceilometer's agents cannot be installed here: {error}")
+    d = deployment
+    stack_id = d.create_stack("polled")
+    project = d.project_of("polled")
+    memory_template = tmp_path / "memory-alarm.yaml"
+    memory_template.write_text(json.dumps(MEMORY_ALARM))
+    d.openstack("stack", "create", "-t", str(memory_template), "--wait",
+                "--parameter", f"server_group={stack_id}", "memory")
+    server = agents_support.Instance("polled-1", project_id=project,
+                                     metadata={"metering.server_group": stack_id})
+    agents = agents_support.CeilometerAgents(
+        tmp_path / "ceilometer", [server], transport_url=d.metering_transport_url,
+        topic="metering", secret=d.telemetry_secret, interval=2, venv=venv,
+        file_meters=[agents_support.FileMeter("cpu_util")])
+    agents.set_file_meter("cpu_util", [{
+        "id": server.uuid, "value": HIGH, "project_id": project, "user_id": server.user_id,
+        "display_name": server.name, "user_metadata": {"server_group": stack_id}}])
+    agents.start()
+    try:
+        until(lambda: d.size("polled") == 2, 180,
+              f"the polled group to grow to 2 (agent logs: {agents.directory}/log)")
+        until(lambda: d.attributes("memory", "memory_used")["state"] == "alarm", 60,
+              "libvirt's memory.usage of the group's server to fire memory_used")
+    finally:
+        agents.stop()
+    reasons = d.signal_reasons("polled", "scale_up")
+    assert len(reasons) == 1 and "most recent: 90.0" in reasons[0], reasons

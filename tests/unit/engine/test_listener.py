@@ -193,6 +193,34 @@ def test_delivered_samples_go_into_a_store_as_they_are(listeners, publisher):
     assert len(store) == 3
 
 
+def test_ceilometers_user_metadata_is_matched_by_every_spelling_heat_and_aodh_use(
+        listeners, publisher):
+    """Ceilometer's compute samples carry a server's ``metering.server_group`` as
+    ``resource_metadata.user_metadata.server_group``: Heat's matching_metadata
+    (``metering.server_group``) and Aodh's query field
+    (``metadata.user_metadata.server_group``) both select the group's servers only."""
+    store = RollingStore(10, 3600)
+    listener = listeners(lambda project, samples: store.ingest(samples), secret=SECRET)
+    now = time.time()
+    publisher().publish(
+        [meter("p1", volume=90.0, resource_id=f"web-{i}", timestamp=now - 5,
+               metadata={"display_name": f"web-{i}",
+                         "user_metadata": {"server_group": "stack-1"}}) for i in range(2)]
+        + [meter("p1", volume=10.0, resource_id="db-1", timestamp=now - 5,
+                 metadata={"display_name": "db-1",
+                           "user_metadata": {"server_group": "stack-2"}})])
+    wait_counts(listener, accepted=3)
+    for selection in ({"matching_metadata": {"metering.server_group": "stack-1"}},
+                      {"matching_metadata": {"metadata.user_metadata.server_group":
+                                             "stack-1"}},
+                      {"query": [{"field": "metadata.user_metadata.server_group",
+                                  "op": "eq", "value": "stack-1"}]}):
+        stats = store.statistics("cpu_util", period=60, start=now - 60, end=now + 60,
+                                 project_id="p1", **selection)
+        assert stats.series == 2, selection
+        assert [r["avg"] for r in stats.rows()] == [90.0], selection
+
+
 def test_forged_and_unsigned_messages_are_dropped_counted_and_logged_rarely(
         listeners, publisher, caplog):
     deliveries = Deliveries()
