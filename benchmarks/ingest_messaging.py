@@ -58,7 +58,7 @@ def _listen(url, topic, pool, secret, args, delivered, go, ready, stop):
     from heat_alarming.metering.sample import SampleValidator
     from tests.support import rabbit
 
-    def deliver(project_id, samples):
+    def deliver(project_id, samples, ids=()):
         go.wait()
         with delivered.get_lock():
             delivered.value += len(samples)
@@ -126,7 +126,7 @@ def _handle_rate(secret: str | None) -> float:
         utils.meter_message_from_counter(meter(f"project-{k % PROJECTS}", volume=float(k),
                                                metadata=METADATA), secret or "")
         for k in range(PER_NOTIFICATION)])) for _ in range(100)]
-    listener = MeteringListener(None, lambda project, samples: None,
+    listener = MeteringListener(None, lambda project, samples, ids: None,
                                 SampleValidator(3600, 300), secret=secret,
                                 dedup_ids_per_project=10 ** 6)
     started = time.perf_counter()

@@ -25,11 +25,13 @@ Ceilometer's ``telemetry_secret``.
   is a *duplicate* and dropped.  A notification carrying more than
   ``max_messages`` meter messages is refused whole (*oversized*);
 * the checked samples of one batch are grouped per project and each group is
-  handed to ``deliver(project_id, samples)`` once (from up to ``threads`` threads
+  handed to ``deliver(project_id, samples, message_ids)`` once (from up to ``threads`` threads
   at a time, one per batch under way).  ``deliver`` raising means
   nothing of that group was taken: its ids are forgotten again and the whole
   batch goes back to the bus after :data:`REQUEUE_DELAY` seconds, where the
-  groups already delivered come back as duplicates;
+  groups already delivered come back as duplicates (dropped here; a copy another
+  worker takes is dropped by the owner, which compares the ids ``deliver`` gets,
+  :class:`heat_alarming.engine.worker.RecentIds`);
 * drops are counted (:meth:`MeteringListener.counters`) and logged at most once
   per :data:`LOG_INTERVAL` seconds per kind, never a line per message.  Every
   meter message received ends in exactly one of accepted, forged, unsigned,
@@ -336,7 +338,7 @@ class _DropLog:
 
 # -- the listener -------------------------------------------------------------------
 
-Deliver = Callable[[str, list[Sample]], Any]
+Deliver = Callable[[str, list[Sample], list[str]], Any]
 
 
 class MeteringListener:
@@ -434,7 +436,7 @@ class MeteringListener:
         delivered = True
         for project, (samples, ids) in groups.items():
             try:
-                self.deliver(project, samples)
+                self.deliver(project, samples, ids)
             except Exception as exc:  # nothing of the group was taken: send it back
                 self.ids.release(project, ids)
                 counts["requeued"] += len(samples)

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 
+import numpy as np
 from oslo_log import log as logging
 
 from heat_alarming.engine.alarm import Alarm
@@ -74,6 +75,56 @@ class Bookkeeping:
         for project in owned:
             left[project] = (position, frozenset(b for b, p in own.items() if p == project))
         return cls(position, own, left)
+
+
+class RecentIds:
+    """The message ids (:func:`~heat_alarming.metering.batch.id_digests`) of the
+    samples a worker's store took lately, per project, so that a message journalled
+    twice is taken once.
+
+    That happens when a worker dies between journalling a notification's samples
+    and acknowledging the notification: the bus hands it to another worker, which
+    journals it again. The owner reads both batches in journal order (a take-over's
+    replay too), so the first copy is taken and the second dropped. Each project
+    keeps its newest ``per_project`` digests in a ring (a redelivered copy follows
+    its original within a worker's prefetch, far fewer samples); a project given
+    away is forgotten, so memory is bounded by the projects owned. Digests are
+    compared within a project only. Whole-array: one ``np.isin`` per batch.
+    Not thread-safe: the worker calls it under its lock.
+    """
+
+    per_project = 4096
+
+    def __init__(self, per_project: int | None = None) -> None:
+        if per_project is not None:
+            self.per_project = int(per_project)
+        self._rings: dict[str, list] = {}  # project -> [digests, next slot, filled]
+
+    def fresh(self, project_id: str, ids: np.ndarray) -> np.ndarray:
+        """The mask of the samples to take (no id, or an id not taken before, its
+        first sample in ``ids``), remembering the ids taken."""
+        ring = self._rings.get(project_id)
+        candidate = ids != 0
+        if ring is not None and ring[2]:
+            candidate &= ~np.isin(ids, ring[0][:ring[2]])
+        positions = np.flatnonzero(candidate)
+        _, first = np.unique(ids[positions], return_index=True)
+        taken = positions[np.sort(first)]
+        keep = ids == 0
+        keep[taken] = True
+        if taken.size:
+            if ring is None:
+                ring = self._rings[project_id] = [
+                    np.zeros(self.per_project, np.uint64), 0, 0]
+            new = ids[taken][-self.per_project:]
+            slots = (ring[1] + np.arange(new.size)) % self.per_project
+            ring[0][slots] = new
+            ring[1] = int((ring[1] + new.size) % self.per_project)
+            ring[2] = min(self.per_project, ring[2] + new.size)
+        return keep
+
+    def forget(self, project_id: str) -> None:
+        self._rings.pop(project_id, None)
 
 
 class Worker:
@@ -151,6 +202,8 @@ class Worker:
         self._evaluating_from = self.clock() + grace
         self._grace_over = not join_grace
         self._book = bookkeeping or Bookkeeping()
+        self.recent_ids = RecentIds()
+        self.duplicates = 0  # samples of messages journalled twice, taken once
         if bookkeeping is not None:
             LOG.info("Restored a store of %d series from %s at journal position %d",
                      len(store), snapshot_path, self._book.position)
@@ -210,16 +263,20 @@ class Worker:
         return cached[1]
 
     # -- pushed samples --------------------------------------------------------
-    def push_samples(self, project_id: str, samples: Iterable[Sample]) -> int:
+    def push_samples(self, project_id: str, samples: Iterable[Sample],
+                     message_ids: Iterable[str | None] | None = None) -> int:
         """Journal a checked batch of ``project_id``; ingest it here if this worker
         owns the project (the owner tails it otherwise). Returns the samples taken.
+        ``message_ids`` (the samples' ids, in order, from the messaging listener)
+        let the owner take a message once however often it is journalled.
 
         The samples become one columnar batch here, once (a sample without a
         timestamp is "now" by the store's clock, so a replay after a take-over files
         every sample where it first went); the journal stores it and every store
         ingests it as it is.
         """
-        rows = SampleBatch.from_samples(samples, self.store.clock(), project_id)
+        rows = SampleBatch.from_samples(samples, self.store.clock(), project_id,
+                                        message_ids)
         with self._lock:
             mine = project_id in self._owned()
         if not mine:
@@ -233,8 +290,18 @@ class Worker:
             # batches are replayed from the journal when alarms come)
             if project_id in self._owned():
                 self._book.own_batches[batch] = project_id  # the tail skips it
-                return self.store.ingest_batch(rows).accepted
+                return self._ingest(project_id, rows)
         return len(rows)
+
+    def _ingest(self, project_id: str, batch: SampleBatch) -> int:
+        """Ingest a journalled batch of ``project_id`` but for the messages this store
+        has taken already (:class:`RecentIds`); returns the samples accepted."""
+        if batch.ids is not None:
+            keep = self.recent_ids.fresh(project_id, batch.ids)
+            if not keep.all():
+                self.duplicates += int(keep.size - keep.sum())
+                batch = batch.take(keep)
+        return self.store.ingest_batch(batch).accepted
 
     # -- coordination ----------------------------------------------------------
     def coordinate(self) -> None:
@@ -271,6 +338,7 @@ class Worker:
             for project in self._owned_projects - owned:
                 book.left[project] = (book.position, frozenset(
                     b for b, p in book.own_batches.items() if p == project))
+                self.recent_ids.forget(project)
             gained = owned - self._owned_projects
             if gained:
                 self._replay(gained)
@@ -282,10 +350,10 @@ class Worker:
             # caught up, so that what is published next has its windows whole.
             while True:
                 batches = self.journal.read(book.position, owned, limit=self.tail_batches)
-                for batch, _, rows in batches:
+                for batch, project, rows in batches:
                     book.position = batch
                     if book.own_batches.pop(batch, None) is None:
-                        self.store.ingest_batch(rows)
+                        self._ingest(project, rows)
                 if len(batches) < self.tail_batches:
                     break
             # own batches the tail has passed are in the store; those of projects
@@ -306,11 +374,11 @@ class Worker:
             held |= mine
         replayed = 0
         for after, projects in starts.items():
-            for batch, _, rows in self.journal.read(after, projects, since=since,
-                                                    limit=REPLAY_LIMIT):
+            for batch, project, rows in self.journal.read(after, projects, since=since,
+                                                          limit=REPLAY_LIMIT):
                 if batch <= book.position and batch not in held \
                         and batch not in book.own_batches:
-                    self.store.ingest_batch(rows)
+                    self._ingest(project, rows)
                     replayed += 1
         LOG.debug("Worker %s gained %d project(s); %d journal batch(es) replayed",
                   self.worker_id, len(gained), replayed)

@@ -10,15 +10,23 @@ batch built from them then travels (the sample journal stores
 :meth:`~heat_alarming.metering.store.RollingStore.ingest_batch` with no sample
 built again.
 
+A batch may carry each sample's message id (Ceilometer's ``message_id``) as a
+64-bit digest, ``ids`` (0 for a sample without one), so that the owner of the
+samples can drop a message that reached the journal twice, whichever worker
+journalled it (:class:`~heat_alarming.engine.worker.Worker`).
+
 The encoding is a fixed header (magic, version, sample count, descriptor
 text length), the descriptors as one JSON text, then the volumes, the
-timestamps (little-endian float64) and the codes (little-endian uint32).
+timestamps (little-endian float64) and the codes (little-endian uint32), and
+in version 2 the id digests (little-endian uint64); version 1 (no ids) is
+still read.
 :meth:`SampleBatch.decode` trusts nothing: every length, every code and every
 descriptor's shape is checked, and a bad payload raises :class:`BatchError`.
 The values themselves are checked again by the store that ingests the batch.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,9 +37,23 @@ import numpy as np
 from heat_alarming.metering.sample import Sample, SampleError, SampleValidator, to_epoch
 
 MAGIC = b"HASB"
-VERSION = 1
+VERSION = 2  # 1: no message ids
 _HEADER = struct.Struct("<4sBII")  # magic, version, samples, descriptor JSON bytes
-_FLOATS, _CODES = np.dtype("<f8"), np.dtype("<u4")
+_FLOATS, _CODES, _IDS = np.dtype("<f8"), np.dtype("<u4"), np.dtype("<u8")
+
+
+def id_digests(message_ids: Iterable[str | None]) -> np.ndarray:
+    """64-bit digests of message ids (0 for None), the same in every process.
+
+    Unkeyed, since workers compare them: a project that makes two of its own ids
+    collide can only drop its own sample, because digests are compared within a
+    project.
+    """
+    blake = hashlib.blake2b
+    return np.array([0 if m is None else
+                     int.from_bytes(blake(m.encode("utf-8"), digest_size=8).digest(),
+                                    "little") or 1
+                     for m in message_ids], dtype=np.uint64)
 
 
 class BatchError(ValueError):
@@ -71,19 +93,30 @@ class SampleBatch:
     sample, an index into ``series``, the distinct :class:`SeriesDescriptor` s).
 
     Immutable by contract (the arrays may be read-only views of an encoded
-    payload).  ``len(batch)`` is the number of samples.
+    payload).  ``len(batch)`` is the number of samples.  ``ids`` is None or one
+    message-id digest per sample (:func:`id_digests`, 0 where a sample has none).
     """
 
-    __slots__ = ("series", "codes", "volumes", "timestamps")
+    __slots__ = ("series", "codes", "volumes", "timestamps", "ids")
 
     def __init__(self, series: tuple[SeriesDescriptor, ...], codes: np.ndarray,
-                 volumes: np.ndarray, timestamps: np.ndarray) -> None:
-        if not (codes.shape == volumes.shape == timestamps.shape) or codes.ndim != 1:
-            raise ValueError("codes, volumes and timestamps must be 1-D arrays of one length")
+                 volumes: np.ndarray, timestamps: np.ndarray,
+                 ids: np.ndarray | None = None) -> None:
+        if not (codes.shape == volumes.shape == timestamps.shape) or codes.ndim != 1 \
+                or (ids is not None and ids.shape != codes.shape):
+            raise ValueError("codes, volumes, timestamps and ids must be 1-D arrays of "
+                             "one length")
         self.series = series
         self.codes = codes
         self.volumes = volumes
         self.timestamps = timestamps
+        self.ids = ids
+
+    def take(self, keep: np.ndarray) -> SampleBatch:
+        """The samples where the boolean mask ``keep`` is true (the same series)."""
+        return SampleBatch(self.series, self.codes[keep], self.volumes[keep],
+                           self.timestamps[keep], None if self.ids is None else
+                           self.ids[keep])
 
     def __len__(self) -> int:
         return int(self.codes.size)
@@ -98,9 +131,11 @@ class SampleBatch:
 
     @classmethod
     def from_samples(cls, samples: Iterable[Sample], now: float,
-                     project_id: str | None = None) -> SampleBatch:
-        """The batch of checked ``samples``; a sample without a timestamp is ``now``, and
-        ``project_id`` (when given) is every sample's project.
+                     project_id: str | None = None,
+                     message_ids: Iterable[str | None] | None = None) -> SampleBatch:
+        """The batch of checked ``samples``; a sample without a timestamp is ``now``,
+        ``project_id`` (when given) is every sample's project, and ``message_ids``
+        (when given) the samples' message ids, in order.
 
         Volumes become floats and timestamps epoch seconds here, once; a value that
         cannot raises :class:`SampleError` (checked samples never do).
@@ -137,8 +172,14 @@ class SampleBatch:
                     raise SampleError("timestamp", ts, "must be epoch seconds, a datetime "
                                       "or ISO 8601 text") from None
             times.append(ts)
+        ids = None
+        if message_ids is not None:
+            ids = id_digests(message_ids)
+            if ids.size != len(codes):
+                raise ValueError(f"{ids.size} message ids for {len(codes)} samples")
         return cls(tuple(series), np.array(codes, dtype=np.uint32),
-                   np.array(volumes, dtype=np.float64), np.array(times, dtype=np.float64))
+                   np.array(volumes, dtype=np.float64), np.array(times, dtype=np.float64),
+                   ids)
 
     # -- columns, expanded per sample (for tests and readers that want them) -----------
     def column(self, field: str) -> list:
@@ -180,10 +221,12 @@ class SampleBatch:
         """The batch as bytes (see the module docstring for the layout)."""
         text = json.dumps([list(d) for d in self.series],
                           separators=(",", ":")).encode("utf-8")
+        ids = np.zeros(len(self), _IDS) if self.ids is None else self.ids
         return b"".join((_HEADER.pack(MAGIC, VERSION, len(self), len(text)), text,
                          self.volumes.astype(_FLOATS, copy=False).tobytes(),
                          self.timestamps.astype(_FLOATS, copy=False).tobytes(),
-                         self.codes.astype(_CODES, copy=False).tobytes()))
+                         self.codes.astype(_CODES, copy=False).tobytes(),
+                         ids.astype(_IDS, copy=False).tobytes()))
 
     @classmethod
     def decode(cls, payload: bytes) -> SampleBatch:
@@ -192,10 +235,12 @@ class SampleBatch:
         if len(payload) < _HEADER.size:
             raise BatchError("sample batch: shorter than its header")
         magic, version, n, text_size = _HEADER.unpack_from(payload)
-        if magic != MAGIC or version != VERSION:
+        if magic != MAGIC or version not in (1, VERSION):
             raise BatchError(f"sample batch: unknown format {magic!r} version {version}")
         start = _HEADER.size
-        if len(payload) != start + text_size + n * (2 * _FLOATS.itemsize + _CODES.itemsize):
+        per_sample = 2 * _FLOATS.itemsize + _CODES.itemsize + (
+            _IDS.itemsize if version >= 2 else 0)
+        if len(payload) != start + text_size + n * per_sample:
             raise BatchError("sample batch: its length does not match its header")
         try:
             rows = json.loads(payload[start:start + text_size])
@@ -206,9 +251,11 @@ class SampleBatch:
         volumes = np.frombuffer(payload, _FLOATS, n, offset)
         times = np.frombuffer(payload, _FLOATS, n, offset + 8 * n)
         codes = np.frombuffer(payload, _CODES, n, offset + 16 * n)
+        ids = np.frombuffer(payload, _IDS, n, offset + 20 * n) if version >= 2 else None
         if n and int(codes.max()) >= len(series):
             raise BatchError("sample batch: a code names no series")
-        return cls(series, codes, volumes, times)
+        return cls(series, codes, volumes, times, None if ids is None or not ids.any()
+                   else ids)
 
 
 def _descriptor(row: Any) -> SeriesDescriptor:

@@ -38,19 +38,22 @@ SECRET = "ceilometer-telemetry-secret"
 
 
 class Deliveries:
-    """The deliver callback: records each (project, samples) call."""
+    """The deliver callback: records each (project, samples) call and the ids."""
 
     def __init__(self, fail_first: set[str] | None = None) -> None:
         self.calls: list[tuple[str, list]] = []
+        self.ids: list[str] = []
         self.fail_first = set(fail_first or ())
         self.lock = threading.Lock()
 
-    def __call__(self, project_id, samples):
+    def __call__(self, project_id, samples, message_ids):
         with self.lock:
             if project_id in self.fail_first:
                 self.fail_first.discard(project_id)
                 raise RuntimeError("journal unavailable")
+            assert len(message_ids) == len(samples), "one id per sample"
             self.calls.append((project_id, list(samples)))
+            self.ids.extend(message_ids)
 
     def samples(self, project_id=None):
         with self.lock:
@@ -183,7 +186,7 @@ def test_samples_are_delivered_grouped_per_project_as_checked_samples(listeners,
 def test_delivered_samples_go_into_a_store_as_they_are(listeners, publisher):
     store = RollingStore(10, 3600)
     results = []
-    listener = listeners(lambda project, samples: results.append(store.ingest(samples)),
+    listener = listeners(lambda project, samples, ids: results.append(store.ingest(samples)),
                          secret=SECRET)
     publisher().publish([meter("p1", volume=i, resource_id=f"server-{i % 3}")
                          for i in range(30)])
@@ -200,7 +203,7 @@ def test_ceilometers_user_metadata_is_matched_by_every_spelling_heat_and_aodh_us
     (``metering.server_group``) and Aodh's query field
     (``metadata.user_metadata.server_group``) both select the group's servers only."""
     store = RollingStore(10, 3600)
-    listener = listeners(lambda project, samples: store.ingest(samples), secret=SECRET)
+    listener = listeners(lambda project, samples, ids: store.ingest(samples), secret=SECRET)
     now = time.time()
     publisher().publish(
         [meter("p1", volume=90.0, resource_id=f"web-{i}", timestamp=now - 5,

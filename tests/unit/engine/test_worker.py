@@ -18,9 +18,9 @@ import pytest
 from heat_alarming.engine import AlarmStore, Evaluator
 from heat_alarming.engine.coordination import owner
 from heat_alarming.engine.journal import SampleJournal
-from heat_alarming.engine.worker import Bookkeeping, Worker
+from heat_alarming.engine.worker import Bookkeeping, RecentIds, Worker
 from heat_alarming.metering import ManualClock, RollingStore, Sample
-from heat_alarming.metering.batch import SampleBatch
+from heat_alarming.metering.batch import SampleBatch, id_digests
 from heat_alarming.metering.snapshot import restore_snapshot
 from tests.support.databases import DATABASES, database_url
 
@@ -273,3 +273,60 @@ def test_the_bookkeeping_round_trips_and_owned_projects_count_as_left():
     again = Bookkeeping.from_extra(book.to_extra(["p1"]))
     assert again.position == 12 and again.own_batches == {13: "p1", 14: "p2"}
     assert again.left == {"p3": (4, frozenset({5})), "p1": (12, frozenset({13}))}
+
+
+# -- a message journalled twice -------------------------------------------------------
+def ids_of(index: int) -> list[str]:
+    return [f"msg-{index}-{s}" for s in (5, 25, 45)]
+
+
+def test_a_message_journalled_by_two_workers_is_taken_once_by_its_owner(cluster):
+    # a worker killed between journalling a notification and acknowledging it: the bus
+    # hands the notification to another worker, which journals the same messages again
+    w1, w2 = started(cluster)
+    project = owned_by("w2")
+    w1.push_samples(project, minute(0), ids_of(0))
+    w1.push_samples(project, minute(0), ids_of(0))   # the redelivered copy
+    w2.push_samples(project, minute(0), ids_of(0))   # ... or a copy the owner takes
+    w2.push_samples(project, minute(1), ids_of(1))
+    step(w1, w2)
+    assert counts(w2, project, 2) == [3, 3]
+    assert w2.duplicates == 6
+    # samples without ids (signals) are never taken for copies of each other
+    w1.push_samples(project, minute(1))
+    step(w2)
+    assert counts(w2, project, 2) == [3, 6]
+
+
+def test_ids_are_compared_within_a_project_only(cluster):
+    w1, w2 = started(cluster)
+    a, b = owned_by("w2"), [p for p in PROJECTS if owner(p, ["w1", "w2"]) == "w2"][1]
+    w1.push_samples(a, minute(0), ids_of(0))
+    w1.push_samples(b, minute(0), ids_of(0))         # the same ids, another project
+    step(w2)
+    assert counts(w2, a, 1) == [3] and counts(w2, b, 1) == [3]
+
+
+def test_a_take_over_replays_both_copies_and_takes_one(cluster):
+    w1, w2 = started(cluster)
+    project = owned_by("w2")
+    w2.push_samples(project, minute(0), ids_of(0))
+    w1.push_samples(project, minute(0), ids_of(0))   # journalled twice before w2 dies
+    step(w2)
+    assert counts(w2, project, 1) == [3]
+    cluster.clock.set(T0 + 2.5 * BEAT)               # w2 silent for more than two beats
+    step(w1)
+    assert counts(w1, project, 1) == [3], "the survivor's replay takes the first copy"
+    assert w1.duplicates == 3
+
+
+def test_recent_ids_remember_a_bounded_number_per_project():
+    recent = RecentIds(per_project=4)
+    ids = id_digests([f"m{i}" for i in range(6)])
+    assert recent.fresh("p", ids).all()
+    assert recent.fresh("p", ids[2:]).sum() == 0, "the newest four are remembered"
+    assert recent.fresh("p", ids[:2]).all(), "the oldest two were forgotten"
+    again = id_digests(["x", "x", None, None])
+    assert recent.fresh("p", again).tolist() == [True, False, True, True]
+    recent.forget("p")
+    assert recent.fresh("p", ids[5:]).all()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from heat_alarming.metering import ManualClock, RollingStore, Sample
-from heat_alarming.metering.batch import BatchError, SampleBatch, SeriesDescriptor
+from heat_alarming.metering.batch import BatchError, SampleBatch, SeriesDescriptor, id_digests
 
 T0 = 1_767_225_600.0
 
@@ -69,6 +69,30 @@ def test_an_encoded_batch_reads_back_the_same():
     assert back.timestamps.tolist() == batch.timestamps.tolist()
     assert [s.resource_metadata for s in back.samples()] == [
         s.resource_metadata for s in samples()]
+
+
+def test_message_ids_travel_with_the_batch_as_digests():
+    ids = [f"msg-{i}" if i % 2 else None for i in range(len(samples()))]
+    batch = SampleBatch.from_samples(samples(), now=T0, message_ids=ids)
+    assert batch.ids.tolist() == id_digests(ids).tolist()
+    assert [d == 0 for d in batch.ids.tolist()] == [m is None for m in ids]
+    back = SampleBatch.decode(batch.encode())
+    assert back.ids.tolist() == batch.ids.tolist()
+    kept = back.take(back.ids != 0)
+    assert len(kept) == sum(m is not None for m in ids)
+    assert kept.volumes.tolist() == [v for v, m in zip(batch.volumes.tolist(), ids) if m]
+    assert SampleBatch.decode(SampleBatch.from_samples(samples(), now=T0).encode()).ids \
+        is None, "a batch without ids reads back without"
+    with pytest.raises(ValueError, match="message ids for"):
+        SampleBatch.from_samples(samples(), now=T0, message_ids=["one"])
+
+
+def test_a_batch_of_the_first_format_without_ids_still_reads():
+    batch = SampleBatch.from_samples(samples(), now=T0)
+    payload = batch.encode()
+    first = payload[:4] + bytes([1]) + payload[5:-8 * len(batch)]  # version 1: no ids
+    back = SampleBatch.decode(first)
+    assert back.ids is None and back.volumes.tolist() == batch.volumes.tolist()
 
 
 @pytest.mark.parametrize("damage", [
