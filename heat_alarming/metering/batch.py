@@ -111,11 +111,16 @@ class SampleBatch:
         seen: dict[tuple, int] = {}
         series: list[SeriesDescriptor] = []
         check_volume = SampleValidator.check_volume
+        # the text of each metadata map (by identity: samples alive during the call)
+        # once, for samples that share one (the listener's, of one resource)
+        texts: dict[int, str] = {}
         for i, s in enumerate(samples):
             project = s.project_id if project_id is None else project_id
             metadata = s.resource_metadata
             try:
-                text = json.dumps(metadata, sort_keys=True) if metadata else ""
+                text = texts.get(id(metadata)) if metadata else ""
+                if text is None:
+                    text = texts[id(metadata)] = json.dumps(metadata, sort_keys=True)
                 key = (s.name, s.resource_id, project, s.type, s.unit, s.user_id, s.source,
                        text)
                 code = seen.get(key)
