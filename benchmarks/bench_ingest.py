@@ -474,34 +474,56 @@ def ingest_messaging_samples_per_s(args) -> None:
     result("ingest_messaging_worker_cpu_us_per_sample", statistics.median(cpu), "{:.1f}")
 
 
-def ingest_lost_samples(args) -> None:
+def unacknowledged(transport_url: str, queue: str) -> int | None:
+    """Messages of ``queue`` delivered to a consumer and not yet acknowledged (the
+    broker's count, through rabbitmqctl), or None without rabbitmqctl."""
+    import shutil
+    import subprocess
+    import urllib.parse
+    if shutil.which("rabbitmqctl") is None:
+        return None
+    vhost = urllib.parse.urlsplit(transport_url).path[1:] or "/"
+    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name",
+                          "messages_unacknowledged"], capture_output=True, text=True,
+                         timeout=60).stdout
+    return next((int(n) for name, n in (line.split() for line in out.splitlines()
+                                         if len(line.split()) == 2 and
+                                         line.split()[1].isdigit())
+                 if name == queue), None)
+
+
+def one_kill_run(args, run: int) -> tuple[int, int]:
+    """One stream into the 2-worker heat-engine with a worker SIGKILLed in its midst:
+    (lost, duplicates) among the samples the journal holds, after the owners' rounds
+    had their say."""
     import signal
 
     from heat_alarming.engine.listener import POOL
     from tests.support import rabbit
-    projects = [f"kill-{i}" for i in range(args.projects)]
+    projects = [f"kill{run}-{i}" for i in range(args.projects)]
     per_project = args.notifications * PER_NOTIFICATION // args.projects
     samples = args.notifications * PER_NOTIFICATION
     with BusWorld(args, projects, per_project) as world:
         stamp = _stamp()
         pubs = Publishers(world.url, "metering", stream(
             args.notifications, projects, 0, args.publishers), stamp)
-        pids = world.engine.workers(world.alarms)
-        victim = pids[0]
+        victim = world.engine.workers(world.alarms)[run % 2]
         pubs.go()
         rabbit.wait_for(lambda: pubs.sent.value >= args.notifications * args.kill_at,
                         deadline=600, interval=0.005, what="the stream under way")
+        unacked = unacknowledged(world.url, POOL)
         os.kill(victim, signal.SIGKILL)
         killed_at = pubs.sent.value
         held = len(journalled(world.alarms, projects))
-        progress(f"worker {victim} SIGKILLed after {killed_at} of {args.notifications} "
-                 f"notifications were sent ({held} samples journalled then)")
+        progress(f"run {run + 1}: worker {victim} SIGKILLed after {killed_at} of "
+                 f"{args.notifications} notifications were sent ({held} samples journalled "
+                 f"then; {unacked} notifications unacknowledged in the pool just before)")
         first, last = pubs.finished()
         deadline = time.monotonic() + 300
         while committed(world.alarms, "all", projects) < len(projects) \
                 and time.monotonic() < deadline:
             time.sleep(0.1)
-        # settled: nothing left in the pool's queue, two workers again, and the journal
+        # settled: two workers again, nothing left in the pool's queue, and the journal
         # unchanged for 3 s
         rabbit.wait_for(lambda: len(world.engine.workers(world.alarms)) == 2, deadline=120,
                         interval=0.2, what="heat-engine respawning the worker")
@@ -513,18 +535,24 @@ def ingest_lost_samples(args) -> None:
             if count != seen:
                 seen, stable_since = count, time.monotonic()
             time.sleep(0.5)
+        time.sleep(2)  # two more rounds of the owners
         volumes = journalled(world.alarms, projects)
         unique = set(volumes)
         lost = samples - len(unique & {float(v) for v in range(samples)})
         duplicates = len(volumes) - len(unique)
         complete = committed(world.alarms, "all", projects)
         doubled = committed(world.alarms, "dup", projects)
-        progress(f"{samples} samples published in {last - first:.2f} s; journalled "
-                 f"{len(volumes)} ({len(unique)} distinct); the owners' rounds: "
+        progress(f"run {run + 1}: {samples} samples published in {last - first:.2f} s; "
+                 f"journalled {len(volumes)} ({len(unique)} distinct); the owners' rounds: "
                  f"{complete} of {len(projects)} projects counted all their samples, "
                  f"{doubled} counted more")
-    result("ingest_lost_samples", lost, "{:.0f}")
-    result("ingest_duplicate_samples", duplicates, "{:.0f}")
+        return lost, duplicates
+
+
+def ingest_lost_samples(args) -> None:
+    runs = [one_kill_run(args, run) for run in range(args.runs)]
+    result("ingest_lost_samples", sum(lost for lost, _ in runs), "{:.0f}")
+    result("ingest_duplicate_samples", sum(dups for _, dups in runs), "{:.0f}")
 
 
 CASES = {"ingest_journal_samples_per_s": ingest_journal_samples_per_s,
