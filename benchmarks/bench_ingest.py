@@ -1,4 +1,4 @@
-"""Pushed samples through the sample journal to the owner's store (and, later, other paths).
+"""Pushed samples to the owner's store: through the journal, and over the bus into heat-engine.
 
 One function per case; ``--only NAME`` runs one (``--list`` names them). Cases:
 
@@ -18,9 +18,30 @@ One function per case; ``--only NAME`` runs one (``--list`` names them). Cases:
   (``ingest_append_ms_sqlite``), PostgreSQL (``ingest_append_ms_postgresql``) and
   MariaDB when it answers (``ingest_append_ms_mariadb``).
 
+* ``ingest_messaging_samples_per_s``: Ceilometer's samples over the bus into the
+  real ``heat-engine`` (2 workers, PostgreSQL for Heat and the alarms, a RabbitMQ
+  vhost of its own, the listener on with a telemetry secret, prefetch 100). Each
+  of ``--runs`` (3) runs, ``--publishers`` (2) processes send ``--notifications``
+  (2,000) notifications of 100 meter messages, made and signed by Ceilometer's own
+  code (meter_message_from_counter) before the clock starts and sent by its
+  notifier publisher, of ``--projects`` (10) projects taken in turn, all stamped in
+  the last closed day. Per project the alarm ``all-<p>`` (statistic ``count`` over a
+  period of a day, ``gt`` its sample count - 0.5) can only be in alarm once every
+  sample of the project is in its owner's store; the clock runs from the first send
+  until every such alarm is *committed* in alarm in the alarm database (so it
+  includes up to one full round of 1 s). Also prints the workers' CPU per sample.
+* ``ingest_lost_samples`` and ``ingest_duplicate_samples``: the same stream, and once
+  ``--kill-at`` (0.4) of it is sent one worker is SIGKILLed (heat-engine respawns
+  it). Once the alarms are in, the queue drained and the journal unchanged for 3 s,
+  every sample's volume (each a new number) is read back from the journal, which is
+  what the owners' stores are built from (tail and take-over replay): a volume
+  missing is a lost sample, one found twice a duplicate; the ``all-``/``dup-`` alarms
+  say what the owners' rounds counted. Summed over ``--runs`` streams.
+
 A batch is 100 servers' ``cpu_util``, 10 samples each, 1 s apart. Run with
-``python benchmarks/bench_ingest.py`` (about a minute); PostgreSQL and MariaDB
-are those of tests/support/databases.py (127.0.0.1).
+``python benchmarks/bench_ingest.py`` (about eight minutes); PostgreSQL and MariaDB
+are those of tests/support/databases.py (127.0.0.1), RabbitMQ that of
+tests/support/rabbit.py.
 """
 from __future__ import annotations
 
