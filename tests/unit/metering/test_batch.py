@@ -77,6 +77,17 @@ def test_samples_sharing_one_metadata_map_make_the_batch_of_equal_maps():
         [s.resource_metadata for s in own]
 
 
+def test_maps_made_and_dropped_while_a_batch_is_built_are_each_their_own():
+    # a generator's samples (and their maps) may be freed as soon as they are read, and
+    # a new map may then sit where an old one was: each is still read for itself
+    def made():
+        for k in range(50):
+            yield Sample("cpu_util", float(k), "vm", project_id="p", timestamp=T0 + k,
+                         resource_metadata={"n": str(k)})
+    built = SampleBatch.from_samples(made(), T0)
+    assert [s.resource_metadata for s in built.samples()] == [{"n": str(k)} for k in range(50)]
+
+
 def test_an_encoded_batch_reads_back_the_same():
     batch = SampleBatch.from_samples(samples(), now=T0)
     back = SampleBatch.decode(batch.encode())
