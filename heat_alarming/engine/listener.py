@@ -275,11 +275,12 @@ class MessageIds:
 
 
 class _MetadataMemo:
-    """Resource metadata seen lately, by its JSON text: its :func:`metadata_text` and
-    whether it passed the validator, so the many samples of one resource (which carry
-    the same metadata) pay for it once.  Both are functions of the metadata alone, so
-    a project gains nothing from another's entries but time.  At most ``size``
-    entries, the oldest dropped first."""
+    """Resource metadata seen lately, by its JSON text: its :func:`metadata_text`,
+    whether it passed the validator and one map of it (:meth:`shared`, which the
+    samples of one resource then share, so a batch encodes it once), so the many
+    samples of one resource (which carry the same metadata) pay for it once.  All
+    are functions of the metadata alone, so a project gains nothing from another's
+    entries but time.  At most ``size`` entries, the oldest dropped first."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
@@ -307,9 +308,19 @@ class _MetadataMemo:
             if entry is None:
                 if len(self._entries) >= self.size:
                     del self._entries[next(iter(self._entries))]
-                entry = self._entries[key] = [None, False]
+                entry = self._entries[key] = [None, False, None]
             entry[0] = entry[0] if signed is None else signed
             entry[1] = entry[1] or checked
+
+    def shared(self, key: str | None, metadata: dict) -> dict:
+        """The map kept for ``key`` (``metadata``, equal to it, when none is kept yet):
+        never changed by anyone, since samples of other messages hold it too."""
+        entry = None if key is None else self._entries.get(key)
+        if entry is None:
+            return metadata
+        if entry[2] is None:
+            entry[2] = metadata
+        return entry[2]
 
 
 class _DropLog:
@@ -496,6 +507,7 @@ class MeteringListener:
             if not known[1]:
                 validator.check_metadata(sample.resource_metadata)
                 self._metadata.put(key, checked=True)
+            sample.resource_metadata = self._metadata.shared(key, sample.resource_metadata)
         except SampleError as exc:
             return "invalid", f"{_describe(message)}: {exc}"
         except Exception as exc:  # a value no check foresaw: refuse it alone

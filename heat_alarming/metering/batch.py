@@ -146,11 +146,22 @@ class SampleBatch:
         seen: dict[tuple, int] = {}
         series: list[SeriesDescriptor] = []
         check_volume = SampleValidator.check_volume
+        # the text of each metadata map once, for samples that share one (the
+        # listener's, of one resource): by identity, the map held here so that its id
+        # is not reused by another while the samples are read (they may be a generator)
+        texts: dict[int, tuple[Any, str]] = {}
         for i, s in enumerate(samples):
             project = s.project_id if project_id is None else project_id
             metadata = s.resource_metadata
             try:
-                text = json.dumps(metadata, sort_keys=True) if metadata else ""
+                if not metadata:
+                    text = ""
+                else:
+                    known = texts.get(id(metadata))
+                    if known is None:
+                        known = texts[id(metadata)] = (
+                            metadata, json.dumps(metadata, sort_keys=True))
+                    text = known[1]
                 key = (s.name, s.resource_id, project, s.type, s.unit, s.user_id, s.source,
                        text)
                 code = seen.get(key)

@@ -183,6 +183,27 @@ def test_samples_are_delivered_grouped_per_project_as_checked_samples(listeners,
     assert dict(got.resource_metadata) == sent.resource_metadata
 
 
+def test_samples_of_equal_metadata_share_one_map_and_keep_their_own_values():
+    # handle() alone (no bus): the payloads as the bus decodes them, signed by Ceilometer
+    from ceilometer.publisher import utils
+
+    deliveries = Deliveries()
+    listener = MeteringListener(None, deliveries, SampleValidator(3600, 300), secret=SECRET)
+    web, db = {"group": "web", "flavor": {"vcpus": 1}}, {"group": "db"}
+    payload = [json.loads(json.dumps(utils.meter_message_from_counter(
+        meter(project, volume=i, resource_id=f"server-{i % 2}", metadata=metadata), SECRET)))
+        for i, (project, metadata) in enumerate(
+            [("project-a", web), ("project-b", web), ("project-a", db), ("project-a", web)])]
+    assert listener.handle([payload])
+    got = sorted(deliveries.samples(), key=lambda s: s.volume)
+    assert [s.resource_metadata for s in got] == [web, web, db, web]
+    assert got[0].resource_metadata is got[1].resource_metadata is got[3].resource_metadata
+    store = RollingStore(10, 3600)
+    for _, samples in deliveries.calls:
+        assert store.ingest(samples).accepted == len(samples)
+    assert len(store) == 3  # project-a: server-0 and server-1; project-b: server-1
+
+
 def test_delivered_samples_go_into_a_store_as_they_are(listeners, publisher):
     store = RollingStore(10, 3600)
     results = []

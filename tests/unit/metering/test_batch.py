@@ -60,6 +60,34 @@ def test_a_sample_without_timestamp_is_now_and_the_project_given_is_every_sample
     assert batch.projects() == {"tenant"}
 
 
+def test_samples_sharing_one_metadata_map_make_the_batch_of_equal_maps():
+    # the listener gives a resource's samples one map; a batch of them is the batch of
+    # samples each with its own equal map, and another map (of another resource, maybe
+    # freed and its memory reused) is never taken for it
+    shared = {"group": "web", "flavor": {"vcpus": 1}}
+    one = [Sample("cpu_util", float(k), "vm", project_id="p", timestamp=T0 + k,
+                  resource_metadata=shared if k < 3 else {"group": "db"})
+           for k in range(6)]
+    own = [Sample("cpu_util", float(k), "vm", project_id="p", timestamp=T0 + k,
+                  resource_metadata=dict(shared, flavor={"vcpus": 1}) if k < 3
+                  else {"group": "db"}) for k in range(6)]
+    built, expected = SampleBatch.from_samples(one, T0), SampleBatch.from_samples(own, T0)
+    assert built.encode() == expected.encode()
+    assert [s.resource_metadata for s in built.samples()] == \
+        [s.resource_metadata for s in own]
+
+
+def test_maps_made_and_dropped_while_a_batch_is_built_are_each_their_own():
+    # a generator's samples (and their maps) may be freed as soon as they are read, and
+    # a new map may then sit where an old one was: each is still read for itself
+    def made():
+        for k in range(50):
+            yield Sample("cpu_util", float(k), "vm", project_id="p", timestamp=T0 + k,
+                         resource_metadata={"n": str(k)})
+    built = SampleBatch.from_samples(made(), T0)
+    assert [s.resource_metadata for s in built.samples()] == [{"n": str(k)} for k in range(50)]
+
+
 def test_an_encoded_batch_reads_back_the_same():
     batch = SampleBatch.from_samples(samples(), now=T0)
     back = SampleBatch.decode(batch.encode())
