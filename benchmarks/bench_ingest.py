@@ -119,7 +119,7 @@ def appender(url: str, project: str, n_batches: int, threads: int, ready, go,
     for thread in pushers:
         thread.join()
     queue.put((started, time.time()))
-    runtime.membership.leave()
+    runtime.worker.membership.leave()
 
 
 def visible(store, project: str, since: float) -> int:
@@ -144,7 +144,7 @@ def one_journal_run(url: str, n_batches: int, threads: int) -> float:
     try:
         assert ready.wait(120), "the appender started"
         owner.coordinate()  # sees the appender among the live workers
-        assert owner.membership.owns(project, owner.membership.live())
+        assert owner.worker.membership.owns(project, owner.worker.membership.live())
         owner.start()
         now = time.time()
         expected = n_batches * BATCH
