@@ -64,6 +64,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from tests.support.http_servers import send_json
+
 CEILOMETER_VERSION = "27.0.0"
 DEFAULT_VENV = Path(os.environ.get(
     "HEAT_ALARMING_CEILOMETER_VENV",
@@ -263,12 +265,7 @@ class NovaStandIn:
                                                        "message": "not found"}})
 
             def _reply(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, body)
 
             def log_message(self, *args):
                 pass

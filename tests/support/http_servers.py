@@ -25,6 +25,18 @@ def loopback_notifiers(**settings) -> NotifierManager:
                                             **settings))
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, body, headers=None) -> None:
+    """Answer ``handler``'s request with ``body`` as JSON (and ``headers``)."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -145,14 +157,7 @@ class SlowStubKeystone:
         class Handler(BaseHTTPRequestHandler):
             def _answer(self, status: int, body: dict, headers: dict | None = None):
                 time.sleep(delay)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, body, headers)
 
             def do_GET(self):  # noqa: N802
                 stub.calls.append(("GET", self.path, time.time()))
@@ -223,13 +228,7 @@ class StubKeystone:
                                        "trustee_user": {"id": "svc-id"},
                                        "trustor_user": {"id": "owner"}},
                     "catalog": []}}
-                data = json.dumps(token).encode()
-                self.send_response(201)
-                self.send_header("X-Subject-Token", f"token-for-{trust}")
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, 201, token, {"X-Subject-Token": f"token-for-{trust}"})
 
             def log_message(self, *args):
                 pass
