@@ -146,7 +146,20 @@ class TricklingWebhook:
         self.server.server_close()
 
 
-class SlowStubKeystone:
+class _StubKeystone:
+    """A keystone stand-in on 127.0.0.1 serving ``Handler`` at ``url`` (``.../v3``)."""
+
+    def _serve(self, handler) -> None:
+        self.server = _Server(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v3"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SlowStubKeystone(_StubKeystone):
     """A keystone that answers what a trust action asks (a service token, the trust
     look-up, a trust-scoped token) correctly, each answer ``delay`` seconds late."""
 
@@ -187,16 +200,10 @@ class SlowStubKeystone:
             def log_message(self, *args):
                 pass
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v3"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
 
-class StubKeystone:
+class StubKeystone(_StubKeystone):
     """Answers keystone v3 password authentication scoped to a trust, and checks it."""
 
     def __init__(self, username: str, password: str, domain: str = "Default"):
@@ -233,10 +240,4 @@ class StubKeystone:
             def log_message(self, *args):
                 pass
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v3"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
