@@ -64,8 +64,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from tests.support.http_servers import send_json
-
 CEILOMETER_VERSION = "27.0.0"
 DEFAULT_VENV = Path(os.environ.get(
     "HEAT_ALARMING_CEILOMETER_VENV",
@@ -265,7 +263,14 @@ class NovaStandIn:
                                                        "message": "not found"}})
 
             def _reply(self, status, body):
-                send_json(self, status, body)
+                # this module also runs as a script (the stand-in's own process, which
+                # has no tests package on its path), so it imports no other test helper
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, *args):
                 pass
