@@ -99,13 +99,16 @@ def test_a_round_whose_commit_fails_leaves_memory_as_the_store_has_it():
     assert evaluator.get(alarm.alarm_id).state == ALARM
 
 
-def test_a_close_round_over_every_period_stands_for_the_periodic_round():
+def test_a_close_round_over_every_period_stands_for_the_periodic_round(tmp_path):
     """Started off the minute, the loop must not add a periodic round between the
     closes: it would see the same data and repeat the repeating actions."""
     from heat_alarming.metering import ManualClock
     clock = ManualClock(1_699_999_200.0 + 25)
     store = RollingStore(10, 3600, clock=clock)
-    evaluator = Evaluator(store, AlarmStore("sqlite://"), clock=clock, interval=60.0,
+    # a file: the in-memory database is one connection, which the loop's thread and the
+    # dispatcher's would share
+    evaluator = Evaluator(store, AlarmStore(str(tmp_path / "alarms.sqlite")), clock=clock,
+                          interval=60.0,
                           period_close_delay=0.0)
     evaluator.define({"name": "every-minute", "repeat_actions": True, "threshold_rule": {
         "meter_name": "m", "threshold": 1, "comparison_operator": "gt", "period": 60}})
