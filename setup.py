@@ -69,6 +69,26 @@ setup(
         "oslo.config.opts": [
             "heat_alarming = heat_alarming.opts:list_opts",
         ],
+        "heat_alarming.collectors": [
+            "prometheus = heat_alarming.metering.collectors.prometheus:PrometheusCollector",
+            "gnocchi = heat_alarming.metering.collectors.gnocchi:GnocchiCollector",
+            "synthetic = heat_alarming.metering.collectors.synthetic:SyntheticCollector",
+        ],
+        "heat_alarming.transformers": [
+            "rate_of_change = heat_alarming.metering.pipeline.transformers:RateOfChange",
+            "cpu_util = heat_alarming.metering.pipeline.transformers:CpuUtil",
+            "memory_util = heat_alarming.metering.pipeline.transformers:MemoryUtil",
+            "unit_conversion = heat_alarming.metering.pipeline.transformers:UnitConversion",
+            "arithmetic = heat_alarming.metering.pipeline.transformers:Arithmetic",
+            "aggregator = heat_alarming.metering.pipeline.transformers:Aggregator",
+        ],
+        "heat_alarming.publishers": [
+            "store = heat_alarming.metering.pipeline.publishers:StorePublisher",
+            "notifier = heat_alarming.metering.pipeline.publishers:NotifierPublisher",
+            "http = heat_alarming.metering.pipeline.publishers:HttpPublisher",
+            "https = heat_alarming.metering.pipeline.publishers:HttpPublisher",
+            "file = heat_alarming.metering.pipeline.publishers:FilePublisher",
+        ],
         "heat_alarming.notifiers": [
             "log = heat_alarming.engine.notifiers.log:LogNotifier",
             "http = heat_alarming.engine.notifiers.http:HTTPNotifier",
