@@ -19,7 +19,7 @@ polling starts.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from heat_alarming.metering.batch import SampleBatch
@@ -119,15 +119,20 @@ class Publisher(abc.ABC):
     """Sends batches to one destination, named by a URL (``store://``,
     ``notifier://``, ``http://...``, ``file:///...``).
 
-    Built once per sink with the URL and the options of its query string.
-    :meth:`publish` sends one batch or raises :class:`PublishError`; it is called
-    from one thread at a time.  Buffering, retries and drop counting are the
-    pipeline's, not each publisher's.
+    Built once per sink with the URL, the options of its query string, and
+    ``local``: the callable by which the pipeline's host takes a batch into its
+    own store (``RollingStore.ingest_batch`` for a library user, the worker's
+    ingest inside heat-engine; None where the host has no store, as in the
+    standalone agent).  :meth:`publish` sends one batch or raises
+    :class:`PublishError`; it is called from one thread at a time.  Buffering,
+    retries and drop counting are the pipeline's, not each publisher's.
     """
 
-    def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, url: str, options: Mapping[str, Any] | None = None, *,
+                 local: Callable[[SampleBatch], Any] | None = None) -> None:
         self.url = url
         self.options = dict(options or {})
+        self.local = local
 
     @abc.abstractmethod
     def publish(self, batch: SampleBatch) -> None:
