@@ -147,6 +147,10 @@ class RollingStore:
         self._born = np.zeros(capacity, dtype=np.int64)  # per row: bucket it was registered in
         self._sweep_every = max(1, self._retention_buckets // 4)  # buckets between sweeps
         self._next_sweep: int | None = None
+        # the rows of the last batch's series tuple, while the index has not changed:
+        # (series tuple, index version, row of each code); a collector that polls the
+        # same series again reuses its tuple, and its batches skip the per-series checks
+        self._known_batch: tuple[tuple, int, np.ndarray] | None = None
 
     # -- configuration ---------------------------------------------------
     @property
@@ -394,11 +398,15 @@ class RollingStore:
         every sample, the bucket the ring moves to)."""
         validator = self.validator
         n_series, codes = len(batch.series), batch.codes.astype(np.int64)
-        row_of_code = np.full(n_series, -1, dtype=np.int64)
         identity: dict[int, tuple[str, str]] = {}  # refused descriptors: (field, reason)
         metadata: dict[int, tuple[str, str]] = {}
         fresh: dict[int, Sample] = {}  # descriptors to register or refresh
-        for c, descriptor in enumerate(batch.series):
+        known = self._known_batch
+        if known is not None and known[0] is batch.series and known[1] == self.index.version:
+            row_of_code, descriptors = known[2], ()  # every series held, attributes unchanged
+        else:
+            row_of_code, descriptors = np.full(n_series, -1, dtype=np.int64), batch.series
+        for c, descriptor in enumerate(descriptors):
             try:
                 row = self._row_of.get(descriptor.key)
             except TypeError:  # an unhashable field; the validator will name it
@@ -470,6 +478,8 @@ class RollingStore:
                 field = exc.field if isinstance(exc, SampleError) else "sample"
                 text = str(exc) if isinstance(exc, SampleError) else _unforeseen(exc)
                 refuse(good & (codes == c), {c: (field, text)})
+        if n_series and not (identity or metadata) and row_of_code.min() >= 0:
+            self._known_batch = (batch.series, self.index.version, row_of_code)
         return good, row_of_code[codes], target
 
     def _vet(self, samples, now: float) -> tuple[list[tuple], int, list[Rejection]]:

@@ -225,3 +225,38 @@ def test_an_empty_batch_stores_nothing():
     store = twin_stores()[0]
     assert store.ingest_batch(SampleBatch.empty()) == (0, [])
     assert len(store) == 0
+
+
+def test_a_series_tuple_polled_again_still_has_its_values_checked_and_its_series_kept():
+    """A collector reuses one series tuple across polls, and the store skips the
+    per-series checks for it while its index is unchanged: the values are still
+    checked, and a change made by another batch, or a forgotten series, is seen."""
+    clock = ManualClock(T0)
+    store = RollingStore(resolution=10, retention=60, clock=clock)
+    WEB = [{"field": "metadata.group", "op": "eq", "value": "web"}]  # noqa: N806
+    web = (series(resource="vm-1", metadata={"group": "web"}),
+           series(resource="vm-2", metadata={"group": "web"}))
+    polled = SampleBatch(web, np.array([0, 1], np.uint32), np.array([1.0, 2.0]),
+                         np.array([T0, T0]))
+    assert store.ingest_batch(polled).accepted == 2
+    again = SampleBatch(web, np.array([0, 1], np.uint32), np.array([3.0, np.nan]),
+                        np.array([T0, T0]))
+    result = store.ingest_batch(again)
+    assert result.accepted == 1
+    assert [(r.index, r.field) for r in result.rejected] == [(1, "volume")]
+
+    moved = (series(resource="vm-1", metadata={"group": "db"}),)
+    store.ingest_batch(SampleBatch(moved, np.array([0], np.uint32), np.array([4.0]),
+                                   np.array([T0])))
+    assert store.select("cpu_util", WEB).size == 1
+    store.ingest_batch(again)
+    assert store.select("cpu_util", WEB).size == 2
+
+    clock.advance(200)  # past the retention: both series forgotten
+    store.reclaim()
+    store.reclaim()
+    assert len(store) == 0
+    late = SampleBatch(web, np.array([0, 1], np.uint32), np.array([5.0, 6.0]),
+                       np.array([clock(), clock()]))
+    assert store.ingest_batch(late).accepted == 2
+    assert store.select("cpu_util", WEB).size == 2
