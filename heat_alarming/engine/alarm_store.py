@@ -110,7 +110,10 @@ class AlarmStore:
         if self.url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             if self.url in ("sqlite://", "sqlite:///:memory:"):
-                kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
+                # an in-memory database lives in its one connection: a pool of exactly
+                # that connection, which a second thread waits for instead of sharing
+                # it mid-transaction
+                kwargs.update(poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=0)
         else:
             kwargs["pool_pre_ping"] = True
         if sa.engine.make_url(self.url).get_backend_name() in models.MYSQL:

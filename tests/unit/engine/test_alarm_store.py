@@ -215,3 +215,29 @@ def test_an_evaluator_runs_on_each_database(database):
     (record,) = evaluator.history(alarm.alarm_id)
     assert record.current == ALARM
     assert AlarmStore(database).load_alarms()[0].state == ALARM
+
+
+def test_an_in_memory_store_is_one_database_that_threads_take_turns_on():
+    """``sqlite://`` lives in one connection: a thread writing and one reading at the
+    same time each finish their transaction (they once shared it mid-transaction)."""
+    import threading
+
+    store = AlarmStore("sqlite://")
+    errors = []
+
+    def write():
+        try:
+            for k in range(200):
+                store.save_alarms([make_alarm(alarm_id=f"a{k}")])
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    seen = 0
+    while writer.is_alive():
+        seen = len(store.load_alarms())
+    writer.join()
+    assert errors == []
+    assert seen <= 200 and len(store.load_alarms()) == 200
+    store.close()
