@@ -236,18 +236,19 @@ class PerTuple:
 
 class Rows:
     """State rows keyed by a hashable key (a series, a resource), with per-row columns
-    (float arrays, NaN for nothing), the time each row was last seen, and the
+    (float arrays, NaN for nothing; a width of None is one value per row, an int that
+    many), the time each row was last seen, and the
     forgetting of rows unseen for ``max_age`` seconds (freed rows are reused, and
     ``generation`` moves on so that cached row numbers are rebuilt)."""
 
-    def __init__(self, columns: Mapping[str, int], max_age: float) -> None:
+    def __init__(self, columns: Mapping[str, int | None], max_age: float) -> None:
         self.max_age = max_age
         self.index: dict[Hashable, int] = {}
         self.keys: list[Hashable | None] = []
         self.free: list[int] = []
         self.generation = 0
         self._widths = dict(columns)
-        self.columns = {name: np.full((0, w) if w > 1 else 0, np.nan)
+        self.columns = {name: np.full(0 if w is None else (0, w), np.nan)
                         for name, w in self._widths.items()}
         self.seen = np.full(0, -np.inf)
         self._next_forget = -np.inf

@@ -75,7 +75,7 @@ class MemoryUtil(Transformer):
         self.unit = target.text("unit", "%")
         self.max_age = params.number("max_age", DEFAULT_MAX_AGE, above=0)
         self.keep_source = params.boolean("keep_source", True)
-        self.state = Rows({"total": 1, "time": 1}, self.max_age)
+        self.state = Rows({"total": None, "time": None}, self.max_age)
         self._plans = PerTuple(self._plan)
         self._roles = {self.usage_meter: _USAGE, self.available_meter: _AVAILABLE,
                        self.total_meter: _TOTAL}

@@ -87,7 +87,7 @@ class RateOfChange(Transformer):
         self.reset = params.text("reset", "restart", choices=RESETS)
         self.keep_source = params.boolean("keep_source", True)
         self._configure(params, target)
-        self.state = Rows({"volume": 1, "time": 1}, self.max_age)
+        self.state = Rows({"volume": None, "time": None}, self.max_age)
         self._plans = PerTuple(self._plan)
         self._salt = type(self).__name__ + repr(sorted(self.parameters.items(), key=str))
 
