@@ -215,7 +215,7 @@ class PerTuple:
     is held, so its id is not reused) for the last ``size`` tuples, and rebuilt when
     ``generation`` (the state rows' generation) has moved on."""
 
-    def __init__(self, build: Callable[[tuple], Any], size: int = 16) -> None:
+    def __init__(self, build: Callable[[tuple], Any], size: int = 64) -> None:
         self._build = build
         self._size = size
         self._entries: OrderedDict[int, tuple[tuple, int, Any]] = OrderedDict()
