@@ -161,7 +161,10 @@ class Aggregator(Transformer):
         if idx.size:
             t = times[idx]
             window = np.floor(t / self.period)
-            late = window < self._flushed
+            # late: a window already emitted, or older than max_age (the rows it
+            # would need may be forgotten)
+            late = (window < self._flushed) | (window * self.period < now - self.max_age
+                                               - self.period)
             early = window * self.period > now + self.period
             self.late += int(late.sum())
             self.early += int(early.sum())

@@ -57,6 +57,7 @@ class _Plan(NamedTuple):
     out_code: np.ndarray  # code of the rate series per input series
     pass_code: np.ndarray  # code in the output per input series (-1: consumed)
     any_applies: bool
+    all_pass: bool  # every input series is passed on
 
 
 class RateOfChange(Transformer):
@@ -136,7 +137,7 @@ class RateOfChange(Transformer):
             rows[applies] = self.state.rows(keys)
         out_code[applies] += len(passed)
         return _Plan(tuple(passed) + tuple(derived), applies, rows, scale, out_code,
-                     pass_code, bool(keys))
+                     pass_code, bool(keys), len(passed) == n)
 
     # -- per batch -------------------------------------------------------------------
     def transform(self, batch: SampleBatch, now: float) -> SampleBatch:
@@ -188,14 +189,15 @@ class RateOfChange(Transformer):
         state.seen[r[last]] = now
         e = np.flatnonzero(emit)
         with np.errstate(all="ignore"):
-            rates = self._finish(dv[e] / dt[e] * scale[e])
-        good = np.isfinite(rates)
+            rates = dv[e] / dt[e] * scale[e]
+        good = np.isfinite(rates)  # an overflow is dropped, not clipped
         if not good.all():
             e, rates = e[good], rates[good]
+        rates = self._finish(rates)
         ids = batch.ids
         src_ids = None if ids is None else ids[idx[e]]
         parts = []
-        if plan.pass_code.min() >= 0:
+        if plan.all_pass:
             parts.append((plan.pass_code[codes], batch.volumes, batch.timestamps, ids))
         else:
             keep = plan.pass_code[codes] >= 0

@@ -113,9 +113,10 @@ def test_series_without_the_group_key_or_another_meter_are_not_aggregated():
 def test_hostile_samples_are_not_aggregated():
     t = aggregator("count")
     t.transform(batch(S, [(0, np.nan, T0), (1, np.inf, T0), (2, 1, np.nan),
-                          (2, 5, T0 + 1e9)]), T0)  # a time far ahead
+                          (2, 5, T0 + 1e9), (2, 5, 1e300),  # times far ahead
+                          (2, 5, -1e300), (2, 5, T0 - 1e6)]), T0)  # far behind
     assert len(t.flush(T0 + 60)) == 0
-    assert t.early == 1
+    assert (t.early, t.late) == (2, 2)
 
 
 def test_a_late_sample_for_a_flushed_window_is_counted_not_aggregated():

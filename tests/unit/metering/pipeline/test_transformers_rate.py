@@ -239,6 +239,14 @@ def test_cpu_util_is_clipped_at_100_unless_max_is_null():
     assert values(out, "cpu_util") == [("vm1", 150.0, 10.0)]
 
 
+def test_a_cpu_counter_that_overflows_the_rate_gives_nothing_not_100():
+    t, s = cpu({"vcpus": 1})
+    soon = float(np.nextafter(T0, np.inf))  # 1e308 ns in 2.4e-7 s: not a finite rate
+    out = t.transform(batch(s, [(0, 0, T0), (0, 1e308, soon)]), T0 + 1)
+    assert len(out) == 2  # the two cpu samples, no cpu_util
+    assert values(out, "cpu_util") == []
+
+
 def test_cpu_util_after_a_reboot_counts_from_zero():
     t, s = cpu({"vcpus": 2})
     out = t.transform(batch(s, [(0, 0, T0), (0, 5e9, T0 + 10), (0, 1e9, T0 + 20)]), T0 + 20)
