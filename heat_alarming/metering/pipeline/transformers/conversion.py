@@ -59,6 +59,9 @@ class UnitConversion(Transformer):
             self.scale = target.number("scale", 1.0)
         self.offset = target.number("offset", 0.0)
         self.keep_source = params.boolean("keep_source", False)
+        if self.keep_source and self.map.name is None and self.map.name_to is None:
+            raise target.error("name", "keep_source passes both on: the converted meter "
+                                       "needs a name of its own (name or map_to.name)")
         self._plans = PerTuple(self._plan)
         self._salt = "unit_conversion" + repr(sorted(self.parameters.items(), key=str))
 

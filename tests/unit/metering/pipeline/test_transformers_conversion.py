@@ -76,6 +76,7 @@ def test_the_input_is_unchanged_and_a_batch_with_nothing_to_convert_is_passed_as
     ({"meters": "m", "target": {"scale": [2]}}, "target.scale"),
     ({"meters": "m", "target": {"offset": "1"}}, "target.offset"),
     ({"meters": "m", "target": {"unit": 8}}, "target.unit"),
+    ({"meters": "m", "keep_source": True, "target": {"unit": "B"}}, "target.name"),
 ])
 def test_bad_parameters_name_the_parameter(parameters, field):
     with pytest.raises(PipelineError) as err:
