@@ -273,6 +273,29 @@ def test_cpu_util_of_several_servers_with_different_vcpus():
     assert values(out, "memory.usage") == [("a", 5.0, 0.0)]
 
 
+class CountingMetadata(dict):
+    """Metadata that counts how often it is read."""
+
+    reads = 0
+
+    def get(self, *args):
+        CountingMetadata.reads += 1
+        return super().get(*args)
+
+
+def test_what_a_series_means_is_worked_out_once_per_series_tuple():
+    CountingMetadata.reads = 0
+    t = CpuUtil({})
+    s = (series("cpu", unit="ns")._replace(metadata=CountingMetadata(vcpus=2)),)
+    for k in range(5):
+        t.transform(batch(s, [(0, 1e9 * k, T0 + 10 * k)]), T0 + 10 * k)
+    assert CountingMetadata.reads == 1  # the vcpus of the first batch, then the cache
+    t.transform(batch(tuple(s), [(0, 9e9, T0 + 100)]), T0 + 100)  # tuple(s) is s
+    assert CountingMetadata.reads == 1
+    t.transform(batch((s[0],), [(0, 1e10, T0 + 110)]), T0 + 110)  # another tuple
+    assert CountingMetadata.reads == 2
+
+
 # -- parameters ------------------------------------------------------------------------
 @pytest.mark.parametrize("parameters, field", [
     ({}, "meters"),
