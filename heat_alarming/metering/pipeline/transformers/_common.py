@@ -8,10 +8,12 @@ then treats every batch of that tuple whole-array.
 """
 from __future__ import annotations
 
+import abc
 import fnmatch
 import hashlib
 import math
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
@@ -19,9 +21,34 @@ from typing import Any
 import numpy as np
 
 from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
-from heat_alarming.metering.pipeline.base import PipelineError
+from heat_alarming.metering.clock import Clock, system_clock
+from heat_alarming.metering.pipeline.base import PipelineError, Transformer
 
 _MISSING = object()
+
+
+class Stateful(Transformer):
+    """A transformer whose state and caches one lock guards: sources that share a sink
+    may call :meth:`transform` (and the runner :meth:`flush`) from their own threads."""
+
+    def __init__(self, parameters: Mapping[str, Any], *, clock: Clock = system_clock) -> None:
+        super().__init__(parameters, clock=clock)
+        self._lock = threading.Lock()
+
+    def transform(self, batch: SampleBatch, now: float) -> SampleBatch:
+        with self._lock:
+            return self._transform(batch, now)
+
+    def flush(self, now: float) -> SampleBatch:
+        with self._lock:
+            return self._flush(now)
+
+    @abc.abstractmethod
+    def _transform(self, batch: SampleBatch, now: float) -> SampleBatch:
+        """The batch to pass on (under the lock)."""
+
+    def _flush(self, now: float) -> SampleBatch:
+        return SampleBatch.empty()
 
 
 class Params:

@@ -29,12 +29,12 @@ import numpy as np
 from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.clock import Clock, system_clock
 from heat_alarming.metering.metadata import canonical_metadata_key, flatten_metadata
-from heat_alarming.metering.pipeline.base import Transformer
 from heat_alarming.metering.pipeline.transformers._common import (
     MeterMap,
     Params,
     PerTuple,
     Rows,
+    Stateful,
 )
 
 FUNCTIONS = ("avg", "sum", "min", "max", "count")
@@ -50,7 +50,7 @@ class _Plan(NamedTuple):
     any_applies: bool
 
 
-class Aggregator(Transformer):
+class Aggregator(Stateful):
     """Parameters: ``meters`` and/or ``source.map_from`` (which series), ``group_by``
     (required: ``project_id`` or a metadata key), ``function`` (default avg),
     ``period`` (seconds, default 60), ``target`` (``name``/``unit``/``map_to``; default
@@ -147,7 +147,7 @@ class Aggregator(Transformer):
             self._last_out = None
         self.resources.forget(now, keep_r)
 
-    def transform(self, batch: SampleBatch, now: float) -> SampleBatch:
+    def _transform(self, batch: SampleBatch, now: float) -> SampleBatch:
         self._forget(now)
         plan = self._plans.get(batch.series, self.groups.generation * 1_000_003
                                + self.resources.generation)
@@ -202,7 +202,7 @@ class Aggregator(Transformer):
         self._pending_size = g.size
         return g, r, w, s, n
 
-    def flush(self, now: float) -> SampleBatch:
+    def _flush(self, now: float) -> SampleBatch:
         g, r, w, s, n = self._compact()
         closed = (w + 1) * self.period <= now
         self._flushed = max(self._flushed, float(np.floor(now / self.period)))

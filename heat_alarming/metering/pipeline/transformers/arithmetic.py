@@ -22,11 +22,11 @@ import numpy as np
 
 from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.clock import Clock, system_clock
-from heat_alarming.metering.pipeline.base import Transformer
 from heat_alarming.metering.pipeline.transformers._common import (
     Params,
     PerTuple,
     Rows,
+    Stateful,
     concat_batches,
     derived_ids,
     group_bounds,
@@ -45,7 +45,7 @@ class _Plan(NamedTuple):
     any_applies: bool
 
 
-class Arithmetic(Transformer):
+class Arithmetic(Stateful):
     """Parameters: ``expression`` (required), ``target``: ``name`` (required), ``unit``
     (default empty), ``type`` (default gauge); ``max_age`` (seconds, default 600) and
     ``keep_source`` (default true)."""
@@ -104,7 +104,7 @@ class Arithmetic(Transformer):
         return _Plan(tuple(passed) + tuple(derived), meter, rows, out_code, pass_code,
                      bool(keys))
 
-    def transform(self, batch: SampleBatch, now: float) -> SampleBatch:
+    def _transform(self, batch: SampleBatch, now: float) -> SampleBatch:
         state = self.state
         state.forget(now)
         plan = self._plans.get(batch.series, state.generation)

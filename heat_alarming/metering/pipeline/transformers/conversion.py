@@ -16,11 +16,11 @@ import numpy as np
 
 from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.clock import Clock, system_clock
-from heat_alarming.metering.pipeline.base import Transformer
 from heat_alarming.metering.pipeline.transformers._common import (
     MeterMap,
     Params,
     PerTuple,
+    Stateful,
     concat_batches,
     derived_ids,
 )
@@ -34,7 +34,7 @@ class _Plan(NamedTuple):
     any_applies: bool
 
 
-class UnitConversion(Transformer):
+class UnitConversion(Stateful):
     """Parameters: ``meters`` and/or ``source.map_from``; ``target``: ``name`` /
     ``map_to.name`` (default: the same name), ``unit`` / ``map_to.unit`` (default: the
     same unit), ``type`` (default: the same type), ``scale`` (a number, default 1, or
@@ -90,7 +90,7 @@ class UnitConversion(Transformer):
         with np.errstate(all="ignore"):
             return v * self.scale + self.offset
 
-    def transform(self, batch: SampleBatch, now: float) -> SampleBatch:
+    def _transform(self, batch: SampleBatch, now: float) -> SampleBatch:
         plan = self._plans.get(batch.series)
         if not plan.any_applies or len(batch) == 0:
             return batch

@@ -20,11 +20,11 @@ import numpy as np
 
 from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.clock import Clock, system_clock
-from heat_alarming.metering.pipeline.base import Transformer
 from heat_alarming.metering.pipeline.transformers._common import (
     Params,
     PerTuple,
     Rows,
+    Stateful,
     concat_batches,
     derived_ids,
     group_bounds,
@@ -47,7 +47,7 @@ class _Plan(NamedTuple):
     any_applies: bool
 
 
-class MemoryUtil(Transformer):
+class MemoryUtil(Stateful):
     """Parameters: ``usage_meter`` (default ``memory.usage``; null: none),
     ``available_meter`` (default ``memory.available``; null: none), ``total_meter``
     (default ``memory``), ``total_keys`` (metadata keys of the total in MB), ``target``
@@ -116,7 +116,7 @@ class MemoryUtil(Transformer):
         return _Plan(tuple(passed) + tuple(derived), role, rows, meta_total, out_code,
                      pass_code, bool(keys))
 
-    def transform(self, batch: SampleBatch, now: float) -> SampleBatch:
+    def _transform(self, batch: SampleBatch, now: float) -> SampleBatch:
         state = self.state
         state.forget(now)
         plan = self._plans.get(batch.series, state.generation)

@@ -28,12 +28,12 @@ import numpy as np
 
 from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.clock import Clock, system_clock
-from heat_alarming.metering.pipeline.base import Transformer
 from heat_alarming.metering.pipeline.transformers._common import (
     MeterMap,
     Params,
     PerTuple,
     Rows,
+    Stateful,
     concat_batches,
     derived_ids,
     group_bounds,
@@ -60,7 +60,7 @@ class _Plan(NamedTuple):
     all_pass: bool  # every input series is passed on
 
 
-class RateOfChange(Transformer):
+class RateOfChange(Stateful):
     """The rate of change per second of counters, scaled: a gauge.
 
     Parameters: ``meters`` and/or ``source.map_from`` (which series), ``target``
@@ -94,6 +94,9 @@ class RateOfChange(Transformer):
 
     # -- what subclasses change ----------------------------------------------------
     def _configure(self, params: Params, target: Params) -> None:
+        if isinstance(target.get("scale"), str):  # Ceilometer's cpu_util scale expression
+            raise target.error("scale", "must be a number (for CPU time in % of the "
+                                        "vCPUs, use the cpu_util transformer)")
         self.scale = target.number("scale", 1.0)
 
     @staticmethod
@@ -140,7 +143,7 @@ class RateOfChange(Transformer):
                      pass_code, bool(keys), len(passed) == n)
 
     # -- per batch -------------------------------------------------------------------
-    def transform(self, batch: SampleBatch, now: float) -> SampleBatch:
+    def _transform(self, batch: SampleBatch, now: float) -> SampleBatch:
         state = self.state
         state.forget(now)
         plan = self._plans.get(batch.series, state.generation)

@@ -1,4 +1,6 @@
 """rate_of_change and cpu_util: rates of counters, written out by hand."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -296,6 +298,27 @@ def test_what_a_series_means_is_worked_out_once_per_series_tuple():
     assert CountingMetadata.reads == 2
 
 
+def test_sources_sharing_the_transformer_from_their_threads_keep_their_rates():
+    t = rate()
+    tuples = [(series("counter", f"vm{i}", unit="B"),) for i in range(8)]
+    outputs = {}
+
+    def poll(i):
+        got = []
+        for k in range(200):
+            out = t.transform(batch(tuples[i], [(0, (i + 1) * 10 * k, T0 + 10 * k)]), T0 + 10 * k)
+            got.extend(v for _, v, _ in values(out, "counter.rate"))
+        outputs[i] = got
+
+    threads = [threading.Thread(target=poll, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert {i: set(v) for i, v in outputs.items()} == {i: {i + 1.0} for i in range(8)}
+    assert all(len(v) == 199 for v in outputs.values())
+
+
 # -- parameters ------------------------------------------------------------------------
 @pytest.mark.parametrize("parameters, field", [
     ({}, "meters"),
@@ -306,6 +329,8 @@ def test_what_a_series_means_is_worked_out_once_per_series_tuple():
     ({"meters": "x", "keep_source": "yes"}, "keep_source"),
     ({"meters": "x", "target": {"scale": "x"}}, "target.scale"),
     ({"meters": "x", "target": {"scale": float("inf")}}, "target.scale"),
+    ({"meters": "x", "target": {"scale": "100.0 / (10**9 * (resource_metadata.cpu_number or 1))"}},
+     "target.scale"),
     ({"meters": "x", "target": {"type": "rate"}}, "target.type"),
     ({"meters": "x", "target": {"colour": "red"}}, "target.colour"),
     ({"meters": "x", "scale": 2}, "scale"),
