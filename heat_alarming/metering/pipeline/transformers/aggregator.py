@@ -111,7 +111,7 @@ class Aggregator(Stateful):
                 continue
             try:
                 value = self._group_of(d)
-            except (TypeError, ValueError):  # metadata the flattening refuses
+            except (TypeError, ValueError, AttributeError):  # metadata that is no map
                 value = None
             if value is None:
                 continue
