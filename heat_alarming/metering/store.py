@@ -470,7 +470,12 @@ class RollingStore:
                         if (r := refused.get(i)) is not None}
                 refuse(good & np.isin(codes, list(over)), over)
         # register and refresh the series that keep good rows, in batch order
-        keeping = set(np.unique(codes[good]).tolist())
+        if fresh:
+            held = np.zeros(n_series, dtype=bool)
+            held[codes[good]] = True
+            keeping = set(np.flatnonzero(held).tolist())
+        else:
+            keeping = set()
         for c in sorted(fresh.keys() & keeping):
             try:
                 row_of_code[c] = self._series_row(fresh[c], check_metadata=False)
