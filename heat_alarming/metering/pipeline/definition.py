@@ -37,7 +37,7 @@ import math
 import os
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import yaml
 
@@ -76,15 +76,22 @@ class TransformerDefinition:
 
 @dataclasses.dataclass(frozen=True)
 class PublisherDefinition:
-    """One publisher of a sink: its URL, the entry point its scheme names, the
-    options of its query string (one value a text, a repeated key a list of
-    texts) and the size of its retry buffer, in samples."""
+    """One publisher of a sink: its URL as written, the entry point its scheme
+    names, the URL the publisher is given (``target``: without the pipeline's
+    ``buffer_samples`` option), the options of that URL's query string (one value
+    a text, a repeated key a list of texts) and the size of its retry buffer, in
+    samples."""
 
     url: str
     scheme: str
     options: Mapping[str, Any]
     buffer_samples: int
     path: str  # sinks[0].publishers[1]
+    target: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.target:
+            object.__setattr__(self, "target", self.url)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,6 +283,7 @@ def _publisher(url: Any, path: str) -> PublisherDefinition:
                                   f"notifier://, https://host/path or file:///path "
                                   f"(got {url!r})")
     options: dict[str, Any] = {}
+    pairs: list[tuple[str, str]] = []
     try:
         pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(
             parts.query))
@@ -287,11 +295,16 @@ def _publisher(url: Any, path: str) -> PublisherDefinition:
             options[key] = (held if isinstance(held, list) else [held]) + [value]
         else:
             options[key] = value
+    target = url
+    if BUFFER_OPTION in options:  # the pipeline's: the publisher is given the rest
+        query = urlencode([(k, v) for k, v in pairs if k != BUFFER_OPTION])
+        target = url.partition("?")[0] + (f"?{query}" if query else "") + (
+            f"#{parts.fragment}" if parts.fragment else "")
     buffer = options.pop(BUFFER_OPTION, str(DEFAULT_BUFFER_SAMPLES))
     if isinstance(buffer, list) or not buffer.isdigit() or len(buffer) > 12:
         raise PipelineError(f"{path}.{BUFFER_OPTION}",
                             f"must be a whole number of samples, once (got {buffer!r})")
-    return PublisherDefinition(url, scheme, options, int(buffer), path)
+    return PublisherDefinition(url, scheme, options, int(buffer), path, target)
 
 
 # -- Ceilometer's meter patterns ---------------------------------------------------

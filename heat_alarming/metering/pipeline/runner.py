@@ -363,7 +363,7 @@ class Pipeline:
         for p in sink.publishers:
             if p.scheme == STORE_SCHEME and self.local is None:
                 raise PipelineError(p.path, NO_LOCAL_STORE)
-            part = self._part(PUBLISHERS, p.scheme, p.path, p.path, p.url, dict(p.options),
+            part = self._part(PUBLISHERS, p.scheme, p.path, p.path, p.target, dict(p.options),
                               local=self.local)
             publishers.append(_PublisherRunner(part, p, f"{sink.name}:{_shown(p.url)}"))
         return _SinkRunner(sink, transformers, publishers)
