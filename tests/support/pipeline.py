@@ -233,3 +233,25 @@ def plugin_path(directory: pathlib.Path) -> pathlib.Path:
         "[heat_alarming.collectors]\n"
         "scripted = tests.support.pipeline:ScriptedCollector\n")
     return directory
+
+
+def source(name: str = "s", *, interval: float = 10, sinks=("out",), **more) -> dict:
+    """A source of the pipeline file, a ``scripted`` collector by default."""
+    return {"name": name, "collector": more.pop("collector", "scripted"),
+            "interval": interval, "sinks": list(sinks), **more}
+
+
+def sink(name: str = "out", *, publishers=("record://",), transformers=()) -> dict:
+    """A sink of the pipeline file, one ``record://`` publisher by default."""
+    return {"name": name, "publishers": list(publishers),
+            "transformers": [t if isinstance(t, dict) else {"name": t} for t in transformers]}
+
+
+def build(clock, sources, sinks, **kwargs):
+    """(a Pipeline of these sources and sinks built from the test parts, its loader)."""
+    from heat_alarming.metering.pipeline.definition import parse
+    from heat_alarming.metering.pipeline.runner import Pipeline
+
+    loader = PartLoader()
+    return Pipeline(parse({"sources": list(sources), "sinks": list(sinks)}), clock=clock,
+                    loader=loader, **kwargs), loader

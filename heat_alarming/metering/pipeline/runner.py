@@ -325,6 +325,7 @@ class Pipeline:
         self._loader = loader or base.load
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._changed = threading.Condition()  # notified when a poll ends or a tick ran
         self._stopping = threading.Event()
         self._scheduler: threading.Thread | None = None
         self._stopped = False
@@ -448,16 +449,17 @@ class Pipeline:
         except Exception as exc:
             error = _error_text(exc)
             LOG.exception("Source %s: the collector failed", source.name)
-        finished = self.clock()
+        took = self.clock() - started  # on the clock; the poll ends ``took`` after ``now``
+        finished = now + took
         with self._lock:
             source.collecting_since = None
             timeout = source.definition.timeout
-            late = finished - started > timeout
+            late = took > timeout
             if source.timed_out or late:
                 if not source.timed_out:  # noticed here, on the caller's thread
-                    self._count_timeout(source, finished, finished - started)
+                    self._count_timeout(source, finished, took)
                 LOG.warning("Source %s: a poll returned after %.3g s, beyond its timeout of "
-                            "%g s; its samples are dropped", source.name, finished - started,
+                            "%g s; its samples are dropped", source.name, took,
                             timeout)
                 batch = None
             elif error is not None:
@@ -489,6 +491,7 @@ class Pipeline:
             with self._lock:
                 source.busy = False
             self._wake.set()
+            self._notify()
 
     def _count_timeout(self, source: _SourceRunner, now: float, took: float) -> None:
         source.timed_out = True
@@ -555,6 +558,7 @@ class Pipeline:
             with self._lock:
                 for source in self._sources:
                     deadline = min(deadline, self._tick(source, now))
+            self._notify()
             if self._stopping.is_set():
                 break
             wait = deadline - self.clock()
@@ -641,6 +645,17 @@ class Pipeline:
         self.stop()
 
     # -- counters -------------------------------------------------------------------------
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_until(self, predicate: Callable[[dict[str, Any]], bool],
+                   timeout: float) -> bool:
+        """Wait until ``predicate(self.stats())`` holds (checked after every poll and
+        every scheduler pass), at most ``timeout`` seconds; whether it held."""
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self.stats()), timeout)
+
     def stats(self) -> dict[str, Any]:
         """Every counter: ``{"sources": {name: {...}}, "sinks": {name: {...}},
         "publishers": {"<sink>.publishers[<i>]": {...}}}``."""
