@@ -77,12 +77,16 @@ def _host_configuration(args: argparse.Namespace) -> None:
     (``notifier://`` its broker): load the --config-file files there too."""
     if not args.config_file:
         return
+    import logging as std_logging
     import warnings
 
     from oslo_config import cfg
 
+    if not std_logging.getLogger().isEnabledFor(std_logging.DEBUG):
+        # oslo.messaging's import loads oslo.service's backend, which says so at INFO
+        std_logging.getLogger("oslo_service.backend").setLevel(std_logging.WARNING)
     with warnings.catch_warnings():  # its backend's deprecation notice is no failure
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore")
         import oslo_messaging.opts
 
     from heat_alarming import opts

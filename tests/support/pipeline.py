@@ -86,6 +86,13 @@ class ScriptedCollector(Collector):
         self.closed = True
 
 
+class DownCollector(Collector):
+    """A source that is always down (its poll raises CollectError)."""
+
+    def collect(self, now: float):
+        raise CollectError("source down: connection refused")
+
+
 class RowsCollector(Collector):
     """Returns Sample rows (parameter ``rows``: mappings for Sample.from_dict, or any
     value to return as it is), stamped at the poll's time when they carry none."""
@@ -198,7 +205,8 @@ class PartLoader:
     name; ``parts[name]`` lists what it built under that name, in order."""
 
     KNOWN = {
-        COLLECTORS: {"scripted": ScriptedCollector, "rows": RowsCollector},
+        COLLECTORS: {"scripted": ScriptedCollector, "rows": RowsCollector,
+                     "down": DownCollector},
         TRANSFORMERS: {"scale": ScaleTransformer, "holding": HoldingTransformer},
         PUBLISHERS: {"record": RecordingPublisher, "jsonl": JsonLinesPublisher},
     }
@@ -221,7 +229,8 @@ class PartLoader:
 
 def plugin_path(directory: pathlib.Path) -> pathlib.Path:
     """A directory to put on ``PYTHONPATH`` (beside the project) in which the
-    ``jsonl`` publisher and the ``scripted`` collector are entry points."""
+    ``jsonl`` and ``record`` publishers and the ``scripted`` and ``down`` collectors
+    are entry points."""
     info = directory / "heat_alarming_test_parts-0.dist-info"
     info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: heat-alarming-test-parts\n"
@@ -231,7 +240,8 @@ def plugin_path(directory: pathlib.Path) -> pathlib.Path:
         "jsonl = tests.support.pipeline:JsonLinesPublisher\n"
         "record = tests.support.pipeline:RecordingPublisher\n"
         "[heat_alarming.collectors]\n"
-        "scripted = tests.support.pipeline:ScriptedCollector\n")
+        "scripted = tests.support.pipeline:ScriptedCollector\n"
+        "down = tests.support.pipeline:DownCollector\n")
     return directory
 
 
