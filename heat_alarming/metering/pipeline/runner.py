@@ -449,6 +449,25 @@ class Pipeline:
         except Exception as exc:
             error = _error_text(exc)
             LOG.exception("Source %s: the collector failed", source.name)
+        try:
+            batch = self._count(source, now, started, batch, error, rejected)
+        except BaseException:
+            with self._lock:
+                source.busy = False
+            raise
+        try:
+            for sink in source.sinks:
+                sink.run(batch if batch is not None else SampleBatch.empty(), now)
+        finally:
+            with self._lock:
+                source.busy = False
+            self._wake.set()
+            self._notify()
+
+    def _count(self, source: _SourceRunner, now: float, started: float,
+               batch: SampleBatch | None, error: str | None,
+               rejected: tuple[int, str | None]) -> SampleBatch | None:
+        """Count a poll's outcome; the batch to pass to the sinks (None: nothing)."""
         took = self.clock() - started  # on the clock; the poll ends ``took`` after ``now``
         finished = now + took
         with self._lock:
@@ -484,14 +503,7 @@ class Pipeline:
         if rejected[0]:
             LOG.warning("Source %s: %d samples refused, the first: %s", source.name,
                         rejected[0], rejected[1])
-        try:
-            for sink in source.sinks:
-                sink.run(batch if batch is not None else SampleBatch.empty(), now)
-        finally:
-            with self._lock:
-                source.busy = False
-            self._wake.set()
-            self._notify()
+        return batch
 
     def _count_timeout(self, source: _SourceRunner, now: float, took: float) -> None:
         source.timed_out = True
@@ -504,6 +516,8 @@ class Pipeline:
     def _batch_of(self, result: Any, now: float) -> tuple[SampleBatch, tuple[int, str | None]]:
         """The poll's batch, and (rows refused, the first reason)."""
         if isinstance(result, SampleBatch):
+            if len(result) and int(result.codes.max()) >= len(result.series):
+                raise CollectError("the collector's batch has a code that names no series")
             return result, (0, None)
         if result is None or isinstance(result, (str, bytes, Mapping)) or not isinstance(
                 result, Iterable):

@@ -70,6 +70,16 @@ def test_a_collector_answering_neither_a_batch_nor_samples_fails_the_poll(clock,
     assert stats["failures"] == 1 and "not a SampleBatch or samples" in stats["last_error"]
 
 
+def test_a_batch_whose_codes_name_no_series_fails_the_poll_and_the_source_goes_on(clock):
+    hostile = SampleBatch((), np.array([3], np.uint32), np.ones(1), np.full(1, T0))
+    pipeline, loader = build(clock, [source(collector="rows", meters=["cpu"],
+                                            parameters={"rows": hostile})], [sink()])
+    pipeline.poll_due(T0)
+    stats = pipeline.stats()["sources"]["s"]
+    assert stats["failures"] == 1 and "names no series" in stats["last_error"]
+    assert not stats["busy"] and pipeline.poll_due(T0 + 10) == ["s"]
+
+
 # -- sinks ------------------------------------------------------------------------------
 
 def test_transformers_apply_in_order_and_each_sink_gets_its_own_result(clock):
