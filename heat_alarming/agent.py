@@ -19,11 +19,13 @@ or the ``--config-file``, as in heat-engine).
 from __future__ import annotations
 
 import argparse
+import logging as std_logging
 import os
 import signal
 import socket
 import sys
 import threading
+import warnings
 
 from oslo_log import log as logging
 
@@ -77,17 +79,8 @@ def _host_configuration(args: argparse.Namespace) -> None:
     (``notifier://`` its broker): load the --config-file files there too."""
     if not args.config_file:
         return
-    import logging as std_logging
-    import warnings
-
+    import oslo_messaging.opts
     from oslo_config import cfg
-
-    if not std_logging.getLogger().isEnabledFor(std_logging.DEBUG):
-        # oslo.messaging's import loads oslo.service's backend, which says so at INFO
-        std_logging.getLogger("oslo_service.backend").setLevel(std_logging.WARNING)
-    with warnings.catch_warnings():  # its backend's deprecation notice is no failure
-        warnings.simplefilter("ignore")
-        import oslo_messaging.opts
 
     from heat_alarming import opts
 
@@ -97,8 +90,18 @@ def _host_configuration(args: argparse.Namespace) -> None:
     cfg.CONF([], project="heat-alarming", default_config_files=args.config_file)
 
 
+def _quiet_imports() -> None:
+    """oslo.messaging's import (notifier://) loads oslo.service's backend, which logs
+    it at INFO and warns that eventlet is deprecated: neither is the agent's news."""
+    warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
+    backend = std_logging.getLogger("oslo_service.backend")
+    if not backend.isEnabledFor(std_logging.DEBUG):
+        backend.setLevel(std_logging.WARNING)
+
+
 def run(args: argparse.Namespace, conf) -> int:
     name = args.pipeline
+    _quiet_imports()
     try:
         definition = load_file(name)
     except OSError as exc:

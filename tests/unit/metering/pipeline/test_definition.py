@@ -179,3 +179,12 @@ def test_the_example_pipeline_file_is_a_valid_definition():
     assert [s.collector for s in d.sources] == ["prometheus"]
     schemes = {p.scheme for sink in d.sinks for p in sink.publishers}
     assert "notifier" in schemes and "store" not in schemes
+
+
+def test_numbers_with_an_exponent_are_numbers_as_an_operator_means():
+    d = loads("sources:\n  - {name: a, collector: c, interval: 3e1, sinks: [s],\n"
+              "     parameters: {rate: 1.0e9, small: 2.5E-3, text: '1e9', version: 1.10}}\n"
+              "sinks: [{name: s, publishers: ['store://']}]\n")
+    (a,) = d.sources
+    assert a.interval == 30.0
+    assert a.parameters == {"rate": 1e9, "small": 2.5e-3, "text": "1e9", "version": 1.1}
