@@ -43,6 +43,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 from oslo_log import log as logging
@@ -191,7 +192,7 @@ class _PublisherRunner:
         self.buffered = 0
 
     def stats(self) -> dict[str, Any]:
-        return {"url": self.definition.url, "published": self.published,
+        return {"url": _shown(self.definition.url), "published": self.published,
                 "failed": self.failed, "buffered": self.buffered, "dropped": self.dropped,
                 "last_error": self.last_error}
 
@@ -683,11 +684,21 @@ class Pipeline:
         return {"sources": sources, "sinks": sinks, "publishers": publishers}
 
 
+_SECRET_WORDS = ("secret", "password", "token", "key")
+
+
 def _shown(url: str) -> str:
-    """The URL without a password, for logs."""
+    """The URL without its password or the values of secret query options, for logs
+    and counters."""
+    parts = urlsplit(url)
     head, sep, rest = url.partition("://")
-    if "@" in rest.split("/", 1)[0]:
-        credentials, _, host = rest.partition("@")
-        user = credentials.split(":", 1)[0]
-        return f"{head}{sep}{user}:***@{host}"
-    return url
+    authority = rest.split("/", 1)[0].split("?", 1)[0]
+    if "@" in authority:
+        user = authority.rpartition("@")[0].partition(":")[0]
+        rest = f"{user}:***@{authority.rpartition('@')[2]}" + rest[len(authority):]
+    if parts.query and any(w in parts.query.lower() for w in _SECRET_WORDS):
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        query = "&".join(f"{k}=***" if any(w in k.lower() for w in _SECRET_WORDS)
+                         else f"{k}={v}" for k, v in pairs)
+        rest = rest.partition("?")[0] + "?" + query
+    return f"{head}{sep}{rest}"

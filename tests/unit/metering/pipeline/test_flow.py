@@ -288,3 +288,10 @@ def test_two_batches_concatenate_with_their_codes_renumbered():
     assert both.ids.tolist() == [0, 0, 7]
     assert concat(a, SampleBatch.empty()) is a and concat(SampleBatch.empty(), b) is b
     assert not math.isnan(both.volumes.sum())
+
+
+def test_the_counters_show_no_password_nor_secret_option(clock):
+    pipeline, _ = build(clock, [source()], [sink(publishers=[
+        "record://user:pw@host:5672/?topic=t&telemetry_secret=s3cret"])])
+    assert publisher_stats(pipeline)["url"] == (
+        "record://user:***@host:5672/?topic=t&telemetry_secret=***")
