@@ -140,8 +140,9 @@ def _once(pipeline: Pipeline, name: str) -> int:
                          f"{counts['last_error']}", EXIT_INVALID)
     samples = sum(c["samples"] for c in stats["sources"].values())
     published = sum(c["published"] for c in stats["publishers"].values())
-    print(f"{PROG}: {name}: polled {len(stats['sources'])} sources: {samples} samples, "
-          f"{published} published")
+    sources = len(stats["sources"])
+    print(f"{PROG}: {name}: polled {sources} source{'' if sources == 1 else 's'}: "
+          f"{samples} samples, {published} published")
     return 0
 
 

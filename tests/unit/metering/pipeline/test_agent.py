@@ -99,7 +99,7 @@ def test_once_polls_each_source_once_and_publishes(tmp_path, parts, capsys):
     (line,) = out.read_text().splitlines()
     assert json.loads(line)["samples"] == 5  # 5 resources x cpu (memory.usage excluded)
     assert json.loads(line)["names"] == ["cpu"]
-    assert capsys.readouterr().out.endswith("polled 1 sources: 5 samples, 5 published\n")
+    assert capsys.readouterr().out.endswith("polled 1 source: 5 samples, 5 published\n")
 
 
 def test_once_fails_in_one_line_when_a_source_fails(tmp_path, parts, capsys):
