@@ -572,7 +572,12 @@ class Pipeline:
             deadline = math.inf
             with self._lock:
                 for source in self._sources:
-                    deadline = min(deadline, self._tick(source, now))
+                    try:
+                        deadline = min(deadline, self._tick(source, now))
+                    except Exception:  # a bug; the other sources keep their schedule
+                        LOG.exception("Source %s: scheduling failed", source.name)
+                        source.next_due = now + backoff(source.definition.interval, 1)
+                        deadline = min(deadline, source.next_due)
             self._notify()
             if self._stopping.is_set():
                 break
