@@ -16,6 +16,8 @@ COMMANDS = {
                    "ingest a synthetic load into the store and print per-period statistics"),
     "install-plugin": ("heat_alarming.install_plugin",
                        "write the plugin shim heat-engine loads and check heat.conf"),
+    "agent": ("heat_alarming.agent",
+              "run a pipeline file standalone: poll its sources and publish the samples"),
 }
 
 
@@ -24,7 +26,8 @@ def _add_command(subparsers, name: str, module_name: str, help_text: str) -> Non
     parser = subparsers.add_parser(name, help=help_text,
                                    description=module.__doc__.strip().splitlines()[0])
     module.add_arguments(parser)
-    parser.set_defaults(run=module.run)
+    # a service command (LOG_TO_STDERR) logs to stderr unless the configuration says
+    parser.set_defaults(run=module.run, log_to_stderr=getattr(module, "LOG_TO_STDERR", False))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +54,8 @@ def _setup_logging(args: argparse.Namespace):
     conf = cfg.ConfigOpts()
     logging.register_options(conf)
     opts.register_opts(conf)
+    if getattr(args, "log_to_stderr", False):
+        conf.set_default("use_stderr", True)
     conf([], project="heat-alarming", default_config_files=args.config_file)
     conf.set_override("debug", args.debug)
     logging.setup(conf, "heat-alarming")
