@@ -1,0 +1,203 @@
+"""The real Gnocchi on 127.0.0.1:8041 for the tests, and what tests do to it.
+
+``server()`` makes Gnocchi answer (``tools/ensure-gnocchi.sh`` installs it in a
+venv of its own and starts its API and metricd) and returns a
+:class:`GnocchiAdmin` talking to it as the basic-auth user ``admin``; when the
+script cannot start Gnocchi, the test is skipped with the script's reason.
+``HEAT_ALARMING_TEST_GNOCCHI_URL`` points the tests at another Gnocchi (basic
+auth) that is already running.
+
+:class:`GnocchiAdmin` makes what a test needs: an archive policy of 60-second
+points, a resource type shaped like Ceilometer's ``instance`` (``server_group``,
+``flavor_id``, ``display_name``...), resources with metrics, measures; and
+:meth:`GnocchiAdmin.wait_for_points` polls the API until metricd has committed
+the aggregates a test expects (never a sleep).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pathlib
+import subprocess
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pytest
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+GNOCCHI_URL = os.environ.get("HEAT_ALARMING_TEST_GNOCCHI_URL", "http://127.0.0.1:8041")
+#: the basic-auth user name (Gnocchi's basic mode takes it as given; admin reads all)
+GNOCCHI_USER = "admin"
+#: the archive policy the tests' metrics use: 60-second points for a day
+ARCHIVE_POLICY = "ha-test-60s"
+GRANULARITY = 60.0
+AGGREGATIONS = ("mean", "max", "min", "sum", "count", "last")
+#: the shared resource type of the tests, shaped like Ceilometer's ``instance``
+INSTANCE_TYPE = "ha_test_instance"
+#: Ceilometer's gnocchi_resources.yaml ``instance`` attributes (a subset), as the
+#: resource types the tests create have them
+INSTANCE_ATTRIBUTES = {
+    "server_group": {"type": "string", "required": False},
+    "flavor_id": {"type": "string", "required": False},
+    "display_name": {"type": "string", "required": False},
+    "host": {"type": "string", "required": False},
+}
+
+
+def answers(url: str = GNOCCHI_URL) -> bool:
+    try:
+        return requests.get(f"{url}/v1/status", auth=(GNOCCHI_USER, ""),
+                            timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def ensure_server() -> str | None:
+    """None once Gnocchi answers at :data:`GNOCCHI_URL`, else why it cannot."""
+    if answers():
+        return None
+    if "HEAT_ALARMING_TEST_GNOCCHI_URL" in os.environ:
+        return f"no Gnocchi answers at {GNOCCHI_URL} (HEAT_ALARMING_TEST_GNOCCHI_URL)"
+    run = subprocess.run(["bash", str(ROOT / "tools" / "ensure-gnocchi.sh")],
+                         capture_output=True, text=True, timeout=900)
+    if run.returncode != 0 or not answers():
+        lines = (run.stderr or run.stdout).strip().splitlines()
+        return "tools/ensure-gnocchi.sh could not start Gnocchi: " + (
+            lines[-1] if lines else f"exit {run.returncode}")
+    return None
+
+
+def server() -> GnocchiAdmin:
+    """A client of the running Gnocchi (started if needed); skips the test WITH the
+    reason when Gnocchi cannot run here."""
+    reason = ensure_server()
+    if reason:
+        pytest.skip(reason)
+    admin = GnocchiAdmin(GNOCCHI_URL, GNOCCHI_USER)
+    admin.ensure_archive_policy()
+    return admin
+
+
+class GnocchiError(AssertionError):
+    """Gnocchi refused what a test asked of it."""
+
+
+class GnocchiAdmin:
+    """What the tests do to Gnocchi, over its v1 API, as one basic-auth user."""
+
+    def __init__(self, url: str = GNOCCHI_URL, user: str = GNOCCHI_USER) -> None:
+        self.url = url.rstrip("/")
+        self.user = user
+        self.http = requests.Session()
+        self.http.auth = (user, "")
+        self.http.headers["Accept"] = "application/json"
+
+    def request(self, method: str, path: str, body: Any = None,
+                expect: Iterable[int] = (200, 201, 202, 204)) -> Any:
+        answer = self.http.request(method, f"{self.url}/v1/{path.lstrip('/')}",
+                                   json=body, timeout=30)
+        if answer.status_code not in tuple(expect):
+            raise GnocchiError(f"{method} {path}: HTTP {answer.status_code} {answer.text[:500]}")
+        return answer.json() if answer.content else None
+
+    # -- what the tests' metrics and resources are made of -----------------------------
+    def ensure_archive_policy(self, name: str = ARCHIVE_POLICY,
+                              granularity: float = GRANULARITY,
+                              aggregations: Iterable[str] = AGGREGATIONS) -> str:
+        """An archive policy of ``granularity``-second points for a day (made once)."""
+        body = {"name": name, "back_window": 0, "aggregation_methods": list(aggregations),
+                "definition": [{"granularity": f"{granularity:g}s",
+                                "timespan": "1 day"}]}
+        self.request("POST", "archive_policy", body, expect=(201, 409))
+        return name
+
+    def ensure_resource_type(self, name: str = INSTANCE_TYPE,
+                             attributes: Mapping[str, Any] | None = None) -> str:
+        """The resource type ``name`` with ``attributes`` (by default
+        :data:`INSTANCE_ATTRIBUTES`), made if missing. Tests share it and keep apart
+        by their own attribute values (a unique ``server_group``)."""
+        self.request("POST", "resource_type",
+                     {"name": name, "attributes": dict(attributes or INSTANCE_ATTRIBUTES)},
+                     expect=(201, 409))
+        return name
+
+    def create_resource_type(self, attributes: Mapping[str, Any] | None = None,
+                             prefix: str = "ha_test_type") -> str:
+        """A new resource type of a unique name (for a test that needs a type of its
+        own). Gnocchi keeps a type that ever had resources, so use it sparingly."""
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        self.request("POST", "resource_type",
+                     {"name": name, "attributes": dict(attributes or INSTANCE_ATTRIBUTES)})
+        return name
+
+    def delete_resources(self, resource_type: str, query: Mapping[str, Any]) -> int:
+        """Delete the resources of ``resource_type`` that ``query`` matches; how many."""
+        return self.request("DELETE", f"resource/{resource_type}", dict(query))["deleted"]
+
+    def create_resource(self, resource_type: str, *, metrics: Mapping[str, str | None],
+                        resource_id: str | None = None, project_id: str | None = None,
+                        user_id: str | None = None, archive_policy: str = ARCHIVE_POLICY,
+                        **attributes: Any) -> dict:
+        """A new resource of ``resource_type`` with ``attributes`` and one metric per
+        ``metrics`` name (value: its unit or None); Gnocchi's answer (``metrics`` maps
+        each name to the metric's id)."""
+        body: dict[str, Any] = {
+            "id": resource_id or str(uuid.uuid4()),
+            "metrics": {name: {"archive_policy_name": archive_policy,
+                               **({"unit": unit} if unit is not None else {})}
+                        for name, unit in metrics.items()},
+            **attributes}
+        if project_id is not None:
+            body["project_id"] = project_id
+        if user_id is not None:
+            body["user_id"] = user_id
+        return self.request("POST", f"resource/{resource_type}", body)
+
+    def update_resource(self, resource_type: str, resource_id: str, **attributes: Any) -> dict:
+        return self.request("PATCH", f"resource/{resource_type}/{resource_id}", attributes)
+
+    def post_measures(self, metric_id: str, points: Iterable[tuple[float, float]]) -> None:
+        """Raw measures (epoch seconds, value) of one metric."""
+        self.request("POST", f"metric/{metric_id}/measures",
+                     [{"timestamp": _iso(ts), "value": value} for ts, value in points])
+
+    def post_batch(self, measures: Mapping[str, Iterable[tuple[float, float]]]) -> None:
+        """Raw measures of many metrics at once: {metric id: [(epoch, value)...]}."""
+        self.request("POST", "batch/metrics/measures",
+                     {metric: [{"timestamp": _iso(ts), "value": value} for ts, value in pts]
+                      for metric, pts in measures.items()})
+
+    # -- the committed fact ----------------------------------------------------------
+    def points(self, metric_id: str, aggregation: str = "mean",
+               granularity: float = GRANULARITY) -> dict[float, float]:
+        """The aggregates metricd has committed: {period start (epoch): value}."""
+        rows = self.request("GET", f"metric/{metric_id}/measures?aggregation={aggregation}"
+                                   f"&granularity={granularity:g}&refresh=false")
+        return {_epoch(ts): value for ts, _, value in rows}
+
+    def wait_for_points(self, metric_id: str, expected: Mapping[float, float],
+                        aggregation: str = "mean", granularity: float = GRANULARITY,
+                        deadline: float = 60.0) -> dict[float, float]:
+        """Poll until metricd has committed ``expected`` ({period start: value}) for the
+        metric; its committed points then. Raises AssertionError at ``deadline``."""
+        end = time.monotonic() + deadline
+        while True:
+            got = self.points(metric_id, aggregation, granularity)
+            if all(ts in got and abs(got[ts] - value) <= 1e-9 * max(1.0, abs(value))
+                   for ts, value in expected.items()):
+                return got
+            if time.monotonic() > end:
+                raise AssertionError(f"metricd did not commit {dict(expected)} for "
+                                     f"{metric_id} in {deadline:g} s (last: {got})")
+            time.sleep(0.1)
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat()
+
+
+def _epoch(text: str) -> float:
+    return dt.datetime.fromisoformat(text).timestamp()
