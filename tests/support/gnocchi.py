@@ -19,6 +19,7 @@ import datetime as dt
 import os
 import pathlib
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -201,3 +202,55 @@ def _iso(epoch: float) -> str:
 
 def _epoch(text: str) -> float:
     return dt.datetime.fromisoformat(text).timestamp()
+
+
+class CraftedGnocchi:
+    """A loopback HTTP server answering as a broken or hostile Gnocchi would.
+
+    The real Gnocchi never sends a huge, ill-formed or slow answer, so the tests of
+    what the collector does with one need this stand-in. ``answers`` maps a path
+    prefix (``/v1/search/resource/``, ``/v1/aggregates``) to (status, body bytes);
+    every answer waits ``delay`` seconds first. ``paths`` records what was asked.
+    """
+
+    def __init__(self, answers: Mapping[str, tuple[int, bytes]], delay: float = 0.0) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.paths: list[str] = []
+        crafted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                crafted.paths.append(self.path)
+                time.sleep(delay)
+                status, body = next(
+                    (answer for prefix, answer in answers.items()
+                     if self.path.startswith(prefix)),
+                    (404, b'{"code": 404, "description": "no such path"}'))
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the collector gave up first
+                    pass
+
+            do_GET = do_POST = _answer  # noqa: N815 - the http.server API
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -53,8 +53,8 @@ DEFAULT_MAX_RESOURCES = 1000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 DEFAULT_SOURCE = "gnocchi"
 DEFAULT_USER = "admin"
-#: a resource search page (Gnocchi's own largest page by default, [api] max_limit)
-PAGE_SIZE = 1000
+#: resources per search page (Gnocchi's own largest page by default, [api] max_limit)
+DEFAULT_PAGE_SIZE = 1000
 #: metrics fetched by one /v1/aggregates call
 METRICS_PER_CALL = 200
 #: longest query text accepted
@@ -98,9 +98,10 @@ class GnocchiCollector(Collector):
         The archive policy aggregation fetched (``mean`` by default).
     ``granularity``
         The seconds between points, one of the metrics' archive policy (required).
-    ``timeout``, ``lookback``, ``max_resources``, ``max_bytes``, ``verify``
+    ``timeout``, ``lookback``, ``max_resources``, ``page_size``, ``max_bytes``, ``verify``
         Seconds per HTTP request; how far back a series' first poll reaches;
-        the most resources a poll may match; the largest answer read; TLS
+        the most resources a poll may match; resources per search page (at most
+        the server's ``[api] max_limit``); the largest answer read; TLS
         verification (a bool or a CA bundle path).
     ``api``
         ``auto`` (aggregates where the server has them), ``aggregates`` or
@@ -115,7 +116,7 @@ class GnocchiCollector(Collector):
         p = self.parameters
         known = {"url", "auth", "resource_type", "query", "metrics", "aggregation",
                  "granularity", "timeout", "lookback", "max_resources", "max_bytes",
-                 "verify", "api", "source"}
+                 "verify", "api", "source", "page_size"}
         for name in p:
             if name not in known:
                 raise PipelineError(name, f"unknown parameter (known: {', '.join(sorted(known))})")
@@ -143,6 +144,8 @@ class GnocchiCollector(Collector):
                                            integer=True, maximum=10**6))
         self.max_bytes = int(_positive(p, "max_bytes", DEFAULT_MAX_BYTES, integer=True,
                                        maximum=2**31))
+        self.page_size = int(_positive(p, "page_size", DEFAULT_PAGE_SIZE, integer=True,
+                                       maximum=10**5))
         verify = p.get("verify", True)
         if not isinstance(verify, (bool, str)) or verify == "":
             raise PipelineError("verify", "must be true, false or a CA bundle path")
@@ -191,7 +194,7 @@ class GnocchiCollector(Collector):
     # -- resources -------------------------------------------------------------------
     def _search(self) -> list[dict]:
         found: list[dict] = []
-        limit = min(PAGE_SIZE, self.max_resources + 1)
+        limit = int(min(self.page_size, self.max_resources + 1))
         marker: str | None = None
         body = json.dumps(self.query if self.query is not None else {})
         while True:
