@@ -57,6 +57,9 @@ DEFAULT_USER = "admin"
 DEFAULT_PAGE_SIZE = 1000
 #: metrics fetched by one /v1/aggregates call
 METRICS_PER_CALL = 200
+#: seconds after which metrics Gnocchi refused (no such granularity or aggregation)
+#: are asked for again
+RECHECK = 3600.0
 #: longest query text accepted
 MAX_QUERY_TEXT = 64 * 1024
 #: the fields every Gnocchi resource has: never a sample's metadata
@@ -163,6 +166,9 @@ class GnocchiCollector(Collector):
         # per metric id: the newest point sent (epoch), and its unit once known
         self._sent: dict[str, float] = {}
         self._units: dict[str, str] = {}
+        # metrics Gnocchi refused (no such granularity or aggregation), left out
+        self._unusable: set[str] = set()
+        self._recheck_at = -math.inf
         # per (resource id, metric name): (the resource's revision, unit, descriptor)
         self._series: dict[tuple[str, str], tuple[Any, str, SeriesDescriptor]] = {}
 
@@ -175,9 +181,17 @@ class GnocchiCollector(Collector):
                 metric_id = resource["metrics"].get(name)
                 if metric_id is not None:
                     wanted[metric_id] = (resource, name)
-        # forget the series of resources (or metrics) no longer matched
-        for metric_id in [m for m in self._sent if m not in wanted]:
-            del self._sent[metric_id]
+        # forget the series of resources (or metrics) no longer matched; try again
+        # the metrics found unusable once RECHECK seconds have passed
+        for state in (self._sent, self._units):
+            for metric_id in [m for m in state if m not in wanted]:
+                del state[metric_id]
+        if now >= self._recheck_at:
+            self._unusable.clear()
+            self._recheck_at = now + RECHECK
+        self._unusable.intersection_update(wanted)
+        for metric_id in self._unusable:
+            del wanted[metric_id]
         live = {(r["id"], n) for r, n in wanted.values()}
         for key in [k for k in self._series if k not in live]:
             del self._series[key]
@@ -252,15 +266,18 @@ class GnocchiCollector(Collector):
                 answer = self._call("POST", "aggregates", query, body,
                                     what="aggregates", refusal=True)
             except _Refused as refused:
+                # metrics gone since the search, or without the granularity or the
+                # aggregation: named in the refusal, left out (until RECHECK passes)
+                unusable = _named_metrics(refused.description) & set(ids)
+                if unusable:
+                    self._unusable.update(unusable)
+                    ids = [m for m in ids if m not in unusable]
+                    continue
                 if refused.status == 404 and self._use_aggregates is None \
                         and not self._has_aggregates():
                     self._use_aggregates = False
                     return None
-                unusable = _named_metrics(refused.description)
-                if not unusable or not unusable & set(ids):
-                    raise CollectError(f"gnocchi aggregates: {refused}") from None
-                ids = [m for m in ids if m not in unusable]
-                continue
+                raise CollectError(f"gnocchi aggregates: {refused}") from None
             self._use_aggregates = True
             return self._read_aggregates(answer, ids)
         raise CollectError("gnocchi aggregates: refused metrics three times")
@@ -289,8 +306,13 @@ class GnocchiCollector(Collector):
 
     def _measures(self, metric_id: str, start: float) -> list | None:
         if metric_id not in self._units:
-            metric = self._call("GET", f"metric/{urllib.parse.quote(metric_id)}", None,
-                                None, what="metric")
+            try:
+                metric = self._call("GET", f"metric/{urllib.parse.quote(metric_id)}",
+                                    None, None, what="metric", refusal=True)
+            except _Refused as refused:
+                if refused.status == 404:  # gone since the search
+                    return None
+                raise CollectError(f"gnocchi metric {metric_id}: {refused}") from None
             unit = metric.get("unit") if isinstance(metric, dict) else None
             self._units[metric_id] = unit if isinstance(unit, str) else ""
         query = {"aggregation": self.aggregation, "granularity": f"{self.granularity:g}",
@@ -300,6 +322,7 @@ class GnocchiCollector(Collector):
                               query, None, what="measures", refusal=True)
         except _Refused as refused:
             if refused.status == 404:  # gone since the search, or no such aggregation
+                self._unusable.add(metric_id)
                 return None
             raise CollectError(f"gnocchi measures of {metric_id}: {refused}") from None
         if not isinstance(rows, list):

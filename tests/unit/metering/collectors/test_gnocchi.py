@@ -182,8 +182,10 @@ def test_more_resources_than_max_resources_are_refused(gnocchi, instance_type):
     assert len(collector(instance_type, g, max_resources=3).collect(T0 + 60)) == 0
 
 
+@pytest.mark.parametrize("api", ["aggregates", "measures"])
 def test_a_metric_without_the_granularity_is_left_out_and_the_others_sent(gnocchi,
-                                                                          instance_type):
+                                                                          instance_type,
+                                                                          api):
     g = group()
     good = gnocchi.create_resource(instance_type, metrics={"cpu_util": "%"}, server_group=g)
     coarse = gnocchi.create_resource(instance_type, metrics={"cpu_util": "%"},
@@ -192,9 +194,14 @@ def test_a_metric_without_the_granularity_is_left_out_and_the_others_sent(gnocch
     gnocchi.post_measures(coarse["metrics"]["cpu_util"], [(T0, 9.0)])
     gnocchi.wait_for_points(good["metrics"]["cpu_util"], {T0: 7.0})
 
-    batch = collector(instance_type, g).collect(T0 + 60)
+    source = collector(instance_type, g, api=api)
+    batch = source.collect(T0 + 60)
+    gnocchi.post_measures(good["metrics"]["cpu_util"], [(T0 + 60, 8.0)])
+    gnocchi.wait_for_points(good["metrics"]["cpu_util"], {T0 + 60: 8.0})
+    later = source.collect(T0 + 120)
 
     assert batch.resource_ids == [good["id"]] and list(batch.volumes) == [7.0]
+    assert later.resource_ids == [good["id"]] and list(later.volumes) == [8.0]
 
 
 def test_resources_without_the_metrics_give_no_samples(gnocchi, instance_type):
@@ -381,3 +388,18 @@ def test_a_server_without_aggregates_is_read_metric_by_metric():
 
     assert list(batch.volumes) == [4.0] and batch.units == ["ns"]
     assert sum(p.startswith("/v1/aggregates") for p in server.paths) == 2  # once: POST, GET
+
+
+def test_metrics_a_refusal_names_are_left_out_and_not_asked_for_again():
+    refusal = {"code": 404, "description": {"cause": "Unknown metrics",
+                                            "reason": "Provided metrics don't exists",
+                                            "detail": ["m1"]}}
+    server = crafted((404, json.dumps(refusal).encode()))
+    try:
+        source = collector("generic", "web", url=server.url)
+        first, second = source.collect(T0), source.collect(T0 + 60)
+    finally:
+        server.close()
+
+    assert len(first) == len(second) == 0
+    assert sum(p.startswith("/v1/aggregates") for p in server.paths) == 1
