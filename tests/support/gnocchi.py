@@ -209,11 +209,12 @@ class CraftedGnocchi:
 
     The real Gnocchi never sends a huge, ill-formed or slow answer, so the tests of
     what the collector does with one need this stand-in. ``answers`` maps a path
-    prefix (``/v1/search/resource/``, ``/v1/aggregates``) to (status, body bytes);
-    every answer waits ``delay`` seconds first. ``paths`` records what was asked.
+    prefix (``/v1/search/resource/``, ``/v1/aggregates``) to (status, body bytes), or
+    to a callable of the request body giving them; every answer waits ``delay``
+    seconds first. ``paths`` records what was asked.
     """
 
-    def __init__(self, answers: Mapping[str, tuple[int, bytes]], delay: float = 0.0) -> None:
+    def __init__(self, answers: Mapping[str, Any], delay: float = 0.0) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.paths: list[str] = []
@@ -222,14 +223,16 @@ class CraftedGnocchi:
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                request = self.rfile.read(length) if length else b""
                 crafted.paths.append(self.path)
                 time.sleep(delay)
                 status, body = next(
-                    (answer for prefix, answer in answers.items()
+                    ((answer, None) if callable(answer) else answer
+                     for prefix, answer in answers.items()
                      if self.path.startswith(prefix)),
                     (404, b'{"code": 404, "description": "no such path"}'))
+                if callable(status):
+                    status, body = status(request)
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

@@ -341,30 +341,42 @@ class GnocchiCollector(Collector):
     # -- the batch -------------------------------------------------------------------
     def _batch(self, points: dict[str, list], wanted: dict[str, tuple[dict, str]],
                now: float) -> SampleBatch:
-        series: list[SeriesDescriptor] = []
-        codes, volumes, stamps = [], [], []
-        for metric_id, rows in points.items():
-            if not rows:
-                continue
-            times, values = _columns(rows, metric_id, self.granularity)
-            keep = (times + self.granularity <= now) & np.isfinite(values)
-            sent = self._sent.get(metric_id)
-            if sent is not None:
-                keep &= times > sent
-            if not keep.any():
-                continue
-            times, values = times[keep], values[keep]
-            self._sent[metric_id] = float(times.max())
-            resource, name = wanted[metric_id]
-            code = len(series)
-            series.append(self._descriptor(resource, name, self._units.get(metric_id, "")))
-            codes.append(np.full(times.size, code, np.uint32))
-            volumes.append(values)
-            stamps.append(times)
-        if not series:
+        """The points not sent yet of periods that have ended, whole-array over
+        every metric's points at once (a loop per series only for the descriptors)."""
+        metric_ids = [m for m, rows in points.items() if rows]
+        if not metric_ids:
             return SampleBatch.empty()
-        return SampleBatch(tuple(series), np.concatenate(codes), np.concatenate(volumes),
-                           np.concatenate(stamps))
+        rows = [row for m in metric_ids for row in points[m]]
+        try:
+            times, values = _columns(rows, self.granularity)
+        except _IllFormed as ill:  # name the first metric whose points are wrong
+            for m in metric_ids:
+                try:
+                    _columns(points[m], self.granularity)
+                except _IllFormed as its:
+                    raise CollectError(f"gnocchi measures of {m}: {its}") from None
+            raise CollectError(f"gnocchi measures: {ill}") from None
+        owner = np.repeat(np.arange(len(metric_ids)),
+                          np.fromiter((len(points[m]) for m in metric_ids), np.intp,
+                                      len(metric_ids)))
+        sent = np.fromiter((self._sent.get(m, -math.inf) for m in metric_ids), np.float64,
+                           len(metric_ids))
+        keep = (times + self.granularity <= now) & np.isfinite(values) & (times > sent[owner])
+        if not keep.any():
+            return SampleBatch.empty()
+        owner, times, values = owner[keep], times[keep], values[keep]
+        newest = np.full(len(metric_ids), -math.inf)
+        np.maximum.at(newest, owner, times)
+        present = np.flatnonzero(np.isfinite(newest))
+        code_of = np.zeros(len(metric_ids), np.uint32)
+        code_of[present] = np.arange(present.size, dtype=np.uint32)
+        series = []
+        for i in present.tolist():
+            metric_id = metric_ids[i]
+            self._sent[metric_id] = float(newest[i])
+            resource, name = wanted[metric_id]
+            series.append(self._descriptor(resource, name, self._units.get(metric_id, "")))
+        return SampleBatch(tuple(series), code_of[owner], values, times)
 
     def _descriptor(self, resource: dict, name: str, unit: str) -> SeriesDescriptor:
         key = (resource["id"], name)
@@ -570,36 +582,36 @@ def _resource(value: Any) -> dict:
     return value
 
 
-def _columns(rows: list, metric_id: str, granularity: float) -> tuple[np.ndarray, np.ndarray]:
+class _IllFormed(ValueError):
+    """Points that are not [timestamp, granularity, value] as they must be."""
+
+
+def _columns(rows: list, granularity: float) -> tuple[np.ndarray, np.ndarray]:
     """(epoch seconds, values) of [[timestamp, granularity, value]...] rows, checked
-    whole-array (a null value is NaN, dropped by the caller)."""
+    whole-array (a null value is NaN, dropped by the caller); :class:`_IllFormed`
+    says what is wrong."""
     try:
         stamps, grains, values = zip(*rows, strict=True)
-        table = np.array(rows, dtype=object)
-        if table.shape != (len(rows), 3):
-            raise ValueError
     except (TypeError, ValueError):
-        raise CollectError(f"gnocchi measures of {metric_id}: a point is not "
-                           f"[timestamp, granularity, value]") from None
+        raise _IllFormed("a point is not [timestamp, granularity, value]") from None
     grains_array = np.array(grains)
-    if grains_array.dtype.kind not in "fi" or not (grains_array == granularity).all():
-        raise CollectError(f"gnocchi measures of {metric_id}: a point's granularity is "
-                           f"not {granularity:g}")
+    if grains_array.ndim != 1 or grains_array.dtype.kind not in "fi" or not (
+            grains_array == granularity).all():
+        raise _IllFormed(f"a point's granularity is not {granularity:g}")
     volumes = np.array(values)
     if volumes.dtype.kind == "O":  # nulls among the numbers
         volumes = np.array([math.nan if v is None else v for v in values])
-    if volumes.dtype.kind not in "fi":
-        raise CollectError(f"gnocchi measures of {metric_id}: a value is not a number")
-    return _epochs(stamps, metric_id), volumes.astype(np.float64)
+    if volumes.ndim != 1 or volumes.dtype.kind not in "fi":
+        raise _IllFormed("a value is not a number")
+    return _epochs(stamps), volumes.astype(np.float64)
 
 
-def _epochs(stamps: tuple, metric_id: str) -> np.ndarray:
+def _epochs(stamps: tuple) -> np.ndarray:
     """ISO 8601 texts as epoch seconds: whole-array for UTC ones (Gnocchi writes
     ``+00:00``), one by one for others."""
     texts = np.array(stamps)
-    if texts.dtype.kind != "U" or texts.dtype.itemsize > 4 * 40:
-        raise CollectError(f"gnocchi measures of {metric_id}: a timestamp is not a "
-                           f"short text")
+    if texts.ndim != 1 or texts.dtype.kind != "U" or texts.dtype.itemsize > 4 * 40:
+        raise _IllFormed("a timestamp is not a short text")
     try:
         if np.strings.endswith(texts, "+00:00").all():
             naive = np.strings.replace(texts, "+00:00", "").astype("datetime64[us]")
@@ -607,8 +619,7 @@ def _epochs(stamps: tuple, metric_id: str) -> np.ndarray:
         return np.array([_aware(dt.datetime.fromisoformat(t)).timestamp()
                          for t in stamps], dtype=np.float64)
     except ValueError:
-        raise CollectError(f"gnocchi measures of {metric_id}: a timestamp is not "
-                           f"ISO 8601") from None
+        raise _IllFormed("a timestamp is not ISO 8601") from None
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
