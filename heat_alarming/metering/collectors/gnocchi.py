@@ -413,10 +413,11 @@ class GnocchiCollector(Collector):
             headers["Content-Type"] = "application/json"
         kwargs: dict[str, Any] = {"params": query, "data": body, "headers": headers,
                                   "timeout": self.timeout, "stream": True}
-        if self.auth["type"] == "keystone":
-            kwargs["raise_exc"] = False
         try:
-            answer = session.request(method, url, **kwargs)
+            if self.auth["type"] == "keystone":  # keystoneauth's Session: (url, method)
+                answer = session.request(url, method, raise_exc=False, **kwargs)
+            else:
+                answer = session.request(method, url, **kwargs)
             try:
                 text = _read(answer, self.max_bytes, what)
             finally:
@@ -436,7 +437,8 @@ class GnocchiCollector(Collector):
             description = _description(text)
             if refusal and status in (400, 404, 405):
                 raise _Refused(status, description)
-            raise CollectError(f"gnocchi {what}: HTTP {status}: {_show(description)}")
+            raise CollectError(f"gnocchi {what}: HTTP {status}: "
+                               f"{_show(description) or answer.reason}")
         try:
             return json.loads(text)
         except ValueError:

@@ -312,6 +312,10 @@ def crafted(aggregates: tuple[int, bytes], resources=(RESOURCE,), **kwargs):
     ((200, points(["2027-01-15T08:00:00+00:00", 60.0])), "is not \\[timestamp"),
     ((200, points(["2027-01-15T08:00:00+00:00", 60.0, "1.0"])), "a value is not a number"),
     ((200, points(["2027-01-15T08:00:00+00:00", 300.0, 1.0])), "granularity is not 60"),
+    ((200, points(["2027-01-15T08:00:00+00:00", 60.0, [1.0, 2.0]])), "a value is not a "
+                                                                    "number"),
+    ((200, points(["2027-01-15T08:00:00+00:00", 60.0, True], ["x", 60.0, 1.0])),
+     "measures of m1: a timestamp is not ISO 8601"),
     ((200, points(["yesterday", 60.0, 1.0])), "not ISO 8601"),
     ((200, points([7, 60.0, 1.0])), "timestamp is not a short text"),
     ((500, b"<html>oops</html>"), "HTTP 500: <html>oops</html>"),
