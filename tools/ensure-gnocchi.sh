@@ -69,13 +69,19 @@ api_up && alive "$home/metricd.pid" && exit 0
 bash "$here/ensure-postgresql.sh"
 mkdir -p "$home/data"
 
-if ! [ -x "$venv/bin/gnocchi-metricd" ] || ! [ -x "$venv/bin/gunicorn" ]; then
+installed() {
+    [ -x "$venv/bin/gnocchi-metricd" ] && [ -x "$venv/bin/gunicorn" ] &&
+        "$venv/bin/python" -c "import keystonemiddleware, psycopg2" 2>/dev/null
+}
+if ! installed; then
     say "installing gnocchi $GNOCCHI_VERSION into $venv"
-    "${PYTHON:-python3}" -m venv "$venv"
+    [ -x "$venv/bin/python" ] || "${PYTHON:-python3}" -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip >/dev/null
     # psycopg2-binary: the indexer's driver without building against libpq;
-    # gunicorn serves the API (gnocchi-api itself needs a uwsgi binary)
-    "$venv/bin/pip" install -q "gnocchi[file]==$GNOCCHI_VERSION" psycopg2-binary \
+    # gunicorn serves the API (gnocchi-api itself needs a uwsgi binary);
+    # keystonemiddleware (the keystone extra): for an API in auth_mode keystone,
+    # as tests/support/gnocchi.py starts one beside the basic one
+    "$venv/bin/pip" install -q "gnocchi[file,keystone]==$GNOCCHI_VERSION" psycopg2-binary \
         "oslo.db>=4.29.0" "sqlalchemy>=1.4.24" sqlalchemy-utils alembic \
         "gunicorn>=22" >"$home/pip.log" 2>&1 \
         || { say "pip could not install gnocchi (see $home/pip.log)"; exit 1; }

@@ -11,7 +11,10 @@ auth) that is already running.
 points, a resource type shaped like Ceilometer's ``instance`` (``server_group``,
 ``flavor_id``, ``display_name``...), resources with metrics, measures; and
 :meth:`GnocchiAdmin.wait_for_points` polls the API until metricd has committed
-the aggregates a test expects (never a sleep).
+the aggregates a test expects (never a sleep).  :class:`KeystoneGnocchi` starts a
+second API in ``auth_mode = keystone`` on the same data, against the real keystone
+of tests/support/keystone.py; :class:`CraftedGnocchi` is a stand-in for the broken
+and hostile answers the real Gnocchi never sends.
 """
 from __future__ import annotations
 
@@ -80,6 +83,82 @@ def server() -> GnocchiAdmin:
     admin = GnocchiAdmin(GNOCCHI_URL, GNOCCHI_USER)
     admin.ensure_archive_policy()
     return admin
+
+
+def gnocchi_home() -> pathlib.Path:
+    """Where tools/ensure-gnocchi.sh keeps Gnocchi (its venv, configuration, data)."""
+    if "HEAT_ALARMING_GNOCCHI_HOME" in os.environ:
+        return pathlib.Path(os.environ["HEAT_ALARMING_GNOCCHI_HOME"])
+    if os.getuid() == 0:
+        return pathlib.Path("/var/lib/heat-alarming/gnocchi")
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return pathlib.Path(cache) / "heat-alarming" / "gnocchi"
+
+
+class KeystoneGnocchi:
+    """A second Gnocchi API, ``auth_mode = keystone`` against ``keystone_url`` (a
+    ``.../v3`` of tests/support/keystone.py), on the same indexer and storage as the
+    running one (so it serves the same resources and measures), on a free loopback
+    port. Needs the script's Gnocchi (with keystonemiddleware) to be installed."""
+
+    def __init__(self, keystone_url: str, admin_password: str, directory: str,
+                 timeout: float = 60.0) -> None:
+        import configparser
+
+        from tests.support.http_servers import free_port
+
+        home = gnocchi_home()
+        conf = configparser.ConfigParser(interpolation=None)
+        conf.read(home / "gnocchi.conf")
+        conf["api"]["auth_mode"] = "keystone"
+        conf["keystone_authtoken"] = {
+            "www_authenticate_uri": keystone_url, "auth_url": keystone_url,
+            "auth_type": "password", "username": "admin", "password": admin_password,
+            "project_name": "admin", "user_domain_id": "default",
+            "project_domain_id": "default", "interface": "public"}
+        path = os.path.join(directory, "gnocchi-keystone.conf")
+        # keystonemiddleware reads its options from the files of an oslo.config of
+        # its own: Gnocchi's paste file, told which file that is
+        paste = next((home / "venv" / "lib").glob(
+            "python3*/site-packages/gnocchi/rest/api-paste.ini")).read_text()
+        paste = paste.replace("oslo_config_project = gnocchi\n",
+                              f"oslo_config_project = gnocchi\noslo_config_file = {path}\n")
+        paste_path = os.path.join(directory, "gnocchi-keystone-paste.ini")
+        with open(paste_path, "w") as handle:
+            handle.write(paste)
+        conf["api"]["paste_config"] = paste_path
+        with open(path, "w") as handle:
+            conf.write(handle)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = open(os.path.join(directory, "gnocchi-keystone-api.log"), "ab")
+        self.process = subprocess.Popen(
+            [str(home / "venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{self.port}",
+             "--workers", "1", "--threads", "2", "--chdir", str(home),
+             "gnocchi_wsgi:application"],
+            env={**os.environ, "GNOCCHI_CONFIG_FILE": path},
+            stdout=self._log, stderr=self._log)
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(self.url + "/", timeout=2).status_code < 500:
+                    return
+            except requests.RequestException:
+                pass
+            if self.process.poll() is not None or time.monotonic() > end:
+                self.close()
+                raise RuntimeError(f"the keystone-mode Gnocchi API did not answer; see "
+                                   f"{directory}/gnocchi-keystone-api.log")
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
 
 
 class GnocchiError(AssertionError):

@@ -407,3 +407,46 @@ def test_metrics_a_refusal_names_are_left_out_and_not_asked_for_again():
 
     assert len(first) == len(second) == 0
     assert sum(p.startswith("/v1/aggregates") for p in server.paths) == 1
+
+
+# -- Keystone: the real keystone (tests/support/keystone.py) and a Gnocchi API in
+# auth_mode keystone on the same data -----------------------------------------------
+def test_with_keystone_auth_gnocchi_is_found_in_the_catalog_and_read_with_a_token(
+        gnocchi, instance_type, tmp_path):
+    pytest.importorskip("keystone", reason="the keystone package is not installed")
+    from tests.support.gnocchi import KeystoneGnocchi
+    from tests.support.keystone import ADMIN_PASSWORD, Keystone
+
+    g = group()
+    vm = gnocchi.create_resource(instance_type, metrics={"cpu_util": "%"},
+                                 project_id="p1", server_group=g)
+    gnocchi.post_measures(vm["metrics"]["cpu_util"], [(T0, 6.0)])
+    gnocchi.wait_for_points(vm["metrics"]["cpu_util"], {T0: 6.0})
+    keystone = Keystone(str(tmp_path / "keystone"))
+    try:
+        api = KeystoneGnocchi(keystone.direct_url, ADMIN_PASSWORD, str(tmp_path))
+        try:
+            admin = keystone.admin()
+            service = admin.services.create(name="gnocchi", type="metric")
+            admin.endpoints.create(service=service, url=api.url, interface="public",
+                                   region="RegionOne")
+            credentials = {"type": "keystone", "auth_url": keystone.url,
+                           "username": "admin", "password": ADMIN_PASSWORD,
+                           "project_name": "admin", "user_domain_id": "default",
+                           "project_domain_id": "default"}
+            source = collector(instance_type, g, url=None, auth=credentials)
+            batch = source.collect(T0 + 60)
+            wrong = collector(instance_type, g, url=api.url,
+                              auth={**credentials, "password": "wrong"})
+            with pytest.raises(CollectError, match="Unauthorized"):
+                wrong.collect(T0 + 60)
+            with pytest.raises(CollectError, match="HTTP 401"):
+                collector(instance_type, g, url=api.url).collect(T0 + 60)  # basic
+        finally:
+            api.close()
+    finally:
+        keystone.close()
+
+    assert source.url == api.url
+    assert (batch.resource_ids, list(batch.volumes)) == ([vm["id"]], [6.0])
+    assert keystone.proxy.token_requests()  # the token came from keystone
