@@ -111,6 +111,9 @@ class GnocchiCollector(Collector):
         ``measures`` (one call per metric).
     ``source``
         The samples' source (``gnocchi``).
+
+    The source's ``resources``, when the pipeline file lists them, are Gnocchi
+    resource ids: the search is narrowed to them (and to ``query``).
     """
 
     def __init__(self, parameters: Mapping[str, Any], *, resources: Iterable[str] = (),
@@ -130,6 +133,11 @@ class GnocchiCollector(Collector):
             raise PipelineError("resource_type", "must be a Gnocchi resource type name")
         self.resource_type = resource_type
         self.query = _query(p.get("query"))
+        if self.resources:  # the pipeline file's resources: these Gnocchi resource ids
+            if not all(isinstance(r, str) and 0 < len(r) <= 255 for r in self.resources):
+                raise PipelineError("resources", "must be Gnocchi resource ids")
+            only = {"in": {"id": list(dict.fromkeys(self.resources))}}
+            self.query = only if self.query is None else {"and": [self.query, only]}
         self.metrics = _metrics(p.get("metrics"))
         aggregation = p.get("aggregation", DEFAULT_AGGREGATION)
         if not isinstance(aggregation, str) or not _AGGREGATION.match(aggregation):
@@ -254,7 +262,7 @@ class GnocchiCollector(Collector):
         return points
 
     def _aggregates(self, metric_ids: list[str], start: float) -> dict[str, list] | None:
-        query = {"details": "true", "granularity": f"{self.granularity:g}",
+        query = {"details": "true", "granularity": _seconds(self.granularity),
                  "start": _iso(start)}
         ids = list(metric_ids)
         for _ in range(3):  # metrics the server names as unusable are left out, twice
@@ -315,7 +323,7 @@ class GnocchiCollector(Collector):
                 raise CollectError(f"gnocchi metric {metric_id}: {refused}") from None
             unit = metric.get("unit") if isinstance(metric, dict) else None
             self._units[metric_id] = unit if isinstance(unit, str) else ""
-        query = {"aggregation": self.aggregation, "granularity": f"{self.granularity:g}",
+        query = {"aggregation": self.aggregation, "granularity": _seconds(self.granularity),
                  "start": _iso(start), "refresh": "false"}
         try:
             rows = self._call("GET", f"metric/{urllib.parse.quote(metric_id)}/measures",
@@ -684,6 +692,11 @@ def _reason(exc: Exception) -> str:
     text = str(exc)
     match = re.search(r"\] ([^')]+)", text)
     return match.group(1) if match else f"{type(exc).__name__}"
+
+
+def _seconds(value: float) -> str:
+    """Seconds as Gnocchi reads them: plain decimal, never an exponent."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 def _iso(epoch: float) -> str:

@@ -450,3 +450,21 @@ def test_with_keystone_auth_gnocchi_is_found_in_the_catalog_and_read_with_a_toke
     assert source.url == api.url
     assert (batch.resource_ids, list(batch.volumes)) == ([vm["id"]], [6.0])
     assert keystone.proxy.token_requests()  # the token came from keystone
+
+
+def test_the_sources_resources_narrow_the_search_to_those_ids(gnocchi, instance_type):
+    g = group()
+    made = [gnocchi.create_resource(instance_type, metrics={"cpu_util": "%"},
+                                    server_group=g) for _ in range(3)]
+    gnocchi.post_batch({vm["metrics"]["cpu_util"]: [(T0, float(i))]
+                        for i, vm in enumerate(made)})
+    for i, vm in enumerate(made):
+        gnocchi.wait_for_points(vm["metrics"]["cpu_util"], {T0: float(i)})
+    settings = {"url": GNOCCHI_URL, "resource_type": instance_type, "metrics": "cpu_util",
+                "query": {"=": {"server_group": g}}, "granularity": 60, "lookback": 3600}
+
+    batch = GnocchiCollector(settings, resources=[made[0]["id"], made[2]["id"]]).collect(
+        T0 + 60)
+
+    assert sorted(zip(batch.resource_ids, batch.volumes.tolist())) == sorted(
+        [(made[0]["id"], 0.0), (made[2]["id"], 2.0)])
