@@ -8,6 +8,10 @@ Each test keeps to resources of its own (a unique ``server_group``) in the share
 from __future__ import annotations
 
 import json
+import os
+import pathlib
+import subprocess
+import sys
 import uuid
 
 import numpy as np
@@ -24,6 +28,20 @@ from tests.support.gnocchi import GNOCCHI_URL, CraftedGnocchi
 from tests.support.http_servers import free_port
 
 T0 = 1_800_000_000.0  # a period start (a multiple of 60)
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+#: one poll with auth.section, in a process whose cfg.CONF read the file argv[1]
+SECTION_POLL = """
+import json, sys
+from oslo_config import cfg
+from heat_alarming.metering.collectors.gnocchi import GnocchiCollector
+cfg.CONF(["--config-file", sys.argv[1]], project="ha-test")
+source = GnocchiCollector({"auth": {"type": "keystone", "section": "ha_gnocchi"},
+                           "resource_type": sys.argv[2], "metrics": "cpu_util",
+                           "query": {"=": {"server_group": sys.argv[3]}},
+                           "granularity": 60, "lookback": 3600})
+batch = source.collect(%r)
+print(json.dumps([[r, v] for r, v in zip(batch.resource_ids, batch.volumes.tolist())]))
+""" % (T0 + 60)
 
 
 def group() -> str:
@@ -442,11 +460,22 @@ def test_with_keystone_auth_gnocchi_is_found_in_the_catalog_and_read_with_a_toke
                 wrong.collect(T0 + 60)
             with pytest.raises(CollectError, match="HTTP 401"):
                 collector(instance_type, g, url=api.url).collect(T0 + 60)  # basic
+            # auth.section: the options of a group of the host's configuration, as
+            # heat-engine has parsed it (a process of its own: cfg.CONF is global)
+            conf = tmp_path / "host.conf"
+            conf.write_text("[ha_gnocchi]\nauth_type = password\n" + "".join(
+                f"{k} = {v}\n" for k, v in credentials.items() if k != "type"))
+            from_section = subprocess.run(
+                [sys.executable, "-c", SECTION_POLL, str(conf), instance_type, g],
+                capture_output=True, text=True, timeout=120,
+                env={**os.environ, "PYTHONPATH": str(ROOT)})
         finally:
             api.close()
     finally:
         keystone.close()
 
+    assert from_section.returncode == 0, from_section.stderr
+    assert json.loads(from_section.stdout) == [[vm["id"], 6.0]]
     assert source.url == api.url
     assert (batch.resource_ids, list(batch.volumes)) == ([vm["id"]], [6.0])
     assert keystone.proxy.token_requests()  # the token came from keystone
