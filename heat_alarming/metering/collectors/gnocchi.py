@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import re
 import threading
@@ -43,6 +44,8 @@ from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.clock import Clock, system_clock
 from heat_alarming.metering.pipeline.base import CollectError, Collector, PipelineError
 from heat_alarming.metering.sample import GAUGE
+
+LOG = logging.getLogger(__name__)
 
 DEFAULT_AGGREGATION = "mean"
 DEFAULT_TIMEOUT = 10.0
@@ -60,6 +63,9 @@ METRICS_PER_CALL = 200
 #: seconds after which metrics Gnocchi refused (no such granularity or aggregation)
 #: are asked for again
 RECHECK = 3600.0
+#: refusals naming metrics one /v1/aggregates call takes before its metrics are read
+#: one by one
+MAX_REFUSALS = 4
 #: longest query text accepted
 MAX_QUERY_TEXT = 64 * 1024
 #: the fields every Gnocchi resource has: never a sample's metadata
@@ -265,9 +271,13 @@ class GnocchiCollector(Collector):
         query = {"details": "true", "granularity": _seconds(self.granularity),
                  "start": _iso(start)}
         ids = list(metric_ids)
-        for _ in range(3):  # metrics the server names as unusable are left out, twice
-            if not ids:
-                return {}
+        refusals = 0
+        while ids:  # each refusal that names metrics leaves them out: ids shrink
+            if refusals == MAX_REFUSALS:
+                # Gnocchi names one metric of unknown aggregation a refusal: read
+                # the others one by one, which finds the refused ones in one pass
+                return {m: rows for m in ids
+                        if (rows := self._measures(m, start)) is not None}
             body = json.dumps({"operations": ["metric", *([m, self.aggregation]
                                                           for m in ids)]})
             try:
@@ -278,6 +288,9 @@ class GnocchiCollector(Collector):
                 # aggregation: named in the refusal, left out (until RECHECK passes)
                 unusable = _named_metrics(refused.description) & set(ids)
                 if unusable:
+                    LOG.warning("gnocchi aggregates: %d metrics left out for %g s: %s",
+                                len(unusable), RECHECK, refused)
+                    refusals += 1
                     self._unusable.update(unusable)
                     ids = [m for m in ids if m not in unusable]
                     continue
@@ -288,7 +301,7 @@ class GnocchiCollector(Collector):
                 raise CollectError(f"gnocchi aggregates: {refused}") from None
             self._use_aggregates = True
             return self._read_aggregates(answer, ids)
-        raise CollectError("gnocchi aggregates: refused metrics three times")
+        return {}
 
     def _read_aggregates(self, answer: Any, ids: list[str]) -> dict[str, list]:
         if not isinstance(answer, dict) or not isinstance(answer.get("measures"), dict):
@@ -313,16 +326,6 @@ class GnocchiCollector(Collector):
         return points
 
     def _measures(self, metric_id: str, start: float) -> list | None:
-        if metric_id not in self._units:
-            try:
-                metric = self._call("GET", f"metric/{urllib.parse.quote(metric_id)}",
-                                    None, None, what="metric", refusal=True)
-            except _Refused as refused:
-                if refused.status == 404:  # gone since the search
-                    return None
-                raise CollectError(f"gnocchi metric {metric_id}: {refused}") from None
-            unit = metric.get("unit") if isinstance(metric, dict) else None
-            self._units[metric_id] = unit if isinstance(unit, str) else ""
         query = {"aggregation": self.aggregation, "granularity": _seconds(self.granularity),
                  "start": _iso(start), "refresh": "false"}
         try:
@@ -330,11 +333,23 @@ class GnocchiCollector(Collector):
                               query, None, what="measures", refusal=True)
         except _Refused as refused:
             if refused.status == 404:  # gone since the search, or no such aggregation
+                LOG.warning("gnocchi measures of %s: left out for %g s: %s", metric_id,
+                            RECHECK, refused)
                 self._unusable.add(metric_id)
                 return None
             raise CollectError(f"gnocchi measures of {metric_id}: {refused}") from None
         if not isinstance(rows, list):
             raise CollectError(f"gnocchi measures of {metric_id}: not a list")
+        if rows and metric_id not in self._units:  # its unit, once
+            try:
+                metric = self._call("GET", f"metric/{urllib.parse.quote(metric_id)}",
+                                    None, None, what="metric", refusal=True)
+            except _Refused as refused:
+                if refused.status == 404:  # gone since
+                    return None
+                raise CollectError(f"gnocchi metric {metric_id}: {refused}") from None
+            unit = metric.get("unit") if isinstance(metric, dict) else None
+            self._units[metric_id] = unit if isinstance(unit, str) else ""
         return rows
 
     def _has_aggregates(self) -> bool:
@@ -690,7 +705,7 @@ def _named_metrics(description: Any) -> set[str]:
 
 def _reason(exc: Exception) -> str:
     text = str(exc)
-    match = re.search(r"\] ([^')]+)", text)
+    match = re.search(r"\] ([^'\")]+)", text)
     return match.group(1) if match else f"{type(exc).__name__}"
 
 

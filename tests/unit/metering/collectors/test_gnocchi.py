@@ -497,3 +497,26 @@ def test_the_sources_resources_narrow_the_search_to_those_ids(gnocchi, instance_
 
     assert sorted(zip(batch.resource_ids, batch.volumes.tolist())) == sorted(
         [(made[0]["id"], 0.0), (made[2]["id"], 2.0)])
+
+
+def test_many_metrics_without_the_aggregation_are_left_out_in_one_poll(gnocchi,
+                                                                       instance_type):
+    # Gnocchi names one metric of unknown aggregation per refusal
+    g = group()
+    policy = gnocchi.ensure_archive_policy("ha-test-60s-std", aggregations=("mean", "std"))
+    good = gnocchi.create_resource(instance_type, metrics={"cpu_util": "%"},
+                                   server_group=g, archive_policy=policy)
+    for _ in range(6):  # the tests' policy has no std
+        gnocchi.create_resource(instance_type, metrics={"cpu_util": "%"}, server_group=g)
+    gnocchi.post_measures(good["metrics"]["cpu_util"], [(T0, 1.0), (T0 + 1, 3.0)])
+    gnocchi.wait_for_points(good["metrics"]["cpu_util"], {T0: 2 ** 0.5}, aggregation="std")
+    source = collector(instance_type, g, aggregation="std")
+
+    first = source.collect(T0 + 60)
+    gnocchi.post_measures(good["metrics"]["cpu_util"], [(T0 + 60, 1.0), (T0 + 61, 5.0)])
+    gnocchi.wait_for_points(good["metrics"]["cpu_util"], {T0 + 60: 8 ** 0.5},
+                            aggregation="std")
+    second = source.collect(T0 + 120)
+
+    assert first.resource_ids == [good["id"]] and first.volumes.tolist() == [2 ** 0.5]
+    assert second.resource_ids == [good["id"]] and second.volumes.tolist() == [8 ** 0.5]
