@@ -167,10 +167,16 @@ def test_a_granularity_the_store_cannot_hold_is_named_as_granularity(heat_engine
     assert "granularity" in str(caught.value) and "period" not in str(caught.value)
 
 
-def test_the_template_is_refused_across_projects(heat_engine):
-    """A stack of another project runs the same template with its own samples only."""
+def test_another_projects_stack_sees_none_of_this_projects_samples_of_its_group(heat_engine):
     engine = heat_engine
     ctx = user_context("gnocchi-tenant-b")
     ident = create(engine, "gnocchi-b", ctx=ctx)
     assert ident["tenant"] == "gnocchi-tenant-b"
+    start = engine.clock()
+    # samples of B's very server_group, but of the default project: never B's
+    ours = [Sample.from_dict(dict(row, project_id=engine.ctx.project_id, unit=""))
+            for row in collector_load(ident["stack_id"], 99.0, start, 2)]
+    engine.runtime.push_samples(engine.ctx.project_id, ours)
+    engine.clock.set(start + 121)
+    engine.runtime.evaluator.evaluate()
     assert state(engine, ident, "cpu_alarm_high", ctx=ctx) == "insufficient data"
