@@ -21,7 +21,9 @@ SHIM_NAME = "heat_alarming_plugin.py"
 SHIM = ('"""heat-alarming resource types; written by `heat-alarming install-plugin`."""\n'
         "from heat_alarming.resources.plugin import available_resource_mapping  # noqa: F401\n")
 OUR_TYPES = ("OS::Metering::Alarm", "OS::Ceilometer::Alarm", "OS::Metering::CompositeAlarm",
-             "OS::Metering::ScalingPolicy", "AWS::CloudWatch::Alarm")
+             "OS::Metering::ScalingPolicy", "AWS::CloudWatch::Alarm",
+             "OS::Metering::GnocchiAggregationByResourcesAlarm",
+             "OS::Metering::GnocchiResourcesAlarm")
 HEAT_DEFAULT_PLUGIN_DIRS = ["/usr/lib64/heat", "/usr/lib/heat", "/usr/local/lib/heat",
                             "/usr/local/lib64/heat"]
 DEFAULT_ENVIRONMENT_DIR = "/etc/heat/environment.d"

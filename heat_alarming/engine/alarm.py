@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import json
 import math
 import unicodedata
 import uuid
@@ -22,7 +23,15 @@ from typing import Any
 import croniter
 
 from heat_alarming.engine import models
-from heat_alarming.metering.query import OPERATORS, QueryError, build_query
+from heat_alarming.engine.gnocchi_rules import GNOCCHI_TYPES, aodh_field, threshold_fields
+from heat_alarming.metering.gnocchi_search import (
+    TranslationError,
+    check_resource_type,
+    parse_search,
+    resource_type_term,
+    translate_search,
+)
+from heat_alarming.metering.query import OPERATORS, Query, QueryError, build_query
 from heat_alarming.metering.statistics import StatisticsError, canonical_aggregate
 
 OK, ALARM, UNKNOWN = "ok", "alarm", "insufficient data"
@@ -150,11 +159,32 @@ class ThresholdRule:
     exclude_outliers: bool = False
     datapoints_to_alarm: int | None = None
     missing_data: str = "missing"
+    #: a Gnocchi resource search (JSON text) the series must also satisfy ("": none)
+    search: str = ""
+    #: a Gnocchi resource type; collector samples of another type are left out
+    resource_type: str = ""
+
+    @classmethod
+    def from_gnocchi(cls, kind: str, data: Mapping[str, Any],
+                     where: str = "rule") -> ThresholdRule:
+        """A rule from an Aodh Gnocchi rule (:mod:`.gnocchi_rules`); errors name Aodh's
+        fields (``granularity``, ``aggregation_method``, ``query`` ...)."""
+        try:
+            fields = threshold_fields(kind, data)
+        except TranslationError as exc:
+            raise AlarmError(f"{where}.{exc.field}" if exc.field else where,
+                             exc.reason) from None
+        try:
+            return cls.from_dict(fields, where)
+        except AlarmError as exc:
+            raise AlarmError(aodh_field(exc.field), exc.reason) from None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "rule") -> ThresholdRule:
         if not isinstance(data, Mapping):
             raise AlarmError(where, "must be a mapping")
+        if data.get("type") in GNOCCHI_TYPES:
+            return cls.from_gnocchi(data["type"], {k: v for k, v in data.items()}, where)
         known = {f.name for f in dataclasses.fields(cls)} | {"type", "meter"}
         unknown = set(data) - known
         if unknown:
@@ -190,6 +220,8 @@ class ThresholdRule:
         except QueryError as exc:
             raise AlarmError(f"{where}.{str(exc).split(':', 1)[0]}",
                              str(exc).split(": ", 1)[-1]) from None
+        search, resource_type = _search(where, data.get("search"),
+                                        data.get("resource_type"))
         return cls(
             meter_name=meter,
             threshold=_float(f"{where}.threshold", data["threshold"]),
@@ -200,7 +232,17 @@ class ThresholdRule:
             matching_metadata=tuple(sorted((str(k), str(v)) for k, v in matching.items())),
             exclude_outliers=_bool(f"{where}.exclude_outliers",
                                    data.get("exclude_outliers", False)),
-            datapoints_to_alarm=m, missing_data=missing)
+            datapoints_to_alarm=m, missing_data=missing,
+            search=search, resource_type=resource_type)
+
+    def selector(self) -> Query:
+        """The series this rule reads: query, matching_metadata and search together."""
+        built = build_query(self.query_items(), dict(self.matching_metadata))
+        if not self.search and not self.resource_type:
+            return built
+        return dataclasses.replace(
+            built, conditions=built.conditions + _search_terms(self.search,
+                                                               self.resource_type))
 
     @property
     def look_back(self) -> int:
@@ -226,7 +268,39 @@ class ThresholdRule:
             data["matching_metadata"] = dict(self.matching_metadata)
         if self.datapoints_to_alarm is not None:
             data["datapoints_to_alarm"] = self.datapoints_to_alarm
+        if self.search:
+            data["search"] = self.search
+        if self.resource_type:
+            data["resource_type"] = self.resource_type
         return data
+
+
+def _search(where: str, search: Any, resource_type: Any) -> tuple[str, str]:
+    """A rule's Gnocchi search as canonical JSON text, and its resource type, checked."""
+    if resource_type is not None and resource_type != "":
+        try:
+            resource_type = check_resource_type(resource_type)
+        except TranslationError as exc:
+            raise AlarmError(f"{where}.resource_type", exc.reason) from None
+    else:
+        resource_type = ""
+    if search is None or search == "":
+        return "", resource_type
+    try:
+        parsed = parse_search(search, "search")
+        text = json.dumps(parsed, sort_keys=True, ensure_ascii=False)
+        _search_terms(text, resource_type)
+    except TranslationError as exc:
+        raise AlarmError(f"{where}.search", exc.reason) from None
+    return text, resource_type
+
+
+@functools.lru_cache(maxsize=4096)
+def _search_terms(search: str, resource_type: str) -> tuple:
+    """The query terms of a search and a resource type (kept per text: rounds recompile)."""
+    terms = translate_search(search, resource_type or "generic", "search") if search else ()
+    type_term = resource_type_term(resource_type) if resource_type else None
+    return terms + ((type_term,) if type_term is not None else ())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +337,7 @@ class CompositeRule:
             return ("alarm", _text(f"{where}.alarm_id", node["alarm_id"], _ID_SIZE))
         if isinstance(node, Mapping):
             kind = node.get("type", THRESHOLD)
-            if kind not in (THRESHOLD, "gnocchi_resources_threshold"):
+            if kind != THRESHOLD and kind not in GNOCCHI_TYPES:
                 raise AlarmError(f"{where}.type", f"{kind!r} is not a threshold rule type")
             return ("rule", ThresholdRule.from_dict(node, where))
         raise AlarmError(where, "must be an and/or mapping, a threshold rule or "
@@ -431,9 +505,17 @@ class Alarm:
             rule_data = data.get("composite_rule", data.get("rule"))
             rule: ThresholdRule | CompositeRule = CompositeRule.from_dict(
                 rule_data, "composite_rule")
+        elif kind in GNOCCHI_TYPES:  # Aodh's Gnocchi rules, in Aodh's fields
+            where = f"{kind}_rule"
+            rule_data = data.get(where, data.get("rule"))
+            if rule_data is None:
+                raise AlarmError(where, "a rule is required")
+            rule = ThresholdRule.from_gnocchi(kind, rule_data, where)
+            kind = THRESHOLD
         else:
             if kind not in (None, THRESHOLD):
-                raise AlarmError("type", f"{kind!r} is not one of threshold, composite")
+                raise AlarmError("type", f"{kind!r} is not one of threshold, composite, "
+                                 + ", ".join(GNOCCHI_TYPES))
             kind = THRESHOLD
             rule_data = data.get("threshold_rule", data.get("rule"))
             if rule_data is None:

@@ -70,7 +70,7 @@ def _measurement(alarm: Alarm) -> tuple:
     rule = alarm.rule
     if isinstance(rule, ThresholdRule):
         return (alarm.project_id, rule.meter_name, rule.statistic, rule.period, rule.query,
-                rule.matching_metadata)
+                rule.matching_metadata, rule.search, rule.resource_type)
     return (alarm.project_id, rule)
 
 

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from heat_alarming.engine.alarm import MISSING_DATA, ThresholdRule
-from heat_alarming.metering.query import COMPARE, OPERATORS, build_query
+from heat_alarming.metering.query import COMPARE, OPERATORS
 from heat_alarming.metering.store import RollingStore, Selection
 
 # verdicts
@@ -72,8 +72,7 @@ class ThresholdGroup:
         self.statistics = sorted({r.statistic for r in rules})
         self.stat_index = np.array([self.statistics.index(r.statistic) for r in rules],
                                    dtype=np.int64)
-        self.selectors = [(r.meter_name, build_query(r.query_items(),
-                                                     dict(r.matching_metadata)), project)
+        self.selectors = [(r.meter_name, r.selector(), project)
                           for r, project in zip(rules, projects)]
         self._selection: Selection | None = None
         self._ops_used = [(code, COMPARE[name], self.op == code)

@@ -16,7 +16,15 @@ from typing import Any
 import numpy as np
 
 from heat_alarming.metering.metadata import flatten_metadata
-from heat_alarming.metering.query import COMPARE, Condition
+from heat_alarming.metering.query import (
+    COMPARE,
+    AllOf,
+    AnyOf,
+    Condition,
+    Not,
+    Present,
+    like_matcher,
+)
 
 SeriesKey = tuple[str, str, str]  # (meter, resource_id, project_id); project "" if none
 
@@ -140,6 +148,18 @@ class AttributeColumn:
         self._text_array = None
         return used.size == 0
 
+    def present(self, rows: np.ndarray) -> np.ndarray:
+        """Boolean mask over ``rows`` of the series that carry the attribute."""
+        return self.codes[rows] > 0
+
+    def comparable(self, rows: np.ndarray, cond: Condition) -> np.ndarray:
+        """Where ``cond`` is true or false (not unknown): the attribute is there, and
+        is a number for a numeric comparison."""
+        present = self.codes[rows] > 0
+        if cond.numeric:
+            return present & ~np.isnan(self.numbers[rows])
+        return present
+
     def text_at(self, row: int) -> str | None:
         code = int(self.codes[row])
         return None if code == 0 else self.texts[code - 1]
@@ -155,6 +175,12 @@ class AttributeColumn:
         if cond.op in ("eq", "ne"):
             code = self.code_of.get(cond.value, -2) + 1
             return present & COMPARE[cond.op](codes, code)
+        if cond.op == "like":
+            # every distinct text once, then looked up per row
+            test = like_matcher(cond.value)
+            passing = np.fromiter((test(t) for t in self.texts), dtype=bool,
+                                  count=len(self.texts))
+            return np.concatenate(([False], passing))[codes]
         if self._text_array is None:
             self._text_array = np.array([""] + self.texts, dtype=str)
         # Compare every distinct text once, then look the answer up per row.
@@ -358,6 +384,9 @@ class SeriesIndex:
         for cond in conditions:
             if rows.size == 0:
                 break
+            if not isinstance(cond, Condition):
+                rows = rows[self._truth(rows, cond)[0]]
+                continue
             column = self._column(cond.field)
             if column is None:
                 rows = rows[:0]
@@ -365,3 +394,36 @@ class SeriesIndex:
             rows = rows[column.match(rows, cond)]
         self._selection_cache[cache_key] = rows
         return rows
+
+    def _truth(self, rows: np.ndarray, term) -> tuple[np.ndarray, np.ndarray]:
+        """(true, false) masks of a term over ``rows``, in SQL's three-valued logic:
+        where neither holds, the term is unknown (a comparison with an attribute
+        the series lacks), and a negation leaves it unknown."""
+        if isinstance(term, Condition):
+            column = self._column(term.field)
+            if column is None:
+                nothing = np.zeros(rows.size, dtype=bool)
+                return nothing, nothing
+            true = column.match(rows, term)
+            return true, column.comparable(rows, term) & ~true
+        if isinstance(term, Present):
+            column = self._column(term.field)
+            there = column.present(rows) if column is not None else np.zeros(rows.size, bool)
+            return there, ~there
+        if isinstance(term, Not):
+            true, false = self._truth(rows, term.term)
+            return false, true
+        if isinstance(term, (AllOf, AnyOf)):
+            every = isinstance(term, AllOf)
+            true = np.full(rows.size, every)
+            false = np.full(rows.size, not every)
+            for sub in term.terms:
+                sub_true, sub_false = self._truth(rows, sub)
+                if every:
+                    true &= sub_true
+                    false |= sub_false
+                else:
+                    true |= sub_true
+                    false &= sub_false
+            return true, false
+        raise TypeError(f"not a query term: {term!r}")

@@ -10,7 +10,9 @@ SQL semantics of Ceilometer's SQL backend).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+import functools
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,10 @@ _FIELD_ALIASES = {"resource": "resource_id", "project": "project_id",
 VALUE_TYPES = ("", "string", "integer", "float", "boolean", "datetime")
 
 
+#: text-only operators a Condition may carry besides OPERATORS (never a threshold's)
+TEXT_OPERATORS = ("like",)
+
+
 class QueryError(ValueError):
     """A query item is malformed; the message names the item and field."""
 
@@ -38,7 +44,8 @@ class QueryError(ValueError):
 class Condition:
     """One comparison of a series attribute with a value.
 
-    ``value`` is text for text comparisons and a float when ``numeric``.
+    ``value`` is text for text comparisons and a float when ``numeric``;
+    for ``like`` it is an SQL LIKE pattern (see :func:`like_matcher`).
     """
 
     field: str
@@ -48,10 +55,85 @@ class Condition:
 
 
 @dataclasses.dataclass(frozen=True)
+class Present:
+    """True where a series carries ``field``, false where it does not (never unknown)."""
+
+    field: str
+
+
+@dataclasses.dataclass(frozen=True)
+class AllOf:
+    """True where every term is; false where any term is false."""
+
+    terms: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class AnyOf:
+    """True where any term is; false where every term is false."""
+
+    terms: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Not:
+    """True where the term is false and false where it is true (unknown stays unknown)."""
+
+    term: Any
+
+
+@functools.lru_cache(maxsize=256)
+def like_matcher(pattern: str) -> Callable[[str], bool]:
+    """A test of text against an SQL LIKE pattern: ``%`` any run, ``_`` one character,
+    a backslash makes the next character literal; case-sensitive (PostgreSQL's LIKE).
+
+    The pattern is cut at its ``%`` into pieces of fixed length, each found
+    leftmost in turn (the first anchored at the start, the last at the end), so
+    a test costs about text x pattern, with no backtracking however many ``%``
+    the pattern holds.
+    """
+    pieces: list[list[str]] = [[]]  # per piece: regex fragments of one character each
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            char = next(chars, "\\")
+            pieces[-1].append(re.escape(char))
+        elif char == "%":
+            pieces.append([])
+        elif char == "_":
+            pieces[-1].append(".")
+        else:
+            pieces[-1].append(re.escape(char))
+    compiled = [(re.compile("".join(p), re.DOTALL), len(p)) for p in pieces]
+
+    def test(text: str) -> bool:
+        if len(compiled) == 1:
+            return compiled[0][0].fullmatch(text) is not None
+        first, first_len = compiled[0]
+        if first.match(text) is None:
+            return False
+        position = first_len
+        last, last_len = compiled[-1]
+        end = len(text) - last_len
+        if end < position or last.fullmatch(text, end) is None:
+            return False
+        for piece, length in compiled[1:-1]:
+            if length == 0:
+                continue
+            found = piece.search(text, position, end)
+            if found is None:
+                return False
+            position = found.end()
+        return True
+
+    return test
+
+
+@dataclasses.dataclass(frozen=True)
 class Query:
     """A normalised query: series conditions plus optional time bounds."""
 
-    conditions: tuple[Condition, ...] = ()
+    conditions: tuple = ()  # Condition and the boolean terms above, all of them must hold
     start: float | None = None  # inclusive lower bound from timestamp ge/gt
     end: float | None = None    # exclusive upper bound from timestamp lt/le
 

@@ -2,7 +2,8 @@
 
 An action may name a policy resource of the alarm's stack, or carry an
 ``alarm_url`` (CFN signed ARN URL, also ``AlarmUrl``) or ``signal_url``
-(orchestration API URL) of a scaling policy.  Such actions are rewritten to
+(orchestration API URL, also with Aodh's ``trust+`` prefix) of a scaling
+policy.  Such actions are rewritten to
 ``inproc://heat-signal/<tenant>/<stack_name>/<stack_id>/<resource>`` and
 delivered by :class:`HeatSignaller` through the engine's own RPC, never over
 HTTP.  Any other action URL is left to the engine library's notifiers.
@@ -78,7 +79,9 @@ def to_engine_action(action: str, stack) -> str:
         except ValueError:
             return action
     match = _SIGNAL_PATH.search(urlsplit(action).path)
-    if match and urlsplit(action).scheme in ("http", "https"):
+    # Aodh templates write trust+<signal_url>: Aodh, outside Heat, needs the trust to
+    # call heat-api; signalled in-process the policy needs none (the checks are the same)
+    if match and urlsplit(action).scheme in ("http", "https", "trust+http", "trust+https"):
         return signal_action(unquote(match["tenant"]), unquote(match["name"]),
                              unquote(match["id"]), unquote(match["res"]))
     return action

@@ -29,6 +29,9 @@ from heat_alarming.resources import actions
 from heat_alarming.resources.runtime import get_runtime
 
 COMMON = alarm_base.common_properties_schema
+#: what an action is before the attribute it is made of resolves: Aodh templates write
+#: ``str_replace: {template: trust+url, params: {url: {get_attr: [policy, signal_url]}}}``
+UNRESOLVED = frozenset({"trust+"})
 
 
 class MeteringAlarm(signal_responder.SignalResponder):
@@ -171,10 +174,11 @@ class MeteringAlarm(signal_responder.SignalResponder):
         """A property's actions as engine action URLs.
 
         Values not resolved yet (a policy's ``alarm_url`` while the stack is
-        only being validated) are left out; they are resolved at create time.
+        only being validated, or Aodh's ``trust+`` put before it by
+        ``str_replace``) are left out; they are resolved at create time.
         """
         return [actions.to_engine_action(str(a), self.stack) for a in props[key] or []
-                if a is not None]
+                if a is not None and a not in UNRESOLVED]
 
     def _common_definition(self, props) -> dict:
         """Everything but the rule, from Heat's common alarm properties."""
@@ -233,7 +237,7 @@ class MeteringAlarm(signal_responder.SignalResponder):
         project = self.stack.identifier().tenant
         for key in self.ACTION_PROPERTIES:
             for index, action in enumerate(self.properties[key] or []):
-                if action is None:  # not resolved yet: checked at create and delivery
+                if action is None or action in UNRESOLVED:  # checked at create and delivery
                     continue
                 if "://" not in str(action):
                     continue  # a resource name: looked up in this stack only

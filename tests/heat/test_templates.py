@@ -7,12 +7,15 @@ import pytest
 from heat.common import template_format
 from heat.engine.clients.os import glance, nova
 
-from tests.support.heat_engine import settle
+from tests.support.heat_engine import environment, settle
 
 from .conftest import ROOT
 
-TEMPLATES = sorted(glob.glob(os.path.join(ROOT, "templates", "*")))
+TEMPLATES = sorted(p for p in glob.glob(os.path.join(ROOT, "templates", "*"))
+                   if os.path.isfile(p))
 NO_NOVA = {"resource_registry": {"AWS::EC2::Instance": "OS::Heat::None"}}
+#: templates written for Aodh, validated with the environment that maps them onto ours
+ENVIRONMENTS = {"hot-gnocchi.yaml": "aodh-gnocchi.yaml"}
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=os.path.basename)
@@ -20,11 +23,26 @@ def test_each_template_validates(heat_engine, path):
     engine = heat_engine
     with open(path) as handle:
         template = template_format.parse(handle.read())
+    env = dict(NO_NOVA)
+    if os.path.basename(path) in ENVIRONMENTS:
+        mapped = environment(ENVIRONMENTS[os.path.basename(path)])["resource_registry"]
+        env = {"resource_registry": {**NO_NOVA["resource_registry"], **mapped}}
     with mock.patch.object(glance.ImageConstraint, "validate", return_value=True), \
             mock.patch.object(nova.FlavorConstraint, "validate", return_value=True):
-        result = engine.client.validate_template(engine.ctx, template, params=NO_NOVA)
+        result = engine.client.validate_template(engine.ctx, template, params=env)
     assert "Error" not in result, result
     assert result.get("Parameters") is not None
+
+
+def test_the_aodh_gnocchi_environment_maps_every_name_onto_our_types(heat_engine):
+    from heat_alarming.resources.plugin import available_resource_mapping
+    registry = environment("aodh-gnocchi.yaml")["resource_registry"]
+    ours = available_resource_mapping()
+    assert set(registry) == {"OS::Aodh::GnocchiAggregationByResourcesAlarm",
+                             "OS::Aodh::GnocchiResourcesAlarm",
+                             "OS::Ceilometer::GnocchiAggregationByResourcesAlarm",
+                             "OS::Ceilometer::GnocchiResourcesAlarm"}
+    assert all(target in ours for target in registry.values())
 
 
 def test_bad_alarm_properties_fail_validation_naming_the_property(heat_engine):

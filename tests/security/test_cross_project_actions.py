@@ -50,6 +50,9 @@ def _hostile_actions(theirs, mine):
     return {
         "A's tenant next to B's stack": signal_url(PROJECT_A, b_name, b_id),
         "B's own signal_url": signal_url(PROJECT_B, b_name, b_id),
+        "B's signal_url behind Aodh's trust+": "trust+" + signal_url(PROJECT_B, b_name, b_id),
+        "trust+ with A's tenant next to B's stack": "trust+" + signal_url(
+            PROJECT_A, b_name, b_id, host="https://127.0.0.1:9"),
         "ARN with A's tenant": arn_url(PROJECT_A, b_name, b_id),
         "A's stack name with B's id": signal_url(PROJECT_A, a_name, b_id),
         "B's stack name with A's id": signal_url(PROJECT_A, b_name, a_id),

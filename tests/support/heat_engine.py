@@ -59,3 +59,26 @@ def settle(engine, ident, group="group"):
     engine.runtime.evaluator.dispatcher.deliver_due()
     time.sleep(0.2)
     engine.group_idle(ident, group)
+
+
+def collector_load(stack_id, value, start, periods, members=("g-vm-1", "g-vm-2"),
+                   metric="cpu_util", **attributes):
+    """Rows in the Gnocchi collector's shape: the metric's name, the Gnocchi resource id,
+    the resource's attributes as flat metadata (``server_group`` is what Ceilometer's
+    gnocchi_resources.yaml derives from the servers' ``metering.server_group``)."""
+    metadata = {"server_group": stack_id, "ended_at": None, "type": "instance",
+                **attributes}
+    return [{"meter": metric, "value": value, "resource_id": vm,
+             "timestamp": start + p * 60 + s, "metadata": metadata}
+            for p in range(periods) for s in range(0, 60, 10) for vm in members]
+
+
+def environment(name: str, parameters: dict | None = None) -> dict:
+    """An environment file of templates/environments, as `-e` hands it to Heat."""
+    import yaml
+
+    from heat_alarming.resources.embedded import ROOT
+    with open(os.path.join(ROOT, "templates", "environments", name)) as handle:
+        env = yaml.safe_load(handle)
+    env["parameters"] = dict(parameters or {})
+    return env

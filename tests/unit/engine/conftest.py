@@ -50,6 +50,21 @@ class World:
             rounds.append(self.evaluator.evaluate())
         return rounds
 
+    def feed_one(self, value: float, resource: str, *, period: int, metadata=None,
+                 project=None, samples: int = 6) -> None:
+        """``samples`` samples of one resource in period ``period`` (counted from T0)."""
+        start = T0 + period * PERIOD
+        for i in range(samples):
+            self.store.add(Sample("cpu_util", float(value), resource, project_id=project,
+                                  resource_metadata=metadata or {},
+                                  timestamp=start + i * (PERIOD / samples) + 0.5))
+
+    def close(self, period: int) -> list:
+        """Evaluate just after period ``period`` closes."""
+        self.period_index = period + 1
+        self.clock.set(T0 + self.period_index * PERIOD + 0.5)
+        return self.evaluator.evaluate()
+
     def delivered(self) -> list[dict]:
         self.evaluator.dispatcher.deliver_due()
         out, self.received[:] = list(self.received), []
