@@ -73,6 +73,9 @@ GENERIC_FIELDS = frozenset((
     "id", "original_resource_id", "type", "project_id", "user_id", "creator",
     "created_by_user_id", "created_by_project_id", "started_at", "ended_at",
     "revision_start", "revision_end", "metrics"))
+#: of those, the ones a sample keeps as metadata (when set: an ended_at of null is left
+#: out, which an alarm's ``{"=": {"ended_at": null}}`` matches)
+KEPT_FIELDS = ("type", "ended_at", "original_resource_id")
 _AGGREGATION = re.compile(r"^(rate:)?(mean|min|max|sum|std|count|median|first|last|"
                           r"[1-9][0-9]?pct)$")
 _RESOURCE_TYPE = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
@@ -410,6 +413,14 @@ class GnocchiCollector(Collector):
             return known[2]
         metadata = {k: v for k, v in resource.items()
                     if k not in GENERIC_FIELDS and isinstance(v, _SCALARS)}
+        # what an alarm's Gnocchi search may test (heat_alarming.metering.gnocchi_search):
+        # the resource type, whether the resource ended, the id it was created with
+        for field in KEPT_FIELDS:
+            value = resource.get(field)
+            if isinstance(value, str) and value:
+                metadata[field] = value
+        if metadata.get("original_resource_id") == resource["id"]:
+            del metadata["original_resource_id"]
         descriptor = SeriesDescriptor(name, resource["id"], resource.get("project_id"),
                                       GAUGE, unit, resource.get("user_id"), self.source,
                                       metadata)

@@ -24,7 +24,7 @@ from heat_alarming.metering.pipeline.base import (
     PipelineError,
     load,
 )
-from tests.support.gnocchi import GNOCCHI_URL, CraftedGnocchi
+from tests.support.gnocchi import GNOCCHI_URL, INSTANCE_TYPE, CraftedGnocchi
 from tests.support.http_servers import free_port
 
 T0 = 1_800_000_000.0  # a period start (a multiple of 60)
@@ -64,7 +64,8 @@ def rows(batch) -> set[tuple]:
 
 
 def meta(**attributes) -> str:
-    base = {"server_group": None, "flavor_id": None, "display_name": None, "host": None}
+    base = {"server_group": None, "flavor_id": None, "display_name": None, "host": None,
+            "type": INSTANCE_TYPE}
     base.update(attributes)
     return json.dumps(base, sort_keys=True)
 
@@ -520,3 +521,34 @@ def test_many_metrics_without_the_aggregation_are_left_out_in_one_poll(gnocchi,
 
     assert first.resource_ids == [good["id"]] and first.volumes.tolist() == [2 ** 0.5]
     assert second.resource_ids == [good["id"]] and second.volumes.tolist() == [8 ** 0.5]
+
+
+def test_an_alarms_gnocchi_search_selects_in_the_store_what_gnocchi_would(gnocchi,
+                                                                          instance_type):
+    """Collector samples carry the resource's type and end, so an Aodh template's
+    search ``server_group = g and ended_at = null`` (heat_alarming.metering.gnocchi_search)
+    picks in our store exactly the live resources of the group."""
+    from heat_alarming.metering import ManualClock, Query, RollingStore
+    from heat_alarming.metering.gnocchi_search import translate_search
+
+    g = f"grp-{uuid.uuid4().hex[:8]}"
+    live = gnocchi.create_resource(instance_type, metrics={"cpu_util": "%"},
+                                   project_id="p1", server_group=g)
+    ended = gnocchi.create_resource(instance_type, metrics={"cpu_util": "%"},
+                                    project_id="p1", server_group=g)
+    gnocchi.update_resource(instance_type, ended["id"], ended_at="2027-01-15T08:30:00+00:00")
+    gnocchi.post_batch({live["metrics"]["cpu_util"]: [(T0, 10.0)],
+                        ended["metrics"]["cpu_util"]: [(T0, 20.0)]})
+    gnocchi.wait_for_points(live["metrics"]["cpu_util"], {T0: 10.0})
+    gnocchi.wait_for_points(ended["metrics"]["cpu_util"], {T0: 20.0})
+    batch = collector(instance_type, g, query={"=": {"server_group": g}}).collect(T0 + 600)
+    assert {d.metadata.get("type") for d in batch.series} == {instance_type}
+    assert [d.metadata.get("ended_at") is not None for d in batch.series
+            if d.resource_id == ended["id"]] == [True]
+
+    store = RollingStore(resolution=60, retention=3600, clock=ManualClock(T0 + 600))
+    assert store.ingest_batch(batch).accepted == 2
+    search = {"and": [{"=": {"server_group": g}}, {"=": {"ended_at": None}}]}
+    rows = store.select("cpu_util", Query(translate_search(search, instance_type)),
+                        project_id="p1")
+    assert [store.index.keys[r][1] for r in rows] == [live["id"]]
