@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 
 from heat_alarming.metering.batch import SampleBatch
-from heat_alarming.metering.collectors.prometheus import PrometheusCollector
+from heat_alarming.metering.collectors.prometheus import (
+    PrometheusCollector,
+    PromRange,
+    PromSeries,
+)
 from heat_alarming.metering.pipeline.base import COLLECTORS, CollectError, PipelineError, load
 from tests.support.http_servers import free_port
 from tests.support.prometheus import StandIn
@@ -302,3 +306,18 @@ def test_bad_parameters_are_refused_naming_the_field(parameters, field):
     with pytest.raises(PipelineError) as caught:
         PrometheusCollector(parameters)
     assert caught.value.field == field
+
+
+def test_batch_of_maps_given_answers_without_asking_the_server():
+    made = PrometheusCollector({"url": f"http://127.0.0.1:{free_port()}", "queries": {
+        "load": {"query": "node_load1", "unit": "1"},
+        "ranged": {"query": "node_load1", "unit": "1", "range": {"window": 30, "step": 15}}}})
+    batch = made.batch_of({
+        "load": [PromSeries({"instance": "a"}, 1.5, 100.0)],
+        "ranged": [PromRange({"instance": "b"}, np.array([90.0, 105.0]),
+                             np.array([2.0, math.nan]))]})
+    assert [(s.name, s.resource_id, s.volume, s.timestamp) for s in batch.samples()] == [
+        ("load", "a", 1.5, 100.0), ("ranged", "b", 2.0, 90.0)]
+    with pytest.raises(ValueError, match="no meter 'other'"):
+        made.batch_of({"other": []})
+    made.close()
