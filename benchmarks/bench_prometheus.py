@@ -12,8 +12,8 @@ timed (median of ``--repeat`` runs) through
 * ``map``: :meth:`PrometheusCollector.batch_of` of the parsed answer, with the
   descriptors cached by the previous poll (the steady state), and once cold;
 * ``poll``: a whole :meth:`PrometheusCollector.collect` against a loopback HTTP
-  server that answers the same bytes (so ``poll - parse - map`` is the HTTP
-  exchange: request, the server's write, the bounded streamed read);
+  server (another process) that answers the same bytes;
+* ``http``: the bare exchange with that server (a requests POST, the body read);
 
 and with ``--range-points P`` the same for a range answer of P points per series
 (``read_range`` and ``batch_of`` of the ranges).  Result lines are samples per
@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
-import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -60,32 +63,44 @@ def range_body(n: int, points: int) -> bytes:
         for i in range(n)]}}, separators=(",", ":")).encode()
 
 
+def _serve(body: bytes, port) -> None:
+    """Answer every POST with ``body`` on a free loopback port (told through ``port``)."""
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port.value = server.server_address[1]
+    server.serve_forever()
+
+
 class _Answering:
-    """A loopback server answering every POST with one fixed body."""
+    """A loopback server answering every POST with one fixed body, in a process of
+    its own (as Prometheus is: its writing does not share this process's GIL)."""
 
     def __init__(self, body: bytes) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802 - the http.server API
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._port = multiprocessing.Value("i", 0)
+        self._process = multiprocessing.Process(target=_serve, args=(body, self._port),
+                                                daemon=True)
+        self._process.start()
+        deadline = time.monotonic() + 30
+        while not self._port.value and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the child says which port it listens on
+        self.url = f"http://127.0.0.1:{self._port.value}"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._process.terminate()
+        self._process.join(5)
 
 
 def measure(series: int = 10_000, repeat: int = 5, range_points: int = 0) -> dict[str, float]:
@@ -107,6 +122,10 @@ def measure(series: int = 10_000, repeat: int = 5, range_points: int = 0) -> dic
         batch = collector.batch_of({"load": answer})
         assert len(batch) == series, batch
         poll = median_seconds(lambda: collector.collect(T0), repeat)
+        session = requests.Session()
+        exchange = median_seconds(lambda: session.post(
+            f"{server.url}/api/v1/query", data={"query": "node_load1"}).content, repeat)
+        session.close()
     finally:
         collector.close()
         server.close()
@@ -114,7 +133,10 @@ def measure(series: int = 10_000, repeat: int = 5, range_points: int = 0) -> dic
                 "instant_map_cold_samples_per_s": series / cold,
                 "instant_map_samples_per_s": series / warm,
                 "instant_poll_samples_per_s": series / poll,
-                "instant_http_ms": max(poll - parse - warm, 0.0) * 1e3})
+                "instant_poll_ms": poll * 1e3,
+                "instant_parse_ms": parse * 1e3,
+                "instant_map_ms": warm * 1e3,
+                "instant_http_ms": exchange * 1e3})
     if range_points:
         body = range_body(series, range_points)
         out["range_body_mb"] = len(body) / 1e6
