@@ -401,11 +401,18 @@ class _Meter:
         self.project_label = None if spec.get("project_label") is None else _label(
             spec["project_label"], f"{where}.project_label")
         keep = spec.get("metadata_labels")
-        if keep is not None:
-            if isinstance(keep, str) or not isinstance(keep, Iterable):
-                raise PipelineError(f"{where}.metadata_labels", "must be a list of label names")
-            keep = frozenset(_label(k, f"{where}.metadata_labels") for k in keep)
-        self.keep: frozenset[str] | None = keep
+        field = f"{where}.metadata_labels"
+        if keep is None:
+            pass
+        elif isinstance(keep, Mapping):  # label -> the metadata key it becomes
+            keep = {_label(k, field): _text(v, f"{field}.{k}", "a metadata key",
+                                            limit=MAX_FIELD_LENGTH) for k, v in keep.items()}
+        elif isinstance(keep, str) or not isinstance(keep, Iterable):
+            raise PipelineError(field, "must be a list of label names, or a mapping of "
+                                       "label names to metadata keys")
+        else:
+            keep = {_label(k, field): k for k in keep}
+        self.keep: dict[str, str] | None = keep
         self.window = self.step = None
         if spec.get("range") is not None:
             span = spec["range"]
@@ -434,8 +441,10 @@ class _Meter:
             if not project or len(project) > MAX_FIELD_LENGTH:
                 return _SKIP
         keep = self.keep
-        metadata = {k: v for k, v in labels.items()
-                    if (k in keep if keep is not None else k != "__name__")}
+        if keep is None:
+            metadata = {k: v for k, v in labels.items() if k != "__name__"}
+        else:
+            metadata = {keep[k]: v for k, v in labels.items() if k in keep}
         return SeriesDescriptor(self.name, resource, project, self.type, self.unit, None,
                                 self.source, metadata)
 
@@ -461,7 +470,8 @@ class PrometheusCollector(Collector):
             project: my-project         # a fixed project id, or:
             # project_label: tenant     # the label giving it
             metadata_labels: [job]      # labels kept as resource_metadata
-                                        # (default all but __name__)
+                                        # (default all but __name__), or renamed:
+            # metadata_labels: {server_group: metering.server_group, job: job}
             range: {window: 5m, step: 15s}   # optional: a range query, a sample per step
 
     An instant query is asked at the poll's ``now`` and gives one sample per

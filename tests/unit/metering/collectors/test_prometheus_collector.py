@@ -84,6 +84,21 @@ def test_metadata_labels_choose_the_metadata_and_project_fixes_the_project(prome
     made.close()
 
 
+def test_metadata_labels_may_rename_labels_to_heat_metadata_keys(prometheus, exporter):
+    gauge = exporter.gauge("ha_group", labels=["server_group"])
+    gauge.labels(server_group="stack-1").set(4)
+    selector = f'ha_group{{exporter="{exporter.id}"}}'
+    prometheus.wait_for(selector, 4.0)
+    made = collector(prometheus, {"group": {"query": selector, "unit": "1", "metadata_labels": {
+        "server_group": "metering.server_group", "job": "job"}}})
+
+    (sample,) = made.collect(time.time()).samples()
+
+    # the key Heat's autoscaling alarms match (matching_metadata metering.server_group)
+    assert sample.resource_metadata == {"metering.server_group": "stack-1", "job": "test"}
+    made.close()
+
+
 def test_series_without_the_resource_label_and_non_finite_values_are_skipped_and_counted(
         prometheus, exporter):
     gauge = exporter.gauge("ha_odd", labels=["host"])
@@ -281,6 +296,9 @@ def test_hostile_labels_and_values_of_a_stand_in_are_skipped():
     ({"url": "http://127.0.0.1:9090", "queries": {"m": {"query": "up", "unit": "1",
                                                         "metadata_labels": "job"}}},
      "queries.m.metadata_labels"),
+    ({"url": "http://127.0.0.1:9090", "queries": {"m": {"query": "up", "unit": "1",
+                                                        "metadata_labels": {"job": ""}}}},
+     "queries.m.metadata_labels.job"),
     ({"url": "http://127.0.0.1:9090", "queries": {"m": {"query": "up", "unit": "1",
                                                         "range": {"window": "5x",
                                                                   "step": 1}}}},
