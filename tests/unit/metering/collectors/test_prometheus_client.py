@@ -247,3 +247,14 @@ def test_the_set_up_script_leaves_a_running_server_alone(prometheus):
     assert done.stderr == ""  # nothing started, nothing said
     assert {name: (DIRECTORY / f"{name}.pid").read_text() for name in pids} == pids
     assert prometheus.client().query("vector(1)")[0].value == 1.0
+
+
+def test_unknown_fields_of_an_answer_are_ignored():
+    # newer servers add fields (warnings, infos, stats, per-series extras): not an error
+    stand_in = StandIn({"status": "success", "warnings": ["w"], "infos": ["i"],
+                        "data": {"resultType": "vector", "stats": {"x": 1}, "result": [
+                            {"metric": {"a": "b"}, "value": [5, "2"], "extra": True}]}})
+    try:
+        assert PrometheusClient(stand_in.url).query("up") == [PromSeries({"a": "b"}, 2.0, 5.0)]
+    finally:
+        stand_in.close()

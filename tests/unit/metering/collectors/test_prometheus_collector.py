@@ -273,6 +273,26 @@ def test_hostile_labels_and_values_of_a_stand_in_are_skipped():
         stand_in.close()
 
 
+@pytest.mark.parametrize("concurrency, at_least, below", [(4, 1.0, 3.0), (1, 4.0, 60.0)])
+def test_the_queries_of_a_poll_wait_on_the_server_together(concurrency, at_least, below):
+    # a stand-in that takes 1 s to answer each query: four meters wait about 1 s in
+    # all when asked together, 4 s one after the other
+    slow = StandIn({"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"instance": "a"}, "value": [1.0, "1"]}]}}, delay=1.0)
+    made = PrometheusCollector({"url": slow.url, "concurrency": concurrency, "queries": {
+        f"m{i}": {"query": f"q{i}", "unit": "1"} for i in range(4)}})
+    try:
+        started = time.monotonic()
+        batch = made.collect(time.time())
+        took = time.monotonic() - started
+        assert sorted(batch.names) == ["m0", "m1", "m2", "m3"]
+        assert at_least <= took < below
+        assert sorted(r["query"] for r in slow.requests) == ["q0", "q1", "q2", "q3"]
+    finally:
+        made.close()
+        slow.close()
+
+
 @pytest.mark.parametrize("parameters, field", [
     ({"queries": {"m": {"query": "up", "unit": "1"}}}, "url"),
     ({"url": "ftp://x", "queries": {"m": {"query": "up", "unit": "1"}}}, "url"),
