@@ -54,7 +54,8 @@ def test_every_selector_gets_the_project_matcher(query, expected):
     # strings holding braces, quotes and comment signs are not selectors
     ('label_replace(up, "dst", "{x}", "src", "(.*)")',
      f'label_replace(up{{{P}}}, "dst", "{{x}}", "src", "(.*)")'),
-    ("label_replace(up, 'd', '\\'}{', 's', '#')", f"label_replace(up{{{P}}}, 'd', '\\'}}{{', 's', '#')"),
+    ("label_replace(up, 'd', '\\'}{', 's', '#')",
+     f"label_replace(up{{{P}}}, 'd', '\\'}}{{', 's', '#')"),
     ('up{job="a\\"}b"}', f'up{{job="a\\"}}b", {P}}}'),
     ("up{job=`a}\\`}", f"up{{job=`a}}\\`, {P}}}"),
 ])
