@@ -20,11 +20,18 @@ LOG = logging.getLogger(__name__)
 
 
 def available_resource_mapping() -> dict:
-    from heat_alarming.resources import alarm, cloudwatch, composite_alarm, scaling_policy
+    from heat_alarming.resources import (
+        alarm,
+        cloudwatch,
+        composite_alarm,
+        prometheus_alarm,
+        scaling_policy,
+    )
 
     mapping = {}
     mapping.update(alarm.resource_mapping())
     mapping.update(composite_alarm.resource_mapping())
+    mapping.update(prometheus_alarm.resource_mapping())
     mapping.update(cloudwatch.resource_mapping())
     mapping.update(scaling_policy.resource_mapping())
     return mapping
