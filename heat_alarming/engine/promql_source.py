@@ -209,13 +209,12 @@ class PromQLSource:
 
     # -- the pool -------------------------------------------------------------------
     def _start_threads(self) -> None:
-        if len(self._threads) < self.workers:
-            idle = len(self._threads) - sum(self._running.values())
-            if idle <= 0:
-                thread = threading.Thread(target=self._work, daemon=True,
-                                          name=f"promql-{len(self._threads)}")
-                self._threads.append(thread)
-                thread.start()
+        """The pool's threads, started with the first query (so after any fork)."""
+        while len(self._threads) < self.workers:
+            thread = threading.Thread(target=self._work, daemon=True,
+                                      name=f"promql-{len(self._threads)}")
+            self._threads.append(thread)
+            thread.start()
 
     def _next(self) -> _Task | None:
         """The next task to run, round-robin over projects under their cap (locked)."""
