@@ -55,7 +55,9 @@ HOSTILE = [
     f'count_values("v", {METRIC})',
     f"{METRIC} and on() vector(1)",
     f"{METRIC} * on(member) group_left(project) {METRIC}",
-    f"max({METRIC} offset 0s)",
+    f"max({METRIC} offset 1s)",
+    # keywords where an operand goes are metric names to Prometheus: scoped as such
+    "sum", "offset", "and", "by", f"sum + on() group_left {METRIC}",
     f"sum({METRIC}) > bool 0",
     f"(((({METRIC}))))",
     f"-{METRIC}",
