@@ -1,10 +1,12 @@
-"""Suite-wide fixtures: real database servers (tests/support/databases.py) and webhooks."""
+"""Suite-wide fixtures: real database servers (tests/support/databases.py), webhooks,
+and a real Prometheus with test exporters (tests/support/prometheus.py)."""
 from __future__ import annotations
 
 import pytest
 
 from tests.support.databases import ensure_server, temporary_database
 from tests.support.http_servers import Webhook
+from tests.support.prometheus import ensure_prometheus, scraped_exporter
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +47,21 @@ def hooks():
     yield make
     for hook in made:
         hook.close()
+
+
+@pytest.fixture(scope="session")
+def prometheus():
+    """The running Prometheus (and node exporter) on 127.0.0.1, started or installed by
+    tools/ensure-prometheus.sh; the test is skipped, with the reason, where it cannot."""
+    return ensure_prometheus()
+
+
+@pytest.fixture
+def exporter(prometheus):
+    """A prometheus-client exporter of this test, already scraped by ``prometheus``
+    (its series carry the label ``exporter=<exporter.id>``); unregistered and closed
+    when the test ends."""
+    made, target = scraped_exporter(prometheus)
+    yield made
+    target.remove()
+    made.close()
