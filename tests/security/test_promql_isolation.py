@@ -12,20 +12,26 @@ import uuid
 import pytest
 
 from heat_alarming.engine.promql import scope
+from tests.support.prometheus import scraped_exporter
 
 METRIC = "heat_alarming_isolation_load"
 HUGE = 1_000_000.0
 
 
-@pytest.fixture
-def projects(prometheus, exporter):
+@pytest.fixture(scope="module")
+def projects(prometheus):
+    """Two projects' series in one exporter, scraped (one exporter for the module: the
+    queries only read)."""
+    exporter, target = scraped_exporter(prometheus)
     a, b = "a-" + uuid.uuid4().hex[:10], "b-" + uuid.uuid4().hex[:10]
     gauge = exporter.gauge(METRIC, labels=("project", "member"))
     gauge.labels(project=a, member="a1").set(1.0)
     gauge.labels(project=a, member="a2").set(2.0)
     gauge.labels(project=b, member="b1").set(HUGE)
     prometheus.wait_for(f'count({METRIC}{{exporter="{exporter.id}"}})', 3.0)
-    return a, b
+    yield a, b
+    target.remove()
+    exporter.close()
 
 
 def ask(prometheus, query, project):

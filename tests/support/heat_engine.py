@@ -14,9 +14,10 @@ select_threading_backend()  # before anything imports heat
 
 from heat_alarming.metering import ManualClock  # noqa: E402
 from heat_alarming.resources.embedded import EmbeddedEngine  # noqa: E402
+from tests.support.prometheus import PORT as PROMETHEUS_PORT  # noqa: E402
 
 _engine: EmbeddedEngine | None = None
-PROMETHEUS_URL = f"http://127.0.0.1:{os.environ.get('HEAT_ALARMING_PROMETHEUS_PORT', '9090')}"
+PROMETHEUS_URL = f"http://127.0.0.1:{PROMETHEUS_PORT}"
 
 
 def session_engine(request, tmp_path_factory) -> EmbeddedEngine:

@@ -9,10 +9,7 @@ others' are answered.
 """
 from __future__ import annotations
 
-import json
-import os
 import threading
-import time
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,58 +98,3 @@ def decide(evaluator, source, now: float | None = None, timeout: float = 10.0):
     source.wait_idle(timeout)
     return evaluator.evaluate(now, periods=())
 
-
-class Exporter:
-    """A prometheus-client exporter on loopback with one gauge, scraped by the test
-    Prometheus once :meth:`register` has listed it in Prometheus's file_sd targets."""
-
-    def __init__(self, metric: str, labels=("project", "server_group", "member")) -> None:
-        from prometheus_client import CollectorRegistry, Gauge, start_http_server
-
-        self.metric = metric
-        self.registry = CollectorRegistry()
-        self.gauge = Gauge(metric, "a test load", list(labels), registry=self.registry)
-        self.port = free_port()
-        self.server, self.thread = start_http_server(self.port, addr="127.0.0.1",
-                                                     registry=self.registry)
-        self.target = f"127.0.0.1:{self.port}"
-
-    def set(self, value: float, **labels) -> None:
-        self.gauge.labels(**labels).set(value)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-# -- until the prometheus branch's tests/support/prometheus.py is merged -----------------
-PROMETHEUS_DIR = os.environ.get("HEAT_ALARMING_PROMETHEUS_DIR", "/tmp/heat-alarming-prometheus")
-PROMETHEUS_URL = f"http://127.0.0.1:{os.environ.get('HEAT_ALARMING_PROMETHEUS_PORT', '9090')}"
-
-
-def register(exporter: Exporter) -> None:
-    """List ``exporter`` in the test Prometheus's file_sd targets (job "test")."""
-    path = os.path.join(PROMETHEUS_DIR, "targets", f"promql-{exporter.port}.json")
-    with open(path + ".tmp", "w") as handle:
-        json.dump([{"targets": [exporter.target]}], handle)
-    os.replace(path + ".tmp", path)
-
-
-def unregister(exporter: Exporter) -> None:
-    path = os.path.join(PROMETHEUS_DIR, "targets", f"promql-{exporter.port}.json")
-    if os.path.exists(path):
-        os.unlink(path)
-
-
-def wait_scraped(client, query: str, expected: float, timeout: float = 30.0) -> None:
-    """Wait until the test Prometheus answers ``query`` with ``expected`` (it scrapes
-    every second): the fact the test goes on from."""
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
-        seen = [s.value for s in client.query(query)]
-        if seen and all(v == expected for v in seen):
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"Prometheus answered {query} with {seen}, not {expected}, "
-                       f"for {timeout} s")

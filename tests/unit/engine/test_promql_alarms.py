@@ -16,15 +16,8 @@ from heat_alarming.engine import AlarmError, AlarmStore, Evaluator
 from heat_alarming.engine.promql_source import PromQLSource
 from heat_alarming.metering import ManualClock, RollingStore
 from heat_alarming.metering.collectors.prometheus import PrometheusClient
-from tests.support.promql import (
-    PROMETHEUS_URL,
-    Exporter,
-    HostileProxy,
-    decide,
-    register,
-    unregister,
-    wait_scraped,
-)
+from tests.support.prometheus import scraped_exporter
+from tests.support.promql import HostileProxy, decide
 
 T0 = float(int(time.time()) // 60 * 60)
 
@@ -35,8 +28,9 @@ class World:
     def __init__(self, url: str, **source_options) -> None:
         self.clock = ManualClock(T0)
         self.store = RollingStore(10, 3600, clock=self.clock)
-        self.source = PromQLSource(PrometheusClient(url, timeout=source_options.pop(
-            "timeout", 5.0)), clock=self.clock, **source_options)
+        client = PrometheusClient(url, timeout=source_options.get("timeout", 5.0),
+                                  max_series=source_options.pop("max_series", 1000))
+        self.source = PromQLSource(client, clock=self.clock, **source_options)
         self.evaluator = Evaluator(self.store, AlarmStore("sqlite://"), promql=self.source)
         self.received: list[dict] = []
         self.evaluator.register_target("test", self.received.append)
@@ -57,12 +51,15 @@ class World:
         self.evaluator.stop()
 
 
+METRIC = "heat_alarming_promql_unit_load"
+
+
 @pytest.fixture(scope="module")
-def exporter():
-    exporter = Exporter("heat_alarming_promql_unit_load")
-    register(exporter)
-    yield exporter
-    unregister(exporter)
+def gauge(prometheus):
+    """One exporter for the module (each test has projects of its own), scraped."""
+    exporter, target = scraped_exporter(prometheus)
+    yield exporter.gauge(METRIC, labels=("project", "server_group", "member"))
+    target.remove()
     exporter.close()
 
 
@@ -72,20 +69,18 @@ def project():
 
 
 @pytest.fixture
-def world():
-    world = World(PROMETHEUS_URL)
+def world(prometheus):
+    world = World(prometheus.url)
     yield world
     world.close()
 
 
-def load(exporter, project, value, members=("m1",), group="g"):
+def load(prometheus, gauge, project, value, members=("m1",), group="g"):
     """Set the members' load in ``project`` and wait until Prometheus has scraped it."""
     for member in members:
-        exporter.set(value, project=project, server_group=group, member=member)
-    client = PrometheusClient(PROMETHEUS_URL)
+        gauge.labels(project=project, server_group=group, member=member).set(value)
     for member in members:
-        wait_scraped(client, f'{exporter.metric}{{project="{project}",member="{member}"}}',
-                     value)
+        prometheus.wait_for(f'{METRIC}{{project="{project}",member="{member}"}}', value)
 
 
 QUERY = 'max(heat_alarming_promql_unit_load{server_group="g"})'
@@ -93,25 +88,25 @@ QUERY = 'max(heat_alarming_promql_unit_load{server_group="g"})'
 HUNDRED = "absent(heat_alarming_promql_nothing) * 100"
 
 
-def test_the_alarm_follows_the_answer_of_the_real_prometheus(world, exporter, project):
+def test_the_alarm_follows_the_answer_of_the_real_prometheus(world, prometheus, gauge, project):
     alarm = world.alarm(project, QUERY)
-    load(exporter, project, 90.0)
+    load(prometheus, gauge, project, 90.0)
     decide(world.evaluator, world.source)
     state, reason = world.state(alarm)
     assert state == "alarm", reason
     assert "most recent: 90.0" in reason
     world.evaluator.dispatcher.deliver_due()
     assert [p["current"] for p in world.received] == ["alarm"]
-    load(exporter, project, 10.0)
+    load(prometheus, gauge, project, 10.0)
     world.clock.advance(60)
     decide(world.evaluator, world.source)
     assert world.state(alarm)[0] == "ok"
 
 
-def test_another_projects_series_are_invisible_to_the_query(world, exporter, project):
+def test_another_projects_series_are_invisible_to_the_query(world, prometheus, gauge, project):
     other = project + "-other"
-    load(exporter, other, 99.0)  # the same metric and group, another project
-    load(exporter, project, 20.0)
+    load(prometheus, gauge, other, 99.0)  # the same metric and group, another project
+    load(prometheus, gauge, project, 20.0)
     alarm = world.alarm(project, QUERY)
     decide(world.evaluator, world.source)
     state, reason = world.state(alarm)
@@ -127,21 +122,20 @@ def test_another_projects_series_are_invisible_to_the_query(world, exporter, pro
 
 
 def test_every_series_is_a_datapoint_all_breach_alarm_none_ok_a_mix_keeps_the_state(
-        world, exporter, project):
+        world, prometheus, gauge, project):
     per_member = f'heat_alarming_promql_unit_load{{server_group="mix-{project}"}}'
     alarm = world.alarm(project, per_member)
     members = ("a", "b")
-    load(exporter, project, 90.0, members, group=f"mix-{project}")
+    load(prometheus, gauge, project, 90.0, members, group=f"mix-{project}")
     decide(world.evaluator, world.source)
     assert world.state(alarm)[0] == "alarm"
-    exporter.set(10.0, project=project, server_group=f"mix-{project}", member="a")
-    wait_scraped(PrometheusClient(PROMETHEUS_URL),
-                 f'heat_alarming_promql_unit_load{{project="{project}",member="a"}}', 10.0)
+    gauge.labels(project=project, server_group=f"mix-{project}", member="a").set(10.0)
+    prometheus.wait_for(f'{METRIC}{{project="{project}",member="a"}}', 10.0)
     world.clock.advance(60)
     decide(world.evaluator, world.source)
     state, reason = world.state(alarm)
     assert state == "alarm", "a mix keeps the state"
-    load(exporter, project, 10.0, members, group=f"mix-{project}")
+    load(prometheus, gauge, project, 10.0, members, group=f"mix-{project}")
     world.clock.advance(60)
     decide(world.evaluator, world.source)
     state, reason = world.state(alarm)
@@ -149,8 +143,8 @@ def test_every_series_is_a_datapoint_all_breach_alarm_none_ok_a_mix_keeps_the_st
 
 
 def test_a_round_never_waits_for_a_query_and_decides_once_the_answer_is_in(
-        exporter, project):
-    proxy = HostileProxy(PROMETHEUS_URL)
+        prometheus, project):
+    proxy = HostileProxy(prometheus.url)
     proxy.hold.add(f'project="{project}"')
     world = World(proxy.url, timeout=30.0)
     try:
@@ -169,9 +163,9 @@ def test_a_round_never_waits_for_a_query_and_decides_once_the_answer_is_in(
 
 
 def test_one_projects_hanging_queries_hold_only_its_share_and_fail_with_the_reason(
-        exporter, project):
+        prometheus, project):
     slow, fast = project + "-slow", project + "-fast"
-    proxy = HostileProxy(PROMETHEUS_URL)
+    proxy = HostileProxy(prometheus.url)
     proxy.hold.add(f'project="{slow}"')
     world = World(proxy.url, timeout=3.0, workers=3, per_project=2)
     source = world.source
@@ -201,9 +195,9 @@ def test_one_projects_hanging_queries_hold_only_its_share_and_fail_with_the_reas
         proxy.close()
 
 
-def test_a_failing_query_fails_its_alarm_alone_with_the_reason(exporter, project):
+def test_a_failing_query_fails_its_alarm_alone_with_the_reason(prometheus, project):
     bad, good = project + "-bad", project + "-good"
-    proxy = HostileProxy(PROMETHEUS_URL)
+    proxy = HostileProxy(prometheus.url)
     proxy.fail.add(f'project="{bad}"')
     world = World(proxy.url)
     try:
@@ -219,8 +213,8 @@ def test_a_failing_query_fails_its_alarm_alone_with_the_reason(exporter, project
         proxy.close()
 
 
-def test_an_answer_too_old_is_not_used(project):
-    proxy = HostileProxy(PROMETHEUS_URL)
+def test_an_answer_too_old_is_not_used(prometheus, project):
+    proxy = HostileProxy(prometheus.url)
     world = World(proxy.url)
     try:
         alarm = world.alarm(project, HUNDRED)
@@ -239,9 +233,8 @@ def test_an_answer_too_old_is_not_used(project):
         proxy.close()
 
 
-def test_an_answer_beyond_the_series_bound_fails_the_alarm(project):
-    world = World(PROMETHEUS_URL)
-    world.source.client = PrometheusClient(PROMETHEUS_URL, max_series=1)
+def test_an_answer_beyond_the_series_bound_fails_the_alarm(prometheus, project):
+    world = World(prometheus.url, max_series=1)
     try:
         alarm = world.alarm(project, 'label_replace(vector(1), "x", "1", "", "") or '
                                      'label_replace(vector(2), "x", "2", "", "")')
@@ -252,13 +245,13 @@ def test_an_answer_beyond_the_series_bound_fails_the_alarm(project):
         world.close()
 
 
-def test_a_promql_alarm_needs_a_prometheus_and_a_scopable_query(project):
+def test_a_promql_alarm_needs_a_prometheus_and_a_scopable_query(prometheus, project):
     evaluator = Evaluator(RollingStore(10, 3600), AlarmStore("sqlite://"))
     rule = {"query": "up", "threshold": 1}
     with pytest.raises(AlarmError, match="prometheus_url"):
         evaluator.define({"project_id": project, "type": "prometheus",
                           "prometheus_rule": rule})
-    world = World(PROMETHEUS_URL)
+    world = World(prometheus.url)
     try:
         with pytest.raises(AlarmError, match="prometheus_rule.query: unknown function"):
             world.alarm(project, "info(up)")
