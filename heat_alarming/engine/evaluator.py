@@ -270,6 +270,8 @@ class Evaluator:
         self.promql = promql
         self._promql_group: _PromQLGroup | None = None
         self._promql_done: dict[str, int] = {}
+        #: a PromQL answer arrived (or a PromQL alarm was defined): the loop runs a
+        #: round for them without waiting for the next full round
         self._promql_answered = threading.Event()
         if promql is not None:
             promql.on_answer(self._answer_arrived)
@@ -322,6 +324,8 @@ class Evaluator:
             self._alarms = staged
             self._dirty = True
             self.generation += 1
+            if any(a.type == PROMETHEUS for a in built):
+                self._promql_answered.set()  # a round soon sends their first queries
             self._wakeup.set()
             return built
 
@@ -388,6 +392,8 @@ class Evaluator:
             if self._dirty:
                 self._compile()
             ids = {a.alarm_id for g in self._groups.values() for a in g.top_alarms}
+            if self._promql_group is not None:
+                ids |= {a.alarm_id for a in self._promql_group.top_alarms}
             return ids | {a.alarm_id for a in self._composites}
 
     def history(self, alarm_id: str, limit: int = 100):

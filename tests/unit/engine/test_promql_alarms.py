@@ -25,13 +25,15 @@ T0 = float(int(time.time()) // 60 * 60)
 class World:
     """An evaluator whose PromQL source asks ``url``; ``project`` is a fresh one."""
 
-    def __init__(self, url: str, **source_options) -> None:
+    def __init__(self, url: str, interval: float = 60.0, database: str = "sqlite://",
+                 **source_options) -> None:
         self.clock = ManualClock(T0)
         self.store = RollingStore(10, 3600, clock=self.clock)
         client = PrometheusClient(url, timeout=source_options.get("timeout", 5.0),
                                   max_series=source_options.pop("max_series", 1000))
         self.source = PromQLSource(client, clock=self.clock, **source_options)
-        self.evaluator = Evaluator(self.store, AlarmStore("sqlite://"), promql=self.source)
+        self.evaluator = Evaluator(self.store, AlarmStore(database), promql=self.source,
+                                   interval=interval)
         self.received: list[dict] = []
         self.evaluator.register_target("test", self.received.append)
 
@@ -259,5 +261,35 @@ def test_a_promql_alarm_needs_a_prometheus_and_a_scopable_query(prometheus, proj
             world.alarm(None, "up")
         with pytest.raises(AlarmError, match="prometheus_rule.threshold"):
             world.alarm(project, "up", threshold="high")
+    finally:
+        world.close()
+
+
+def committed_state(world, alarm, expected, timeout=10.0):
+    """The state the evaluator's loop committed for ``alarm``, once it is ``expected``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stored = world.evaluator.alarm_store.load_alarm(alarm.alarm_id)
+        if stored.state == expected or time.monotonic() > deadline:
+            return stored.state, stored.state_reason
+        world.source.wait_idle(0.05)
+        time.sleep(0.05)  # between reads of the committed fact
+
+
+def test_the_running_loop_decides_as_soon_as_an_answer_arrives(prometheus, project,
+                                                              tmp_path):
+    """With an hour between full rounds, a new alarm is still decided at once: its
+    definition wakes the loop, which sends the query, and the answer wakes it again."""
+    # a SQLite file: the loop's and the dispatcher's threads share it
+    world = World(prometheus.url, interval=3600.0,
+                  database=str(tmp_path / "alarms.sqlite"))
+    try:
+        world.evaluator.start()
+        alarm = world.alarm(project, HUNDRED)
+        state, reason = committed_state(world, alarm, "alarm")
+        assert state == "alarm", reason
+        world.evaluator.dispatcher.deliver_due()
+        assert [p["current"] for p in world.received] == ["alarm"]
+        assert world.source.queries == 1, "one query, no round re-sent it"
     finally:
         world.close()
