@@ -68,6 +68,13 @@ HOSTILE = [
     f"(((({METRIC}))))",
     f"-{METRIC}",
     f"SUM({METRIC}) BY (project)",
+    f"max_over_time(rate({METRIC}[1m])[5m:1s] offset 1s)",
+    f"{METRIC} unless {METRIC}{{member=\"a1\"}}",
+    f"{METRIC} atan2 {METRIC}",
+    f"sum without () ({METRIC})",
+    f'rate({{__name__="{METRIC}"}}[1m])',
+    f"count({METRIC}) by (project,) > 0",
+    f"{METRIC} # the end, {{project=~\".+\"}}",
 ]
 
 
