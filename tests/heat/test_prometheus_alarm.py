@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from heat.common import template_format
 
 from tests.support.heat_engine import PROMETHEUS_URL, settle, size
 from tests.support.promql import decide
@@ -62,4 +63,32 @@ def test_promql_alarms_scale_the_group_out_and_back_in(heat_engine, prometheus, 
     settle(engine, ident)
     assert size(engine, ident) == 1
     assert engine.outputs(ident)["high_state"] == "ok"
+    engine.client.delete_stack(engine.ctx, ident)
+
+
+def test_a_promql_alarm_takes_no_samples(heat_engine):
+    engine = heat_engine
+    ident = engine.create("promqlnosamples", engine.template("hot-prometheus.yaml"))
+    with pytest.raises(Exception, match="takes no samples"):
+        engine.client.resource_signal(engine.ctx, ident, "cpu_alarm_high",
+                                      {"samples": [{"meter": "m", "value": 1,
+                                                    "resource_id": "r"}]},
+                                      sync_call=True)
+    engine.client.delete_stack(engine.ctx, ident)
+
+
+def test_a_query_update_is_checked_and_redefines_the_alarm(heat_engine):
+    engine = heat_engine
+    template = engine.template("hot-prometheus.yaml")
+    ident = engine.create("promqlupdate", template)
+    alarm_id = engine.physical_id(ident, "cpu_alarm_high")
+    engine.client.update_stack(engine.ctx, ident, template_format.parse(template),
+                               params={"cpu_query": "max(load)"}, files={}, args={})
+    engine.wait(ident, "UPDATE")
+    rule = engine.runtime.evaluator.get(alarm_id).rule
+    assert rule.query == "max(load)"
+    with pytest.raises(Exception, match="properties.query: unknown function"):
+        engine.client.update_stack(engine.ctx, ident, template_format.parse(template),
+                                   params={"cpu_query": "info(load)"}, files={}, args={})
+    assert engine.runtime.evaluator.get(alarm_id).rule.query == "max(load)"
     engine.client.delete_stack(engine.ctx, ident)
