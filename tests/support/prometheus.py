@@ -160,11 +160,13 @@ class StandIn:
     """A stand-in for answers no real Prometheus gives (ill-formed, huge, slow): a
     loopback HTTP server answering every request with ``status`` and ``body`` (bytes,
     or an object sent as JSON), sent in ``pieces`` with ``pause`` seconds between
-    them, with its Content-Length unless ``declare_length`` is false.  The real
+    them (the first after ``delay`` seconds), with its Content-Length unless
+    ``declare_length`` is false.  The real
     server is used for everything it can answer."""
 
     def __init__(self, body, status: int = 200, *, pieces: int = 1, pause: float = 0.0,
-                 headers: dict[str, str] | None = None, declare_length: bool = True) -> None:
+                 headers: dict[str, str] | None = None, declare_length: bool = True,
+                 delay: float = 0.0) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         extra = dict(headers or {})
         self.requests: list[dict[str, str]] = []
@@ -174,6 +176,8 @@ class StandIn:
             def do_POST(self):  # noqa: N802 - the http.server API
                 length = int(self.headers.get("Content-Length") or 0)
                 stand_in.requests.append(dict(parse_qsl(self.rfile.read(length).decode())))
+                if delay:
+                    time.sleep(delay)  # a server slow to evaluate
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 for key, value in extra.items():

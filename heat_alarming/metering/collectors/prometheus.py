@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import operator
 import re
 import threading
 import time
@@ -107,19 +108,7 @@ class PrometheusClient:
         form = {"query": _promql(promql)}
         if at is not None:
             form["time"] = _epoch_text("at", at)
-        data = self._ask("query", form)
-        kind, result = data["resultType"], data["result"]
-        if kind == "vector":
-            self._check_count(result)
-            return [_instant(item, i) for i, item in enumerate(result)]
-        if kind == "scalar":
-            ts, value = _point(result, "result")
-            return [PromSeries({}, value, ts)]
-        if kind == "matrix":
-            raise CollectError("Prometheus answered a range vector to an instant query "
-                               "(query_range asks for ranges; a range selector needs a "
-                               "function such as rate() here)")
-        raise CollectError(f"Prometheus answered a {kind} to an instant query, not a number")
+        return read_instant(*self._ask("query", form), max_series=self.max_series)
 
     def query_range(self, promql: str, start: float, end: float,
                     step: float) -> list[PromRange]:
@@ -132,17 +121,11 @@ class PrometheusClient:
         if end < start:
             raise ValueError(f"end: must not be before start ({end!r} < {start!r})")
         form["step"] = repr(float(step))
-        data = self._ask("query_range", form)
-        if data["resultType"] != "matrix":
-            raise CollectError(f"Prometheus answered a {data['resultType']} to a range "
-                               "query, not a matrix")
-        result = data["result"]
-        self._check_count(result)
-        return [_ranged(item, i) for i, item in enumerate(result)]
+        return read_range(*self._ask("query_range", form), max_series=self.max_series)
 
     # -- the exchange -------------------------------------------------------------------
-    def _ask(self, endpoint: str, form: dict[str, str]) -> dict[str, Any]:
-        """The checked ``data`` of one answer (its ``resultType`` and ``result``)."""
+    def _ask(self, endpoint: str, form: dict[str, str]) -> tuple[int, bytes]:
+        """The status and body of one answer (the body bounded in size and time)."""
         # Prometheus bounds its own evaluation too, a little inside ours
         form["timeout"] = f"{max(int(self.timeout * 900), 1)}ms"  # (no fractions in a duration)
         url = f"{self.url}/api/v1/{endpoint}"
@@ -162,7 +145,7 @@ class PrometheusClient:
             body = self._read(response, deadline)
         finally:
             response.close()
-        return self._checked(response.status_code, body)
+        return response.status_code, body
 
     def _read(self, response: requests.Response, deadline: float) -> bytes:
         declared = response.headers.get("Content-Length")
@@ -193,42 +176,74 @@ class PrometheusClient:
             raise CollectError(f"Prometheus's answer broke off ({_root_cause(exc)})") from None
         return b"".join(chunks)
 
-    def _checked(self, status: int, body: bytes) -> dict[str, Any]:
-        try:
-            answer = json.loads(body)
-        except (ValueError, RecursionError):
-            answer = None
-        if not isinstance(answer, dict):
-            shown = body[:_SHOWN].decode("utf-8", "replace").strip()
-            if status != 200:
-                raise CollectError(f"Prometheus answered HTTP {status}: {shown or '(no text)'}")
-            raise CollectError(f"Prometheus's answer is not a JSON object ({shown[:80]!r})")
-        if answer.get("status") == "error" or status != 200:
-            kind, error = answer.get("errorType"), answer.get("error")
-            text = error[:_SHOWN] if isinstance(error, str) else "(no error text)"
-            kind = f"{kind[:40]}: " if isinstance(kind, str) and kind else ""
-            raise CollectError(f"Prometheus answered HTTP {status}: {kind}{text}")
-        if answer.get("status") != "success":
-            raise CollectError(f"Prometheus's answer has status {answer.get('status')!r}, "
-                               "neither success nor error")
-        data = answer.get("data")
-        if not isinstance(data, dict):
-            raise CollectError("Prometheus's answer has no data object")
-        kind = data.get("resultType")
-        if kind not in ("vector", "matrix", "scalar", "string"):
-            raise CollectError(f"Prometheus's answer has an unknown resultType "
-                               f"{str(kind)[:40]!r}")
-        result = data.get("result")
-        if not isinstance(result, list):
-            raise CollectError(f"Prometheus's answer has a {type(result).__name__} result, "
-                               "not a list")
-        return data
+# -- reading an answer ---------------------------------------------------------------------
+def read_instant(status: int, body: bytes, *,
+                 max_series: int = DEFAULT_MAX_SERIES) -> list[PromSeries]:
+    """The series of an answer (``status``, ``body``) to ``/api/v1/query``, checked:
+    a vector, or a scalar as one series without labels; :class:`CollectError` for
+    anything else, an error answer or more than ``max_series`` series."""
+    kind, result = _data(status, body)
+    if kind == "vector":
+        _check_count(result, max_series)
+        return [_instant(item, i) for i, item in enumerate(result)]
+    if kind == "scalar":
+        ts, value = _point(result, "result")
+        return [PromSeries({}, value, ts)]
+    if kind == "matrix":
+        raise CollectError("Prometheus answered a range vector to an instant query "
+                           "(query_range asks for ranges; a range selector needs a "
+                           "function such as rate() here)")
+    raise CollectError(f"Prometheus answered a {kind} to an instant query, not a number")
 
-    def _check_count(self, result: list) -> None:
-        if len(result) > self.max_series:
-            raise CollectError(f"Prometheus answered {len(result)} series, more than "
-                               f"max_series ({self.max_series}); refused (narrow the query "
-                               "or aggregate it)")
+
+def read_range(status: int, body: bytes, *,
+               max_series: int = DEFAULT_MAX_SERIES) -> list[PromRange]:
+    """The series of an answer to ``/api/v1/query_range``, checked (a matrix)."""
+    kind, result = _data(status, body)
+    if kind != "matrix":
+        raise CollectError(f"Prometheus answered a {kind} to a range query, not a matrix")
+    _check_count(result, max_series)
+    return [_ranged(item, i) for i, item in enumerate(result)]
+
+
+def _data(status: int, body: bytes) -> tuple[str, Any]:
+    """The ``resultType`` and ``result`` of a successful answer."""
+    try:
+        answer = json.loads(body)
+    except (ValueError, RecursionError):
+        answer = None
+    if not isinstance(answer, dict):
+        shown = body[:_SHOWN].decode("utf-8", "replace").strip()
+        if status != 200:
+            raise CollectError(f"Prometheus answered HTTP {status}: {shown or '(no text)'}")
+        raise CollectError(f"Prometheus's answer is not a JSON object ({shown[:80]!r})")
+    if answer.get("status") == "error" or status != 200:
+        kind, error = answer.get("errorType"), answer.get("error")
+        text = error[:_SHOWN] if isinstance(error, str) else "(no error text)"
+        kind = f"{kind[:40]}: " if isinstance(kind, str) and kind else ""
+        raise CollectError(f"Prometheus answered HTTP {status}: {kind}{text}")
+    if answer.get("status") != "success":
+        raise CollectError(f"Prometheus's answer has status {str(answer.get('status'))[:40]!r}, "
+                           "neither success nor error")
+    data = answer.get("data")
+    if not isinstance(data, dict):
+        raise CollectError("Prometheus's answer has no data object")
+    kind = data.get("resultType")
+    if kind not in ("vector", "matrix", "scalar", "string"):
+        raise CollectError(f"Prometheus's answer has an unknown resultType "
+                           f"{str(kind)[:40]!r}")
+    result = data.get("result")
+    if not isinstance(result, list):
+        raise CollectError(f"Prometheus's answer has a {type(result).__name__} result, "
+                           "not a list")
+    return kind, result
+
+
+def _check_count(result: list, max_series: int) -> None:
+    if len(result) > max_series:
+        raise CollectError(f"Prometheus answered {len(result)} series, more than "
+                           f"max_series ({max_series}); refused (narrow the query "
+                           "or aggregate it)")
 
 
 # -- reading the fields of an answer ------------------------------------------------------
@@ -386,11 +401,18 @@ class _Meter:
         self.project_label = None if spec.get("project_label") is None else _label(
             spec["project_label"], f"{where}.project_label")
         keep = spec.get("metadata_labels")
-        if keep is not None:
-            if isinstance(keep, str) or not isinstance(keep, Iterable):
-                raise PipelineError(f"{where}.metadata_labels", "must be a list of label names")
-            keep = frozenset(_label(k, f"{where}.metadata_labels") for k in keep)
-        self.keep: frozenset[str] | None = keep
+        field = f"{where}.metadata_labels"
+        if keep is None:
+            pass
+        elif isinstance(keep, Mapping):  # label -> the metadata key it becomes
+            keep = {_label(k, field): _text(v, f"{field}.{k}", "a metadata key",
+                                            limit=MAX_FIELD_LENGTH) for k, v in keep.items()}
+        elif isinstance(keep, str) or not isinstance(keep, Iterable):
+            raise PipelineError(field, "must be a list of label names, or a mapping of "
+                                       "label names to metadata keys")
+        else:
+            keep = {_label(k, field): k for k in keep}
+        self.keep: dict[str, str] | None = keep
         self.window = self.step = None
         if spec.get("range") is not None:
             span = spec["range"]
@@ -419,8 +441,10 @@ class _Meter:
             if not project or len(project) > MAX_FIELD_LENGTH:
                 return _SKIP
         keep = self.keep
-        metadata = {k: v for k, v in labels.items()
-                    if (k in keep if keep is not None else k != "__name__")}
+        if keep is None:
+            metadata = {k: v for k, v in labels.items() if k != "__name__"}
+        else:
+            metadata = {keep[k]: v for k, v in labels.items() if k in keep}
         return SeriesDescriptor(self.name, resource, project, self.type, self.unit, None,
                                 self.source, metadata)
 
@@ -446,7 +470,8 @@ class PrometheusCollector(Collector):
             project: my-project         # a fixed project id, or:
             # project_label: tenant     # the label giving it
             metadata_labels: [job]      # labels kept as resource_metadata
-                                        # (default all but __name__)
+                                        # (default all but __name__), or renamed:
+            # metadata_labels: {server_group: metering.server_group, job: job}
             range: {window: 5m, step: 15s}   # optional: a range query, a sample per step
 
     An instant query is asked at the poll's ``now`` and gives one sample per
@@ -534,6 +559,20 @@ class PrometheusCollector(Collector):
             LOG.warning("Prometheus query of meter %s failed: %s", meter.name, error)
         return self._join([o for o in outcomes if not isinstance(o, CollectError)])
 
+    def batch_of(self, answers: Mapping[str, list[PromSeries] | list[PromRange]]) -> SampleBatch:
+        """The batch that a poll makes of ``answers`` (meter name -> the client's
+        answer to that meter's query: a list of :class:`PromSeries`, or of
+        :class:`PromRange` for a range meter), without asking the server: what
+        :meth:`collect` does once the answers are in (the benchmark times it apart
+        from the HTTP exchange).  The caches and counts are the polls'."""
+        names = {m.name for m in self.meters}
+        for name in answers:
+            if name not in names:
+                raise ValueError(f"answers: no meter {name!r} (meters: {', '.join(names)})")
+        return self._join([self._instant(m, answers[m.name]) if m.step is None else
+                           self._ranged(m, answers[m.name])
+                           for m in self.meters if m.name in answers])
+
     def _outcome(self, meter: _Meter, now: float):
         try:
             if meter.step is None:
@@ -558,8 +597,8 @@ class PrometheusCollector(Collector):
         descriptors, codes = [], np.full(len(label_sets), -1, np.int64)
         unknown = new_unknown = 0
         for i, labels in enumerate(label_sets):
-            key = tuple(labels.items())
-            d = fresh.get(key, described.get(key, fresh))
+            key = tuple(labels.items())  # (hashed twice: a tuple keeps no hash)
+            d = described.get(key, fresh)
             if d is fresh:
                 d = meter.describe(labels)
                 new_unknown += d is None
@@ -577,8 +616,8 @@ class PrometheusCollector(Collector):
                         new_unknown, meter.resource_label,
                         f" or a {meter.project_label!r} label" if meter.project_label else "")
         series = meter.last_series
-        if len(series) != len(descriptors) or any(a is not b for a, b in
-                                                   zip(series, descriptors)):
+        if len(series) != len(descriptors) or not all(map(operator.is_, series,
+                                                          descriptors)):
             series = meter.last_series = tuple(descriptors)
             seen: set[tuple] = set()
             keep = np.ones(len(series), bool)

@@ -3,6 +3,7 @@ a stand-in only for the answers a real server never gives (ill-formed, huge, slo
 from __future__ import annotations
 
 import math
+import subprocess
 import time
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from heat_alarming.metering.collectors.prometheus import PrometheusClient, PromSeries
 from heat_alarming.metering.pipeline.base import CollectError
 from tests.support.http_servers import free_port
-from tests.support.prometheus import StandIn
+from tests.support.prometheus import DIRECTORY, SCRIPT, StandIn
 
 
 def test_an_instant_query_answers_the_value_the_exporter_set(prometheus, exporter):
@@ -236,3 +237,24 @@ def test_bad_arguments_are_refused_before_asking():
         client.query_range("up", 0, 10, 0)
     with pytest.raises(ValueError, match="end"):
         client.query_range("up", 10, 0, 1)
+
+
+def test_the_set_up_script_leaves_a_running_server_alone(prometheus):
+    pids = {name: (DIRECTORY / f"{name}.pid").read_text() for name in
+            ("prometheus", "node-exporter") if (DIRECTORY / f"{name}.pid").exists()}
+    done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # nothing started, nothing said
+    assert {name: (DIRECTORY / f"{name}.pid").read_text() for name in pids} == pids
+    assert prometheus.client().query("vector(1)")[0].value == 1.0
+
+
+def test_unknown_fields_of_an_answer_are_ignored():
+    # newer servers add fields (warnings, infos, stats, per-series extras): not an error
+    stand_in = StandIn({"status": "success", "warnings": ["w"], "infos": ["i"],
+                        "data": {"resultType": "vector", "stats": {"x": 1}, "result": [
+                            {"metric": {"a": "b"}, "value": [5, "2"], "extra": True}]}})
+    try:
+        assert PrometheusClient(stand_in.url).query("up") == [PromSeries({"a": "b"}, 2.0, 5.0)]
+    finally:
+        stand_in.close()

@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 
 from heat_alarming.metering.batch import SampleBatch
-from heat_alarming.metering.collectors.prometheus import PrometheusCollector
+from heat_alarming.metering.collectors.prometheus import (
+    PrometheusCollector,
+    PromRange,
+    PromSeries,
+)
 from heat_alarming.metering.pipeline.base import COLLECTORS, CollectError, PipelineError, load
 from tests.support.http_servers import free_port
 from tests.support.prometheus import StandIn
@@ -77,6 +81,21 @@ def test_metadata_labels_choose_the_metadata_and_project_fixes_the_project(prome
 
     assert sample.resource_id == exporter.address  # the instance label by default
     assert sample.project_id == "fixed" and sample.resource_metadata == {"zone": "a"}
+    made.close()
+
+
+def test_metadata_labels_may_rename_labels_to_heat_metadata_keys(prometheus, exporter):
+    gauge = exporter.gauge("ha_group", labels=["server_group"])
+    gauge.labels(server_group="stack-1").set(4)
+    selector = f'ha_group{{exporter="{exporter.id}"}}'
+    prometheus.wait_for(selector, 4.0)
+    made = collector(prometheus, {"group": {"query": selector, "unit": "1", "metadata_labels": {
+        "server_group": "metering.server_group", "job": "job"}}})
+
+    (sample,) = made.collect(time.time()).samples()
+
+    # the key Heat's autoscaling alarms match (matching_metadata metering.server_group)
+    assert sample.resource_metadata == {"metering.server_group": "stack-1", "job": "test"}
     made.close()
 
 
@@ -254,6 +273,26 @@ def test_hostile_labels_and_values_of_a_stand_in_are_skipped():
         stand_in.close()
 
 
+@pytest.mark.parametrize("concurrency, at_least, below", [(4, 1.0, 3.0), (1, 4.0, 60.0)])
+def test_the_queries_of_a_poll_wait_on_the_server_together(concurrency, at_least, below):
+    # a stand-in that takes 1 s to answer each query: four meters wait about 1 s in
+    # all when asked together, 4 s one after the other
+    slow = StandIn({"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"instance": "a"}, "value": [1.0, "1"]}]}}, delay=1.0)
+    made = PrometheusCollector({"url": slow.url, "concurrency": concurrency, "queries": {
+        f"m{i}": {"query": f"q{i}", "unit": "1"} for i in range(4)}})
+    try:
+        started = time.monotonic()
+        batch = made.collect(time.time())
+        took = time.monotonic() - started
+        assert sorted(batch.names) == ["m0", "m1", "m2", "m3"]
+        assert at_least <= took < below
+        assert sorted(r["query"] for r in slow.requests) == ["q0", "q1", "q2", "q3"]
+    finally:
+        made.close()
+        slow.close()
+
+
 @pytest.mark.parametrize("parameters, field", [
     ({"queries": {"m": {"query": "up", "unit": "1"}}}, "url"),
     ({"url": "ftp://x", "queries": {"m": {"query": "up", "unit": "1"}}}, "url"),
@@ -277,6 +316,9 @@ def test_hostile_labels_and_values_of_a_stand_in_are_skipped():
     ({"url": "http://127.0.0.1:9090", "queries": {"m": {"query": "up", "unit": "1",
                                                         "metadata_labels": "job"}}},
      "queries.m.metadata_labels"),
+    ({"url": "http://127.0.0.1:9090", "queries": {"m": {"query": "up", "unit": "1",
+                                                        "metadata_labels": {"job": ""}}}},
+     "queries.m.metadata_labels.job"),
     ({"url": "http://127.0.0.1:9090", "queries": {"m": {"query": "up", "unit": "1",
                                                         "range": {"window": "5x",
                                                                   "step": 1}}}},
@@ -302,3 +344,18 @@ def test_bad_parameters_are_refused_naming_the_field(parameters, field):
     with pytest.raises(PipelineError) as caught:
         PrometheusCollector(parameters)
     assert caught.value.field == field
+
+
+def test_batch_of_maps_given_answers_without_asking_the_server():
+    made = PrometheusCollector({"url": f"http://127.0.0.1:{free_port()}", "queries": {
+        "load": {"query": "node_load1", "unit": "1"},
+        "ranged": {"query": "node_load1", "unit": "1", "range": {"window": 30, "step": 15}}}})
+    batch = made.batch_of({
+        "load": [PromSeries({"instance": "a"}, 1.5, 100.0)],
+        "ranged": [PromRange({"instance": "b"}, np.array([90.0, 105.0]),
+                             np.array([2.0, math.nan]))]})
+    assert [(s.name, s.resource_id, s.volume, s.timestamp) for s in batch.samples()] == [
+        ("load", "a", 1.5, 100.0), ("ranged", "b", 2.0, 90.0)]
+    with pytest.raises(ValueError, match="no meter 'other'"):
+        made.batch_of({"other": []})
+    made.close()
