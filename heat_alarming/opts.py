@@ -13,6 +13,7 @@ from heat_alarming.engine.alarm import MAX_NESTING, Limits
 from heat_alarming.engine.coordination import Membership
 from heat_alarming.engine.listener import listener_opts
 from heat_alarming.engine.notifiers import destinations
+from heat_alarming.engine.promql_source import prometheus_opts
 from heat_alarming.engine.worker import Worker
 from heat_alarming.metering.sample import MAX_FIELD_LENGTH
 
@@ -176,14 +177,14 @@ destination_opts = [
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
     for options in (store_opts, evaluator_opts, notifier_opts, destination_opts,
-                    listener_opts):
+                    listener_opts, prometheus_opts):
         conf.register_opts(options, group=GROUP)
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     """The ``oslo.config.opts`` entry point."""
     return [(GROUP, store_opts + evaluator_opts + notifier_opts + destination_opts
-             + listener_opts)]
+             + listener_opts + prometheus_opts)]
 
 
 def notifier_settings_from_conf(conf: cfg.ConfigOpts):
@@ -221,6 +222,7 @@ def evaluator_from_conf(conf: cfg.ConfigOpts, store, clock=None):
     from heat_alarming.engine.evaluator import Evaluator
     from heat_alarming.engine.notifiers import NotifierManager
     from heat_alarming.engine.notifiers.dispatcher import Dispatcher
+    from heat_alarming.engine.promql_source import source_from_conf
 
     register_opts(conf)
     group = conf[GROUP]
@@ -239,7 +241,8 @@ def evaluator_from_conf(conf: cfg.ConfigOpts, store, clock=None):
     return Evaluator(store, alarm_store, clock=clock, notifiers=manager, dispatcher=dispatcher,
                      interval=group.evaluation_interval,
                      period_close_delay=group.period_close_delay,
-                     history_retention=group.history_retention, limits=limits)
+                     history_retention=group.history_retention, limits=limits,
+                     promql=source_from_conf(conf, GROUP, clock=clock or store.clock))
 
 
 def store_from_conf(conf: cfg.ConfigOpts, clock=None, snapshot_path: str | None = None):

@@ -22,7 +22,7 @@ from typing import Any
 
 import croniter
 
-from heat_alarming.engine import models
+from heat_alarming.engine import models, promql
 from heat_alarming.engine.gnocchi_rules import GNOCCHI_TYPES, aodh_field, threshold_fields
 from heat_alarming.metering.gnocchi_search import (
     TranslationError,
@@ -38,7 +38,7 @@ OK, ALARM, UNKNOWN = "ok", "alarm", "insufficient data"
 STATES = (OK, ALARM, UNKNOWN)
 SEVERITIES = ("low", "moderate", "critical")
 MISSING_DATA = ("missing", "ignore", "breaching", "not_breaching")
-THRESHOLD, COMPOSITE = "threshold", "composite"
+THRESHOLD, COMPOSITE, PROMETHEUS = "threshold", "composite", "prometheus"
 
 #: the deepest and/or nesting a composite rule may have at all, whatever the options
 #: say (``max_composite_depth`` is bounded by it): every walk over a rule is recursive,
@@ -304,6 +304,49 @@ def _search_terms(search: str, resource_type: str) -> tuple:
 
 
 @dataclasses.dataclass(frozen=True)
+class PromQLRule:
+    """Compare the answer of a PromQL query with a threshold (Aodh's prometheus rule).
+
+    The query is evaluated by Prometheus, scoped to the alarm's project
+    (:func:`heat_alarming.engine.promql.scope`); every series of its instant
+    vector (a scalar is one) is a datapoint: all beyond the threshold -> alarm,
+    none -> ok, a mix keeps the state, as Aodh's evaluator judges its series.
+    """
+
+    query: str
+    threshold: float
+    comparison_operator: str = "eq"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "prometheus_rule") -> PromQLRule:
+        if not isinstance(data, Mapping):
+            raise AlarmError(where, "must be a mapping")
+        unknown = set(data) - {"query", "threshold", "comparison_operator", "type"}
+        if unknown:
+            raise AlarmError(where, f"unknown field(s) {sorted(unknown)}")
+        query = data.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise AlarmError(f"{where}.query", "a PromQL query is required")
+        _text(f"{where}.query", query, multiline=True)
+        try:
+            promql.check(query)
+        except promql.PromQLError as exc:
+            raise AlarmError(f"{where}.query", exc.reason) from None
+        if "threshold" not in data:
+            raise AlarmError(f"{where}.threshold", "a threshold is required")
+        op = data.get("comparison_operator") or "eq"
+        if op not in OPERATORS:
+            raise AlarmError(f"{where}.comparison_operator",
+                             f"{op!r} is not one of {', '.join(OPERATORS)}")
+        return cls(query=query, threshold=_float(f"{where}.threshold", data["threshold"]),
+                   comparison_operator=op)
+
+    def to_dict(self) -> dict:
+        return {"type": PROMETHEUS, "query": self.query, "threshold": self.threshold,
+                "comparison_operator": self.comparison_operator}
+
+
+@dataclasses.dataclass(frozen=True)
 class CompositeRule:
     """``{"and": [...]}`` / ``{"or": [...]}`` over threshold rules and other alarms.
 
@@ -467,7 +510,7 @@ class Alarm:
     alarm_id: str
     name: str
     type: str
-    rule: ThresholdRule | CompositeRule
+    rule: ThresholdRule | CompositeRule | PromQLRule
     project_id: str | None = None
     user_id: str | None = None
     description: str = ""
@@ -500,7 +543,13 @@ class Alarm:
         if not isinstance(data, Mapping):
             raise AlarmError("alarm", "must be a mapping")
         kind = data.get("type")
-        if "composite_rule" in data or kind == COMPOSITE:
+        if "prometheus_rule" in data or kind == PROMETHEUS:
+            kind = PROMETHEUS
+            rule_data = data.get("prometheus_rule", data.get("rule"))
+            if rule_data is None:
+                raise AlarmError("prometheus_rule", "a rule is required")
+            rule = PromQLRule.from_dict(rule_data, "prometheus_rule")
+        elif "composite_rule" in data or kind == COMPOSITE:
             kind = COMPOSITE
             rule_data = data.get("composite_rule", data.get("rule"))
             rule: ThresholdRule | CompositeRule = CompositeRule.from_dict(
@@ -515,7 +564,7 @@ class Alarm:
         else:
             if kind not in (None, THRESHOLD):
                 raise AlarmError("type", f"{kind!r} is not one of threshold, composite, "
-                                 + ", ".join(GNOCCHI_TYPES))
+                                 + "prometheus, " + ", ".join(GNOCCHI_TYPES))
             kind = THRESHOLD
             rule_data = data.get("threshold_rule", data.get("rule"))
             if rule_data is None:
@@ -573,7 +622,8 @@ class Alarm:
 
     def definition(self) -> dict:
         """The definition as JSON-able Aodh-style fields (no state)."""
-        rule_key = "composite_rule" if self.type == COMPOSITE else "threshold_rule"
+        rule_key = {COMPOSITE: "composite_rule", PROMETHEUS: "prometheus_rule"}.get(
+            self.type, "threshold_rule")
         return {"alarm_id": self.alarm_id, "name": self.name, "type": self.type,
                 rule_key: self.rule.to_dict(), "project_id": self.project_id,
                 "user_id": self.user_id, "description": self.description,
@@ -588,6 +638,8 @@ class Alarm:
         """The threshold rules this alarm evaluates: its rule, or its composite's leaves."""
         if isinstance(self.rule, ThresholdRule):
             return [self.rule]
+        if isinstance(self.rule, PromQLRule):
+            return []  # Prometheus evaluates it, not the store
         return [leaf[1] for leaf in self.rule.leaves() if leaf[0] == "rule"]
 
     def actions_for(self, state: str) -> tuple[str, ...]:

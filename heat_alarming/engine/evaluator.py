@@ -28,11 +28,13 @@ from heat_alarming.engine.alarm import (
     ALARM,
     COMPOSITE,
     OK,
+    PROMETHEUS,
     THRESHOLD,
     UNKNOWN,
     Alarm,
     AlarmError,
     Limits,
+    PromQLRule,
     ThresholdRule,
 )
 from heat_alarming.engine.alarm_store import (
@@ -45,6 +47,9 @@ from heat_alarming.engine.alarm_store import (
 )
 from heat_alarming.engine.notifiers import NotifierManager
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher
+from heat_alarming.engine.promql import PromQLError
+from heat_alarming.engine.promql_source import PromQLSource
+from heat_alarming.engine.promql_source import unknown_reason as promql_unknown_reason
 from heat_alarming.engine.threshold import (
     V_ALARM,
     V_KEEP,
@@ -57,6 +62,7 @@ from heat_alarming.engine.threshold import (
     unknown_reason,
 )
 from heat_alarming.engine.timeconstraints import within
+from heat_alarming.metering.query import COMPARE
 from heat_alarming.metering.store import RollingStore
 
 LOG = logging.getLogger(__name__)
@@ -71,6 +77,8 @@ def _measurement(alarm: Alarm) -> tuple:
     if isinstance(rule, ThresholdRule):
         return (alarm.project_id, rule.meter_name, rule.statistic, rule.period, rule.query,
                 rule.matching_metadata, rule.search, rule.resource_type)
+    if isinstance(rule, PromQLRule):
+        return (alarm.project_id, PROMETHEUS, rule.query)
     return (alarm.project_id, rule)
 
 
@@ -138,6 +146,103 @@ class _Group:
         return out, failed
 
 
+class _PromQLGroup:
+    """The PromQL alarms a round decides, shaped as a :class:`_Group`'s top-level alarms
+    so that the one state machine (:meth:`Evaluator._threshold_alarms`) decides them.
+
+    Each alarm is decided once per answer (as a threshold alarm once per closed
+    period): an alarm whose newest answer was decided already keeps its state
+    (``V_KEEP``). An answer holds one datapoint per series: all beyond the
+    threshold -> alarm, none -> ok, a mix keeps the state (from insufficient data it
+    goes to alarm, the trend of the worst series), no series -> insufficient data.
+    The value reported (``most_recent``) is the worst series': the highest for
+    gt/ge/eq/ne, the lowest for lt/le. A failed query, one that runs past its
+    timeout, or no answer younger than the source's ``max_age`` fails the alarm
+    alone, with the reason.
+    """
+
+    def __init__(self, alarms: list[Alarm]) -> None:
+        self.top_alarms = alarms
+        self.top = np.arange(len(alarms), dtype=np.int64)
+        self.state = np.array([_CODE[a.state] for a in alarms], dtype=np.int8)
+        self.repeat = np.array([a.repeat_actions for a in alarms], dtype=bool)
+        self.enabled = np.array([a.enabled for a in alarms], dtype=bool)
+        self.constrained = [j for j, a in enumerate(alarms) if a.time_constraints]
+        self.last: Verdicts | None = None
+        self.failed: dict[int, str] = {}
+        self.decided: set[str] = set()  # alarms this round decided from a new answer
+
+    def evaluate(self, source: PromQLSource | None, now: float, done: dict[str, int],
+                 fetch: bool) -> None:
+        """Verdicts from the answers at hand; ``fetch`` queues a fresh query for each
+        enabled alarm (never waited for here). ``done`` maps an alarm to the sequence
+        number of the answer it was last decided on."""
+        n = len(self.top_alarms)
+        verdict = np.full(n, V_KEEP, dtype=np.int8)
+        trend = np.full(n, V_ALARM, dtype=np.int8)
+        points = np.zeros(n, dtype=np.int64)
+        outside = np.zeros(n, dtype=np.int64)
+        worst = np.full(n, np.nan)
+        self.failed, self.decided = {}, set()
+        for j, alarm in enumerate(self.top_alarms):
+            if not alarm.enabled:
+                continue
+            try:
+                problem = self._one(j, alarm, source, now, done, fetch,
+                                    (verdict, points, outside, worst))
+            except Exception as exc:  # this alarm alone
+                problem = describe_error(exc)
+            if problem is not None:
+                self.failed[j] = problem
+        self.last = Verdicts(verdict, trend, points, outside, worst)
+
+    def _one(self, j: int, alarm: Alarm, source: PromQLSource | None, now: float,
+             done: dict[str, int], fetch: bool, out: tuple) -> str | None:
+        """Decide column ``j``; returns why it cannot be decided (None: it can)."""
+        if source is None:
+            return "no Prometheus is configured ([heat_alarming] prometheus_url)"
+        rule = alarm.rule
+        answer = source.latest(alarm.alarm_id)
+        if answer is not None and (answer.query, answer.project) != (rule.query,
+                                                                    alarm.project_id):
+            answer = None  # an answer to the alarm's previous definition
+        if fetch or answer is None:  # a new alarm's first query goes out at once
+            try:
+                source.request(alarm.alarm_id, alarm.project_id, rule.query)
+            except PromQLError as exc:
+                return f"the query cannot be scoped to the project: {exc.reason}"
+        if source.timed_out(alarm.alarm_id):
+            return f"no answer from Prometheus within {source.timeout:g} s"
+        if answer is None or now - answer.arrived > source.max_age:
+            waiting = source.waiting(alarm.alarm_id)
+            since = answer.arrived if answer is not None else (
+                waiting[0] if waiting is not None else None)
+            if since is not None and now - since <= source.max_age:
+                return None  # the first answer is on its way
+            what = "no answer from Prometheus" if answer is None else \
+                f"the newest answer from Prometheus is {now - answer.arrived:.0f} s old"
+            detail = f" ({waiting[1]})" if waiting is not None else ""
+            return f"{what}{detail}; answers are used for {source.max_age:g} s"
+        if not answer.ok:
+            return f"the query failed: {answer.error}"
+        if done.get(alarm.alarm_id) == answer.seq:
+            return None  # decided on this answer already: the state holds
+        done[alarm.alarm_id] = answer.seq
+        self.decided.add(alarm.alarm_id)
+        verdict, points, outside, worst = out
+        values = np.array(answer.values, dtype=np.float64)
+        values = values[~np.isnan(values)]
+        if values.size == 0:
+            verdict[j] = V_UNKNOWN
+            return None
+        with np.errstate(invalid="ignore"):
+            breach = COMPARE[rule.comparison_operator](values, rule.threshold)
+        points[j], outside[j] = values.size, int(breach.sum())
+        worst[j] = values.min() if rule.comparison_operator in ("lt", "le") else values.max()
+        verdict[j] = V_ALARM if breach.all() else V_OK if not breach.any() else V_MIXED
+        return None
+
+
 class Evaluator:
     """Evaluates alarms against a :class:`RollingStore`; state lives in an :class:`AlarmStore`."""
 
@@ -147,7 +252,8 @@ class Evaluator:
                  interval: float = 60.0, period_close_delay: float = 0.5,
                  history_retention: float = 30 * 86400.0,
                  owns: Callable[[Alarm], bool] | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None,
+                 promql: PromQLSource | None = None) -> None:
         self.store = store
         self.alarm_store = alarm_store or AlarmStore("sqlite://")
         self.clock = clock or store.clock
@@ -159,6 +265,16 @@ class Evaluator:
         self.history_retention = float(history_retention)
         self._owns = owns  # None: evaluate every alarm; else only those it accepts
         self.limits = limits or Limits()
+        #: where PromQL alarms' answers come from (None: no Prometheus, such alarms
+        #: cannot be defined and stored ones fail, saying so)
+        self.promql = promql
+        self._promql_group: _PromQLGroup | None = None
+        self._promql_done: dict[str, int] = {}
+        #: a PromQL answer arrived (or a PromQL alarm was defined): the loop runs a
+        #: round for them without waiting for the next full round
+        self._promql_answered = threading.Event()
+        if promql is not None:
+            promql.on_answer(self._answer_arrived)
         self._alarms: dict[str, Alarm] = {}
         self._invalid: dict[str, InvalidAlarm] = {}  # stored, but unreadable
         self._per_project: Counter = Counter()  # alarms (readable or not) per project
@@ -208,6 +324,8 @@ class Evaluator:
             self._alarms = staged
             self._dirty = True
             self.generation += 1
+            if any(a.type == PROMETHEUS for a in built):
+                self._promql_answered.set()  # a round soon sends their first queries
             self._wakeup.set()
             return built
 
@@ -274,6 +392,8 @@ class Evaluator:
             if self._dirty:
                 self._compile()
             ids = {a.alarm_id for g in self._groups.values() for a in g.top_alarms}
+            if self._promql_group is not None:
+                ids |= {a.alarm_id for a in self._promql_group.top_alarms}
             return ids | {a.alarm_id for a in self._composites}
 
     def history(self, alarm_id: str, limit: int = 100):
@@ -321,6 +441,18 @@ class Evaluator:
                                  f"{self.limits.actions_per_state} allowed")
 
     def _check_rules(self, alarm: Alarm) -> None:
+        if alarm.type == PROMETHEUS:
+            if self.promql is None:
+                raise AlarmError("type", "PromQL alarms need a Prometheus, and the operator "
+                                 "has configured none ([heat_alarming] prometheus_url)")
+            if not alarm.project_id:
+                raise AlarmError("project_id", "a PromQL alarm needs a project to scope "
+                                 "its query to")
+            try:
+                self.promql.scoped(alarm.rule.query, alarm.project_id)
+            except PromQLError as exc:
+                raise AlarmError("prometheus_rule.query", exc.reason) from None
+            return
         where = "threshold_rule" if alarm.type == THRESHOLD else "composite_rule"
         for rule in alarm.threshold_rules():
             if rule.period % self.store.resolution:
@@ -380,11 +512,13 @@ class Evaluator:
     # -- compilation -----------------------------------------------------
     def _compile(self) -> None:
         entries: dict[int, list] = {}
-        composites = []
+        composites, promql_alarms = [], []
         for alarm in self._alarms.values():
             if self._owns is not None and not self._owns(alarm):
                 continue
-            if alarm.type == THRESHOLD:
+            if alarm.type == PROMETHEUS:
+                promql_alarms.append(alarm)
+            elif alarm.type == THRESHOLD:
                 entries.setdefault(alarm.rule.period, []).append((alarm, alarm.rule, None))
             else:
                 composites.append(alarm)
@@ -393,6 +527,11 @@ class Evaluator:
                         entries.setdefault(leaf[1].period, []).append(
                             (alarm, leaf[1], (alarm.alarm_id, i)))
         self._groups = {period: _Group(period, items) for period, items in entries.items()}
+        self._promql_group = _PromQLGroup(promql_alarms) if promql_alarms else None
+        kept = {a.alarm_id for a in promql_alarms}
+        self._promql_done = {k: v for k, v in self._promql_done.items() if k in kept}
+        if self.promql is not None:
+            self.promql.retain(kept)
         self._composites = self._in_dependency_order(composites)
         self._dirty = False
 
@@ -435,6 +574,14 @@ class Evaluator:
                         round_.periods.add(period)
                         group.evaluate(self.store, now)
                         self._threshold_alarms(group, round_)
+                promql_group = self._promql_group
+                if promql_group is not None:
+                    # decided in every round with the answers at hand; fetched afresh in
+                    # full rounds (once per evaluation interval)
+                    promql_group.evaluate(self.promql, now, self._promql_done,
+                                          fetch=periods is None)
+                    round_.promql = promql_group.decided
+                    self._threshold_alarms(promql_group, round_)
                 for alarm in self._composites:
                     round_.isolated(self._composite_alarm, alarm)
                 self._invalid_alarms(round_)
@@ -489,7 +636,7 @@ class Evaluator:
             if self._owns is None or self._owns(invalid):
                 round_.fail(invalid, invalid.error)
 
-    def _threshold_alarms(self, g: _Group, round_: _Round) -> None:
+    def _threshold_alarms(self, g: _Group | _PromQLGroup, round_: _Round) -> None:
         if g.top.size == 0:
             return
         v = g.last
@@ -528,7 +675,9 @@ class Evaluator:
     @staticmethod
     def _threshold_alarm(alarm: Alarm, state: str, v: Verdicts, column: int,
                          round_: _Round) -> None:
-        if state == UNKNOWN:
+        if state == UNKNOWN and isinstance(alarm.rule, PromQLRule):
+            text, data = promql_unknown_reason()
+        elif state == UNKNOWN:
             text, data = unknown_reason(alarm.rule.evaluation_periods,
                                         float(v.most_recent[column]))
         else:
@@ -598,6 +747,13 @@ class Evaluator:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.dispatcher.stop()
+        if self.promql is not None:
+            self.promql.stop()
+
+    def _answer_arrived(self) -> None:
+        """A PromQL answer arrived (a query thread calls this): decide it soon."""
+        self._promql_answered.set()
+        self._wakeup.set()
 
     def _run(self) -> None:
         next_full = self.clock()
@@ -608,6 +764,8 @@ class Evaluator:
                 with self._lock:
                     if self._dirty:  # new alarms bring new periods to wake up for
                         self._compile()
+                answered = self._promql_answered.is_set()
+                self._promql_answered.clear()
                 if now >= next_full:
                     next_full = now + self.interval
                     closed = {p: self._closed(p, now) for p in self._groups}
@@ -621,6 +779,8 @@ class Evaluator:
                             # that was a full round: another one a moment later would
                             # see the same data and repeat the repeating actions
                             next_full = now + self.interval
+                    elif answered:  # decide the PromQL alarms whose answers arrived
+                        self.evaluate(now, periods=())
             except Exception:  # one bad round must not end evaluation
                 LOG.exception("Alarm evaluation round failed; the next round will retry")
             wake = next_full
@@ -647,6 +807,7 @@ class _Round:
         self.results: list[Transition] = []
         self.proposed: dict[str, str] = {}
         self.periods: set[int] = set()  # threshold groups evaluated in this round
+        self.promql: set[str] = set()  # PromQL alarms decided on a new answer
 
     def still(self, alarm: Alarm, state: str) -> None:
         self.proposed[alarm.alarm_id] = state
@@ -746,7 +907,10 @@ class _Round:
             self.changed[alarm_id] = alarm
 
     def _evaluated(self, alarm: Alarm) -> bool:
-        in_round = alarm.type == COMPOSITE or alarm.rule.period in self.periods
+        if alarm.type == PROMETHEUS:
+            in_round = alarm.alarm_id in self.promql
+        else:
+            in_round = alarm.type == COMPOSITE or alarm.rule.period in self.periods
         return in_round and alarm.enabled and within(alarm.time_constraints, self.now)
 
     def commit(self) -> None:

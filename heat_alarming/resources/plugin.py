@@ -25,6 +25,7 @@ def available_resource_mapping() -> dict:
         cloudwatch,
         composite_alarm,
         gnocchi_alarm,
+        prometheus_alarm,
         scaling_policy,
     )
 
@@ -32,6 +33,7 @@ def available_resource_mapping() -> dict:
     mapping.update(alarm.resource_mapping())
     mapping.update(gnocchi_alarm.resource_mapping())
     mapping.update(composite_alarm.resource_mapping())
+    mapping.update(prometheus_alarm.resource_mapping())
     mapping.update(cloudwatch.resource_mapping())
     mapping.update(scaling_policy.resource_mapping())
     return mapping

@@ -133,3 +133,33 @@ def test_an_action_that_is_neither_a_url_nor_a_resource_fails_validation(heat_en
     with pytest.raises(Exception) as caught:
         engine.create("badaction", template)
     assert "alarm_actions" in str(caught.value) and "scale_sideways" in str(caught.value)
+
+
+def test_a_prometheus_alarm_is_refused_where_the_operator_configured_no_prometheus(
+        heat_engine):
+    from oslo_config import cfg
+    engine = heat_engine
+    configured = cfg.CONF.heat_alarming.prometheus_url
+    cfg.CONF.set_override("prometheus_url", "", "heat_alarming")
+    try:
+        with pytest.raises(Exception) as caught:
+            engine.create("nopromurl", engine.template("hot-prometheus.yaml"))
+    finally:
+        cfg.CONF.set_override("prometheus_url", configured, "heat_alarming")
+    assert "prometheus_url" in str(caught.value), caught.value
+    assert "not configured a Prometheus" in str(caught.value), caught.value
+
+
+@pytest.mark.parametrize("query, reason", [
+    ("info(up)", "unknown function"),
+    ('up{"job"="x"}', "quoted label names"),
+    ("up[5]", "duration"),
+])
+def test_a_promql_query_that_cannot_be_scoped_fails_validation_naming_the_property(
+        heat_engine, query, reason):
+    engine = heat_engine
+    with pytest.raises(Exception) as caught:
+        engine.create("badquery", engine.template("hot-prometheus.yaml"),
+                      params={"cpu_query": query})
+    assert "properties.query" in str(caught.value), caught.value
+    assert reason in str(caught.value), caught.value

@@ -14,8 +14,10 @@ select_threading_backend()  # before anything imports heat
 
 from heat_alarming.metering import ManualClock  # noqa: E402
 from heat_alarming.resources.embedded import EmbeddedEngine  # noqa: E402
+from tests.support.prometheus import PORT as PROMETHEUS_PORT  # noqa: E402
 
 _engine: EmbeddedEngine | None = None
+PROMETHEUS_URL = f"http://127.0.0.1:{PROMETHEUS_PORT}"
 
 
 def session_engine(request, tmp_path_factory) -> EmbeddedEngine:
@@ -25,9 +27,12 @@ def session_engine(request, tmp_path_factory) -> EmbeddedEngine:
         workdir = tmp_path_factory.mktemp("heat-engine")
         clock = ManualClock(float(int(time.time()) // 60 * 60))
         # the only worker of this engine: no joining grace to wait out
+        # PromQL alarms ask the test Prometheus (tools/ensure-prometheus.sh); nothing
+        # is asked before a test that needs it has made sure it runs
         _engine = EmbeddedEngine("sqlite:///" + os.path.join(workdir, "heat.sqlite"),
                                  os.path.join(workdir, "alarms.sqlite"), clock=clock,
-                                 join_grace=False)
+                                 join_grace=False,
+                                 overrides={"prometheus_url": PROMETHEUS_URL})
         engine = _engine
 
         def stop() -> None:
