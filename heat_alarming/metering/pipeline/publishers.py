@@ -862,7 +862,7 @@ class FilePublisher(_Counting):
             base = int(ends[start - 1]) if start else 0
             stop = int(np.searchsorted(ends, base + self.max_bytes - self._size,
                                        side="right"))
-            if stop == start:  # the next line does not fit
+            if stop <= start:  # the next line does not fit
                 if self._size:
                     self._file.flush()
                     self._rotate()
