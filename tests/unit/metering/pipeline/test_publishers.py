@@ -7,6 +7,7 @@ own, a topic and pool per test; they wait on the listener's counters.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -55,6 +56,23 @@ def hostile_batch(now: float) -> SampleBatch:
     times = batch.timestamps.copy()
     volumes[1], volumes[2], times[3] = np.nan, np.inf, 253402300800.0 + 10
     return SampleBatch(batch.series, batch.codes, volumes, times)
+
+
+@pytest.fixture(autouse=True)
+def closed_when_done(monkeypatch):
+    """Every publisher a test builds is closed when the test ends (its file, session or
+    transport), as the pipeline closes its publishers when it stops."""
+    made = []
+    build = pub._Counting.__init__
+
+    def recording(self, *args, **kwargs):
+        made.append(self)
+        build(self, *args, **kwargs)
+    monkeypatch.setattr(pub._Counting, "__init__", recording)
+    yield
+    for publisher in made:
+        with contextlib.suppress(Exception):  # one that failed to build has nothing open
+            publisher.close()
 
 
 # -- what every publisher sends -----------------------------------------------------
