@@ -24,11 +24,12 @@ from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.pipeline import base
 from heat_alarming.metering.pipeline import publishers as pub
 from heat_alarming.metering.pipeline.base import PipelineError, PublishError
-from heat_alarming.metering.sample import Sample, SampleValidator, to_epoch
+from heat_alarming.metering.sample import Sample, to_epoch
 from heat_alarming.resources.embedded import select_threading_backend
 from tests.support import rabbit
 from tests.support.http_answers import AnsweringServer
 from tests.support.http_servers import TricklingWebhook, Webhook, free_port
+from tests.support.metering_listener import running_listener, wait_counts
 
 select_threading_backend()  # as heat-engine does, before oslo.messaging is imported
 
@@ -230,46 +231,15 @@ def topic():
     return f"metering-{uuid.uuid4().hex[:8]}"
 
 
-class Deliveries:
-    """The listener's deliver callback: what it was handed, per project."""
-
-    def __init__(self) -> None:
-        self.samples: list[Sample] = []
-        self.ids: list[str] = []
-
-    def __call__(self, project_id, samples, message_ids):
-        self.samples.extend(samples)
-        self.ids.extend(message_ids)
-
-
 @pytest.fixture
 def listener(rabbit_url, topic):
     """``listener(secret=SECRET)``: our MeteringListener on ``topic``, started (a
     consumer on its pool's queue) and stopped when the test ends; ``.deliveries``."""
-    made = []
-
-    def make(secret=SECRET, **kwargs):
-        transport = rabbit.notification_transport(rabbit_url, rabbit_qos_prefetch_count=50)
-        deliveries = Deliveries()
-        one = pub_listener(transport, deliveries, topic, secret, **kwargs)
-        made.append((one, transport))
-        one.start()
-        rabbit.wait_for(lambda: (rabbit.queue_facts(rabbit_url, one.pool) or (0,))[0] >= 1,
-                        what=f"a consumer on {one.pool}")
-        one.deliveries = deliveries
-        return one
-    yield make
-    for one, transport in made:
-        one.stop()
-        transport.cleanup()
-
-
-def pub_listener(transport, deliver, topic, secret, **kwargs):
-    from heat_alarming.engine.listener import MeteringListener
-
-    kwargs.setdefault("batch_timeout", 0.05)
-    return MeteringListener(transport, deliver, SampleValidator(3600, 300), topic=topic,
-                            pool=f"pool-{uuid.uuid4().hex[:8]}", secret=secret, **kwargs)
+    with contextlib.ExitStack() as stack:
+        def make(secret=SECRET, **kwargs):
+            return stack.enter_context(running_listener(rabbit_url, topic, secret,
+                                                        **kwargs))
+        yield make
 
 
 @pytest.fixture
@@ -288,13 +258,6 @@ def notifier(rabbit_url, topic):
     yield make
     for one in made:
         one.close()
-
-
-def wait_counts(listener, **expected):
-    def reached():
-        counts = listener.counters()
-        return all(counts[k] >= v for k, v in expected.items()) and counts
-    return rabbit.wait_for(reached, what=f"the listener's counters {expected}")
 
 
 def test_samples_reach_the_listener_with_their_fields_and_verified_signatures(
