@@ -513,6 +513,8 @@ class NotifierPublisher(_Counting):
     ``ceilometer``), ``telemetry_secret``, ``batch`` (samples a notification, 100;
     keep it at most the listener's ``metering_max_messages_per_notification``).
 
+    Samples without a project are left out (``no_project``, logged): the listener
+    would drop them, and the agent would not know.
     A send the broker does not take (down, refusing the login) is tried once, then
     :class:`PublishError`; the samples sent before it in that batch go again with the
     pipeline's retry, with the same message ids, and the listener drops them.
@@ -556,6 +558,8 @@ class NotifierPublisher(_Counting):
         self.batch = opts.integer("batch", NOTIFIER_BATCH, 1, 100_000)
         self.publisher_id = f"heat-alarming.publisher.{socket.gethostname()}"
         self._counts["notifications"] = 0
+        self._counts["no_project"] = 0
+        self._projectless: tuple[tuple, np.ndarray] = ((), np.zeros(0, dtype=bool))
         self._series = _Series(lambda d: _MeterSeries(d, self.secret))
         # oslo.messaging is imported here, not with the module: importing it picks
         # oslo.service's backend, which heat-engine must pick first
@@ -580,13 +584,35 @@ class NotifierPublisher(_Counting):
         return "notifier://"
 
     def publish(self, batch: SampleBatch) -> None:
-        batch = self._sendable(batch)
+        batch = self._with_project(self._sendable(batch))
         messages = meter_messages(batch, self.secret, self._series)
         for start in range(0, len(messages), self.batch):
             chunk = messages[start:start + self.batch]
             self._send(chunk, start, len(messages))
             self._counts["published"] += len(chunk)
             self._counts["notifications"] += 1
+
+    def _with_project(self, batch: SampleBatch) -> SampleBatch:
+        """The samples that carry a project: heat-engine's listener drops the others
+        (their alarms are a project's), so they are left out here, counted
+        (``no_project``) and logged with the fix."""
+        if self._projectless[0] is not batch.series:
+            self._projectless = (batch.series, np.array(
+                [not d.project_id for d in batch.series], dtype=bool))
+        missing = self._projectless[1]
+        if not missing.any() or not len(batch):
+            return batch
+        drop = missing[batch.codes]
+        if not drop.any():
+            return batch
+        n = int(drop.sum())
+        self._counts["no_project"] += n
+        d = batch.series[int(batch.codes[int(np.flatnonzero(drop)[0])])]
+        self._summary.note("left out without a project", n,
+                           f"{d.name} of {d.resource_id} (heat-engine drops samples "
+                           "without one: give the source's collector a project, e.g. the "
+                           "Prometheus query's `project` or `project_label`)")
+        return batch.take(~drop)
 
     def _send(self, payload: list[dict], sent: int, total: int) -> None:
         notification = {"message_id": str(uuid.uuid4()), "publisher_id": self.publisher_id,
