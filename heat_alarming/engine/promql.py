@@ -40,6 +40,12 @@ import re
 
 #: longest query accepted (a template's text; Prometheus parses it in every round)
 MAX_QUERY_LENGTH = 4096
+#: longest range a query may read, ``x[...]`` or a subquery's: a day of raw samples
+MAX_RANGE_SECONDS = 86400
+#: most evaluation steps the subqueries of one query may take, nested ones multiplied
+#: (Prometheus's own bound on a range query's points): a template's query otherwise costs
+#: the shared Prometheus what it likes, long after our timeout gave up on it
+MAX_SUBQUERY_STEPS = 11000
 
 #: Prometheus 2.x aggregation operators (keywords, matched without regard to case)
 AGGREGATIONS = frozenset({
@@ -70,6 +76,9 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+")
+_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800,
+                 "y": 31536000}
 _OPERATORS = ("==", "!=", "<=", ">=", "=~", "!~", "+", "-", "*", "/", "%", "^", "<", ">",
               "=", "(", ")", "{", "}", "[", "]", ",", ":", "@")
 
@@ -114,16 +123,16 @@ def tokenize(query: str) -> tuple[list[Token], list[tuple[int, int]]]:
         char = query[i]
         if char in " \t\r\n":
             i += 1
-        elif char == "#":
-            end = query.find("\n", i)
-            end = n if end < 0 else end
+        elif char == "#":  # to the end of the line, as Prometheus reads a comment
+            ends = [e for e in (query.find("\n", i), query.find("\r", i)) if e >= 0]
+            end = min(ends) if ends else n
             comments.append((i, end))
             i = end
         elif char in "\"'`":
             end = _string_end(query, i)
             tokens.append(Token(STRING, query[i:end], i, end))
             i = end
-        elif char.isdigit() or (char == "." and i + 1 < n and query[i + 1].isdigit()):
+        elif "0" <= char <= "9" or (char == "." and i + 1 < n and "0" <= query[i + 1] <= "9"):
             tokens.append(_number_or_duration(query, i))
             i = tokens[-1].end
         elif char.isascii() and (char.isalpha() or char == "_"
@@ -170,10 +179,17 @@ def _number_or_duration(query: str, start: int) -> Token:
         match, kind = duration, DURATION
     else:
         match, kind = number, NUMBER
+    if match is None:
+        raise PromQLError(f"bad number or duration at position {start}")
     end = match.end()
     if end < len(query) and (query[end].isalnum() or query[end] in "_."):
         raise PromQLError(f"bad number or duration at position {start}")
     return Token(kind, match.group(), start, end)
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds of a PromQL duration (``1h30m``)."""
+    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
 
 
 class _Scanner:
@@ -185,6 +201,7 @@ class _Scanner:
         self.matcher = matcher
         self.insertions: list[tuple[int, str]] = []
         self.selectors = 0
+        self.subquery_steps = 1.0
 
     # -- helpers ----------------------------------------------------------------
     @property
@@ -373,15 +390,29 @@ class _Scanner:
                     self._label_list()
 
     def _brackets(self) -> None:
-        """``[range]`` or a subquery's ``[range:step]`` / ``[range:]``."""
+        """``[range]`` or a subquery's ``[range:step]``, within the bounds of a query's
+        cost: a range of at most :data:`MAX_RANGE_SECONDS`, and subqueries whose steps,
+        all multiplied as if nested, are at most :data:`MAX_SUBQUERY_STEPS` (a
+        subquery must give its step: ``[range:]`` takes the server's interval, which
+        may be 1 s)."""
         self.expect("[")
         if self.token.kind != DURATION:
             raise self.fail("expected a duration in '[...]'")
-        self.take()
+        where = self.token
+        span = duration_seconds(self.take().text)
+        if span > MAX_RANGE_SECONDS:
+            raise self.fail(f"a range of at most {MAX_RANGE_SECONDS} s may be read", where)
         if self.token.kind == OP and self.token.text == ":":
             self.take()
-            if self.token.kind == DURATION:
-                self.take()
+            if self.token.kind != DURATION:
+                raise self.fail("a subquery needs its step ('[30m:1m]')")
+            step = duration_seconds(self.take().text)
+            if step <= 0:
+                raise self.fail("a subquery's step must be more than 0", where)
+            self.subquery_steps *= max(1.0, span / step)
+            if self.subquery_steps > MAX_SUBQUERY_STEPS:
+                raise self.fail(f"the subqueries take more than {MAX_SUBQUERY_STEPS} "
+                                "evaluation steps (their range / step, multiplied)", where)
         self.expect("]")
 
     def _at(self) -> None:

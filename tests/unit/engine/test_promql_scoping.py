@@ -26,7 +26,7 @@ P = 'project="p1"'
     ("up or vector(1)", f"up{{{P}}} or vector(1)"),
     ("rate(x[5m])", f"rate(x{{{P}}}[5m])"),
     ("max_over_time(rate(x[5m])[30m:1m])", f"max_over_time(rate(x{{{P}}}[5m])[30m:1m])"),
-    ("x[1h30m:]", f"x{{{P}}}[1h30m:]"),
+    ("x[1h30m:1m]", f"x{{{P}}}[1h30m:1m]"),
     ("sum by (job) (rate(x[5m] offset -1h))", f"sum by (job) (rate(x{{{P}}}[5m] offset -1h))"),
     ("sum(rate(x[5m])) without (instance)",
      f"sum(rate(x{{{P}}}[5m])) without (instance)"),
@@ -123,3 +123,34 @@ def test_the_project_value_is_quoted_and_never_empty():
         scope("up", "project", "a\nb")
     with pytest.raises(PromQLError, match="not a label name"):
         scope("up", "project-id", "p")
+
+
+@pytest.mark.parametrize("query, reason", [
+    # evaluation steps inside the shared Prometheus: 10.8 million of them ran 14 s and
+    # 2.2 GiB there after our client's 1 s timeout had given up
+    ("max_over_time(vector(1)[3h:1ms])", "evaluation steps"),
+    ("max_over_time(max_over_time(up[1h:1s])[1h:1m])", "evaluation steps"),
+    ("avg_over_time(up[1h:])", "needs its step"),
+    ("max_over_time(vector(1)[30d:1h])", "range of at most"),
+    ("rate(up[2d])", "range of at most"),
+])
+def test_a_query_costing_the_shared_prometheus_too_much_is_refused(query, reason):
+    with pytest.raises(PromQLError, match=reason):
+        scope(query, "project", "p1")
+
+
+def test_subqueries_within_the_bounds_are_scoped():
+    assert scope("max_over_time(rate(up[5m])[1h:1m])", "project", "p1") == \
+        'max_over_time(rate(up{project="p1"}[5m])[1h:1m])'
+    assert scope("a[1h:1m] + b[1d:10m]", "project", "p1") == \
+        'a{project="p1"}[1h:1m] + b{project="p1"}[1d:10m]'
+
+
+@pytest.mark.parametrize("query", ["up > ٣", "up + ²", "up[٣m]", "up offset ²m", ".٣"])
+def test_digits_of_other_scripts_are_refused_not_a_crash(query):
+    with pytest.raises(PromQLError):
+        scope(query, "project", "p1")
+
+
+def test_a_comment_ends_at_a_carriage_return_as_in_prometheus():
+    assert scope("up # a comment\r+ 1", "project", "p1") == 'up{project="p1"}  \r+ 1'
