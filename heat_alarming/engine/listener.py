@@ -33,7 +33,8 @@ Ceilometer's ``telemetry_secret``.
   worker takes is dropped by the owner, which compares the ids ``deliver`` gets,
   :class:`heat_alarming.engine.worker.RecentIds`);
 * drops are counted (:meth:`MeteringListener.counters`) and logged at most once
-  per :data:`LOG_INTERVAL` seconds per kind, never a line per message.  Every
+  per minute per kind (:mod:`heat_alarming.metering.summary_log`), never a line per
+  message.  Every
   meter message received ends in exactly one of accepted, forged, unsigned,
   duplicate, invalid, no_project, oversized or requeued.
 
@@ -63,11 +64,11 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from heat_alarming.metering.sample import Sample, SampleError, SampleValidator
+from heat_alarming.metering.summary_log import SummaryLog
 
 LOG = logging.getLogger(__name__)
 
 #: seconds between two log lines about dropped messages of one kind
-LOG_INTERVAL = 60.0
 #: seconds a batch whose delivery failed waits before it goes back to the bus
 REQUEUE_DELAY = 1.0
 # the defaults of the options below and of MeteringListener's arguments
@@ -323,30 +324,6 @@ class _MetadataMemo:
         return entry[2]
 
 
-class _DropLog:
-    """Logs dropped messages at most once per ``interval`` seconds per kind, with
-    the count since the last line and one example."""
-
-    def __init__(self, clock: Callable[[], float], interval: float = LOG_INTERVAL) -> None:
-        self.clock = clock
-        self.interval = interval
-        self._pending: dict[str, int] = {}
-        self._last: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def note(self, kind: str, count: int, example: str) -> None:
-        with self._lock:
-            pending = self._pending.get(kind, 0) + count
-            now = self.clock()
-            if now - self._last.get(kind, -float("inf")) < self.interval:
-                self._pending[kind] = pending
-                return
-            self._last[kind], self._pending[kind] = now, 0
-        LOG.warning("Metering listener dropped %(n)d %(kind)s meter message(s) "
-                    "(at most one line per %(s)g s), e.g. %(example)s",
-                    {"n": pending, "kind": kind, "s": self.interval, "example": example})
-
-
 # -- the listener -------------------------------------------------------------------
 
 Deliver = Callable[[str, list[Sample], list[str]], Any]
@@ -379,7 +356,9 @@ class MeteringListener:
         self.validator = validator
         self.clock = clock
         self.ids = MessageIds(dedup_ids_per_project, dedup_projects)
-        self._drops = _DropLog(clock)
+        self._drops = SummaryLog(
+            LOG, "Metering listener dropped %(n)d %(kind)s meter message(s) (at most one "
+                 "line per %(s)g s), e.g. %(example)s", clock=clock)
         self._metadata = _MetadataMemo()
         self._counts = dict.fromkeys(("notifications", "received") + OUTCOMES, 0)
         self._lock = threading.Lock()

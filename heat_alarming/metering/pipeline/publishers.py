@@ -22,7 +22,8 @@ project), timestamp and volume alone: a batch published twice (a retry) carries 
 same ids, so the listener (or any receiver that keeps ids) drops the second copy.
 A sample whose volume or timestamp is not a finite number (or whose timestamp is
 outside years 1970 to 9999) cannot be written as Ceilometer's JSON: it is left out,
-counted (``invalid``) and logged, at most one line per :data:`LOG_INTERVAL`.
+counted (``invalid``) and logged, at most one line a minute
+(:mod:`heat_alarming.metering.summary_log`).
 
 Serialising is whole-array where it can be: the text of each series is made once
 per batch (its descriptor kept while the collector reuses it), the timestamps and ids
@@ -52,11 +53,11 @@ from oslo_log import log as logging
 from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.clock import Clock, system_clock
 from heat_alarming.metering.pipeline.base import PipelineError, Publisher, PublishError
+from heat_alarming.metering.summary_log import SummaryLog
 
 LOG = logging.getLogger(__name__)
 
 #: seconds between two log lines about one kind of left-out or refused sample
-LOG_INTERVAL = 60.0
 #: answer bytes of an HTTP error read for its reason
 MAX_ERROR_BODY = 1024
 #: series whose prepared text a publisher keeps (the collectors' descriptors)
@@ -168,29 +169,6 @@ def _redacted(parts: urllib.parse.SplitResult) -> str:
 
 
 # -- serialising --------------------------------------------------------------------
-
-class _Summary:
-    """Logs left-out or refused samples at most once per ``interval`` per kind, with
-    the count since the last line and one example."""
-
-    def __init__(self, what: str, clock: Clock, interval: float = LOG_INTERVAL) -> None:
-        self.what = what
-        self.clock = clock
-        self.interval = interval
-        self._pending: dict[str, int] = {}
-        self._last: dict[str, float] = {}
-
-    def note(self, kind: str, count: int, example: str) -> None:
-        pending = self._pending.get(kind, 0) + count
-        now = self.clock()
-        if now - self._last.get(kind, -float("inf")) < self.interval:
-            self._pending[kind] = pending
-            return
-        self._last[kind], self._pending[kind] = now, 0
-        LOG.warning("%(what)s: %(n)d sample(s) %(kind)s (at most one line per %(s)g s), "
-                    "e.g. %(example)s", {"what": self.what, "n": pending, "kind": kind,
-                                         "s": self.interval, "example": example})
-
 
 def sendable(batch: SampleBatch) -> np.ndarray:
     """The mask of the samples Ceilometer's JSON can carry: finite volumes, finite
@@ -417,7 +395,9 @@ class _Counting(Publisher):
         super().__init__(url, options, local=local)
         self.clock = clock
         self._counts = {"published": 0, "invalid": 0}
-        self._summary = _Summary(self.describe(), clock)
+        self._summary = SummaryLog(
+            LOG, "%(what)s: %(n)d sample(s) %(kind)s (at most one line per %(s)g s), "
+                 "e.g. %(example)s", clock=clock, what=self.describe())
 
     def describe(self) -> str:
         return _redacted(urllib.parse.urlsplit(self.url))
