@@ -125,16 +125,14 @@ class GnocchiCollector(Collector):
     resource ids: the search is narrowed to them (and to ``query``).
     """
 
+    PARAMETERS = ("url", "auth", "resource_type", "query", "metrics", "aggregation",
+                  "granularity", "timeout", "lookback", "max_resources", "max_bytes",
+                  "verify", "api", "source", "page_size")
+
     def __init__(self, parameters: Mapping[str, Any], *, resources: Iterable[str] = (),
                  clock: Clock = system_clock) -> None:
         super().__init__(parameters, resources=resources, clock=clock)
         p = self.parameters
-        known = {"url", "auth", "resource_type", "query", "metrics", "aggregation",
-                 "granularity", "timeout", "lookback", "max_resources", "max_bytes",
-                 "verify", "api", "source", "page_size"}
-        for name in p:
-            if name not in known:
-                raise PipelineError(name, f"unknown parameter (known: {', '.join(sorted(known))})")
         self.auth = _auth(p.get("auth"))
         self.url = _url(p.get("url"), required=self.auth["type"] == "basic")
         resource_type = p.get("resource_type", "generic")

@@ -490,14 +490,12 @@ class PrometheusCollector(Collector):
     (``skipped["failed_queries"]``), so one bad query does not silence the rest.
     """
 
+    PARAMETERS = _PARAMETERS
+
     def __init__(self, parameters: Mapping[str, Any], *, resources: Iterable[str] = (),
                  clock: Clock = system_clock) -> None:
         super().__init__(parameters, resources=resources, clock=clock)
         p = self.parameters
-        for key in p:
-            if key not in _PARAMETERS:
-                raise PipelineError(str(key), f"unknown parameter (known: "
-                                              f"{', '.join(_PARAMETERS)})")
         url = p.get("url")
         if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
             raise PipelineError("url", f"must be Prometheus's http:// or https:// URL "

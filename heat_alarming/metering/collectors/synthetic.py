@@ -67,14 +67,12 @@ def _whole(value: Any, field: str, low: int, high: int) -> int:
 class SyntheticCollector(Collector):
     """Samples of made-up resources (see the module docstring for the parameters)."""
 
+    PARAMETERS = _PARAMETERS
+
     def __init__(self, parameters: Mapping[str, Any], *, resources: Iterable[str] = (),
                  clock: Clock = system_clock) -> None:
         super().__init__(parameters, resources=resources, clock=clock)
         p = self.parameters
-        for key in p:
-            if key not in _PARAMETERS:
-                raise PipelineError(str(key), f"unknown parameter (known: "
-                                              f"{', '.join(_PARAMETERS)})")
         seed = _whole(p.get("seed", 0), "seed", 0, 2**63 - 1)
         self.noise = _number(p.get("noise", DEFAULT_NOISE), "noise", 0.0, 1.0)
         self.reset_every = _whole(p.get("reset_every", 0), "reset_every", 0, 2**31)

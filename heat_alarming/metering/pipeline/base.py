@@ -75,11 +75,18 @@ class Collector(abc.ABC):
     to poll (their meaning is the collector's: URLs, resource ids, hosts).
     """
 
+    #: the names of the parameters the collector knows (any other is refused here)
+    PARAMETERS: tuple[str, ...] = ()
+
     def __init__(self, parameters: Mapping[str, Any], *, resources: Iterable[str] = (),
                  clock: Clock = system_clock) -> None:
         self.parameters = dict(parameters)
         self.resources = tuple(resources)
         self.clock = clock
+        for name in self.parameters:
+            if self.PARAMETERS and name not in self.PARAMETERS:
+                raise PipelineError(str(name), "unknown parameter (known: "
+                                               f"{', '.join(sorted(self.PARAMETERS))})")
 
     @abc.abstractmethod
     def collect(self, now: float) -> SampleBatch | Iterable[Sample]:
