@@ -37,7 +37,7 @@ alive() { [ -f "$dir/$1.pid" ] && running "$(cat "$dir/$1.pid")"; }
 node_ready() { curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$node_port/metrics" 2>/dev/null; }
 prom_ready() { curl -fsS -m 2 -o /dev/null "$url/-/ready" 2>/dev/null; }
 # the Prometheus answering is ours: its configuration reads our targets directory
-prom_ours() { curl -fsS -m 2 "$url/api/v1/status/config" 2>/dev/null | grep -qF "$dir/targets/"; }
+prom_ours() { curl -fsS -m 10 "$url/api/v1/status/config" 2>/dev/null | grep -qF "$dir/targets/"; }
 
 stop() {
     local name pid
@@ -64,6 +64,18 @@ if [ "${1:-}" = --stop ]; then
 elif [ -n "${1:-}" ]; then
     say "unknown argument $1 (usage: $0 [--stop])"
     exit 2
+fi
+
+# ours already runs (its pid files): a busy Prometheus may be slow to answer, so wait
+# for it rather than take it for someone else's
+if alive prometheus && alive node-exporter; then
+    for _ in $(seq 60); do
+        prom_ready && node_ready && exit 0
+        sleep 1
+    done
+    say "our Prometheus (pid $(cat "$dir/prometheus.pid")) runs but does not answer on" \
+        "127.0.0.1:$port within 60 s; see $dir/prometheus.log"
+    exit 1
 fi
 
 if prom_ready && node_ready; then

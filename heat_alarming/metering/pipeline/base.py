@@ -9,8 +9,8 @@ object per sample:
   it must, state between batches: the previous value of a counter);
 * each :class:`Publisher` of the sink sends the transformed batch on.
 
-The parts are loaded by name from stevedore entry points, as Ceilometer and Aodh
-load theirs: ``heat_alarming.collectors``, ``heat_alarming.transformers`` and
+The parts are loaded by name from entry points, as Ceilometer and Aodh load theirs
+through stevedore: ``heat_alarming.collectors``, ``heat_alarming.transformers`` and
 ``heat_alarming.publishers``.  Every part is built once, from the mapping the
 pipeline file gives it, and checks that mapping in its constructor: a bad value
 raises :class:`PipelineError` naming the parameter and the reason, before any
@@ -153,27 +153,22 @@ def load(namespace: str, name: str, *args: Any, **kwargs: Any) -> Any:
     """Build the part ``name`` of ``namespace`` (one of the three entry-point groups).
 
     An unknown name raises :class:`PipelineError` listing the known ones; an error
-    the part's constructor raises is passed on.
+    the part's constructor raises is passed on.  The entry points are read from the
+    installed distributions at each call (stevedore's cache of them would miss a
+    plugin made importable since, as a test's or an operator's new path).
     """
     from importlib.metadata import entry_points
-
-    from stevedore import driver
 
     kind = _KINDS.get(namespace, namespace)
     if not isinstance(name, str) or not name:
         raise PipelineError("name", f"must name a {kind}")
-    known = sorted({ep.name for ep in entry_points(group=namespace)})
-    if name not in known:
+    found = {ep.name: ep for ep in entry_points(group=namespace)}
+    if name not in found:
         raise PipelineError("name", f"no {kind} {name!r} (known: "
-                                    f"{', '.join(known) or 'none'})")
+                                    f"{', '.join(sorted(found)) or 'none'})")
     try:
-        manager = driver.DriverManager(namespace, name, invoke_on_load=False,
-                                       on_load_failure_callback=_reraise)
+        part = found[name].load()
     except Exception as exc:  # installed, but its module does not import here
         raise PipelineError("name", f"the {kind} {name!r} could not be loaded "
                                     f"({type(exc).__name__}: {exc})") from None
-    return manager.driver(*args, **kwargs)
-
-
-def _reraise(manager: Any, entry_point: Any, exc: Exception) -> None:
-    raise exc
+    return part(*args, **kwargs)
