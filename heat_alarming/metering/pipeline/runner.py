@@ -242,8 +242,16 @@ class _SinkRunner:
         return True
 
     def stats(self) -> dict[str, Any]:
+        """The sink's counters, and its transformers' that count something, keyed by
+        their place in the sink (``transformers[0]``) with their ``name``."""
+        counted = {}
+        for i, (t, transformer) in enumerate(zip(self.definition.transformers,
+                                                 self.transformers)):
+            counters = transformer.counters()
+            if counters:
+                counted[f"transformers[{i}]"] = {"name": t.name, **counters}
         return {"batches": self.batches, "samples": self.samples, "failures": self.failures,
-                "last_error": self.last_error}
+                "last_error": self.last_error, "transformers": counted}
 
 
 @dataclasses.dataclass(eq=False)
