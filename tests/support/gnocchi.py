@@ -290,13 +290,16 @@ class CraftedGnocchi:
     what the collector does with one need this stand-in. ``answers`` maps a path
     prefix (``/v1/search/resource/``, ``/v1/aggregates``) to (status, body bytes), or
     to a callable of the request body giving them; every answer waits ``delay``
-    seconds first. ``paths`` records what was asked.
+    seconds first, and with ``trickle`` its body is sent one byte every ``trickle``
+    seconds. ``paths`` records what was asked.
     """
 
-    def __init__(self, answers: Mapping[str, Any], delay: float = 0.0) -> None:
+    def __init__(self, answers: Mapping[str, Any], delay: float = 0.0,
+                 trickle: float = 0.0) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.paths: list[str] = []
+        self._closed = threading.Event()
         crafted = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -317,7 +320,13 @@ class CraftedGnocchi:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    if not trickle:
+                        self.wfile.write(body)
+                    for i in range(len(body) if trickle else 0):
+                        self.wfile.write(body[i:i + 1])
+                        self.wfile.flush()
+                        if crafted._closed.wait(trickle):
+                            return
                 except OSError:  # the collector gave up first
                     pass
 
@@ -334,5 +343,6 @@ class CraftedGnocchi:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        self._closed.set()
         self._server.shutdown()
         self._server.server_close()

@@ -33,6 +33,7 @@ from heat_alarming.metering.pipeline.base import (
     PublishError,
     Transformer,
 )
+from heat_alarming.metering.pipeline.transformers import Aggregator
 from heat_alarming.metering.sample import Sample
 
 #: longest a test part ever blocks (a test that forgets to release one fails, not hangs)
@@ -207,7 +208,10 @@ class PartLoader:
     KNOWN = {
         COLLECTORS: {"scripted": ScriptedCollector, "rows": RowsCollector,
                      "down": DownCollector},
-        TRANSFORMERS: {"scale": ScaleTransformer, "holding": HoldingTransformer},
+        # (and one real transformer, for what the runner does with its counters and
+        # its close at stop)
+        TRANSFORMERS: {"scale": ScaleTransformer, "holding": HoldingTransformer,
+                       "aggregator": Aggregator},
         PUBLISHERS: {"record": RecordingPublisher, "jsonl": JsonLinesPublisher},
     }
 

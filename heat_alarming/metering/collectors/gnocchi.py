@@ -34,6 +34,7 @@ import logging
 import math
 import re
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -81,6 +82,8 @@ _AGGREGATION = re.compile(r"^(rate:)?(mean|min|max|sum|std|count|median|first|la
 _RESOURCE_TYPE = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 _SCALARS = (str, int, float, bool, type(None))
 _EPOCH64 = np.datetime64(0, "us")
+#: the most one read of an answer takes from the socket
+_CHUNK = 64 * 1024
 
 
 class GnocchiCollector(Collector):
@@ -445,13 +448,18 @@ class GnocchiCollector(Collector):
             headers["Content-Type"] = "application/json"
         kwargs: dict[str, Any] = {"params": query, "data": body, "headers": headers,
                                   "timeout": self.timeout, "stream": True}
+        # requests' timeout bounds each read of the socket; the deadline bounds the
+        # whole exchange (a Gnocchi trickling its answer meets it too)
+        deadline = time.monotonic() + self.timeout
         try:
             if self.auth["type"] == "keystone":  # keystoneauth's Session: (url, method)
                 answer = session.request(url, method, raise_exc=False, **kwargs)
             else:
                 answer = session.request(method, url, **kwargs)
             try:
-                text = _read(answer, self.max_bytes, what)
+                text = _read(answer, self.max_bytes, what, deadline,
+                             f"no complete answer from {self.url or 'gnocchi'} "
+                             f"within {self.timeout:g} s")
             finally:
                 answer.close()
         except CollectError:
@@ -466,15 +474,12 @@ class GnocchiCollector(Collector):
             raise CollectError(f"gnocchi {what}: {type(exc).__name__}: {exc}") from None
         status = answer.status_code
         if status >= 400:
-            description = _description(text)
+            description = _description(text, what)
             if refusal and status in (400, 404, 405):
                 raise _Refused(status, description)
             raise CollectError(f"gnocchi {what}: HTTP {status}: "
                                f"{_show(description) or answer.reason}")
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise CollectError(f"gnocchi {what}: the answer is not JSON") from None
+        return _json(text, what)
 
     def _endpoint(self, session: Any) -> str:
         if self.url:
@@ -660,26 +665,53 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def _read(answer: Any, limit: int, what: str) -> bytes:
+def _read(answer: Any, limit: int, what: str, deadline: float, late: str) -> bytes:
+    """The body of ``answer``, at most ``limit`` bytes, all of it by ``deadline`` (a
+    monotonic time; ``late`` says so otherwise)."""
+    import urllib3
+
     declared = answer.headers.get("Content-Length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise CollectError(f"gnocchi {what}: the answer ({declared} bytes) is larger "
                            f"than max_bytes ({limit})")
     chunks, size = [], 0
-    for chunk in answer.iter_content(65536):
-        size += len(chunk)
-        if size > limit:
-            raise CollectError(f"gnocchi {what}: the answer is larger than max_bytes "
-                               f"({limit})")
-        chunks.append(chunk)
+    raw = answer.raw
+    try:
+        while True:
+            # read1: what one read of the socket brings (decompressed, at most
+            # _CHUNK bytes), so that the deadline is looked at between reads
+            chunk = raw.read1(_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise CollectError(f"gnocchi {what}: the answer is larger than max_bytes "
+                                   f"({limit})")
+            if time.monotonic() > deadline:
+                raise CollectError(f"gnocchi {what}: {late}")
+            chunks.append(chunk)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
+            raise CollectError(f"gnocchi {what}: {late}") from None
+        raise CollectError(f"gnocchi {what}: the answer broke off ({_reason(exc)})") from None
     return b"".join(chunks)
 
 
-def _description(text: bytes) -> Any:
+def _json(text: bytes, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise CollectError(f"gnocchi {what}: the answer is not JSON") from None
+    except (RecursionError, OverflowError):
+        raise CollectError(f"gnocchi {what}: the answer is nested too deeply or holds a "
+                           f"number too large to read") from None
+
+
+def _description(text: bytes, what: str) -> Any:
     """Gnocchi's reason in an error body ({"description": ...}), else the text."""
     try:
-        body = json.loads(text)
-    except ValueError:
+        body = _json(text, what)
+    except CollectError:
         return text[:300].decode("utf-8", "replace").strip()
     if isinstance(body, dict) and "description" in body:
         return body["description"]

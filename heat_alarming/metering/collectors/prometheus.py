@@ -210,7 +210,7 @@ def _data(status: int, body: bytes) -> tuple[str, Any]:
     """The ``resultType`` and ``result`` of a successful answer."""
     try:
         answer = json.loads(body)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, OverflowError):
         answer = None
     if not isinstance(answer, dict):
         shown = body[:_SHOWN].decode("utf-8", "replace").strip()
@@ -279,7 +279,11 @@ def _point(point: Any, where: str) -> tuple[float, float]:
     if type(point) is not list or len(point) != 2:
         raise CollectError(f"ill-formed answer: {where} is not a [timestamp, value] pair")
     ts, text = point
-    if type(ts) not in (int, float) or not math.isfinite(ts):
+    try:  # (an integer of hundreds of digits is too large for a float)
+        finite = type(ts) in (int, float) and math.isfinite(ts)
+    except OverflowError:
+        finite = False
+    if not finite:
         raise CollectError(f"ill-formed answer: {where} has the timestamp {ts!r:.40}")
     if type(text) is not str:
         raise CollectError(f"ill-formed answer: {where} has the value {text!r:.40}, "
@@ -321,7 +325,11 @@ def _ranged(item: Any, i: int) -> PromRange:
     if set(map(type, texts)) != {str}:
         raise CollectError(f"ill-formed answer: {where}.values has a value that is not a "
                            "number's text")
-    timestamps = np.array(stamps, dtype=np.float64)
+    try:
+        timestamps = np.array(stamps, dtype=np.float64)
+    except OverflowError:
+        raise CollectError(f"ill-formed answer: {where}.values has a timestamp too large "
+                           "for a number of seconds") from None
     try:
         values = np.array(texts, dtype=np.float64)
     except ValueError:

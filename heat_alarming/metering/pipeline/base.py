@@ -107,6 +107,8 @@ class Transformer(abc.ABC):
     where a parameter of that name exists).  :meth:`flush` returns what the
     transformer holds back for a window of time (an aggregation) once ``now``
     has passed it; transformers that hold nothing return an empty batch.
+    :meth:`counters` reports what the transformer counted (samples it left out and
+    why); the pipeline shows them in ``stats()["sinks"][sink]["transformers"]``.
     """
 
     def __init__(self, parameters: Mapping[str, Any], *, clock: Clock = system_clock) -> None:
@@ -120,6 +122,10 @@ class Transformer(abc.ABC):
     def flush(self, now: float) -> SampleBatch:
         """Samples held back whose window has closed by ``now``."""
         return SampleBatch.empty()
+
+    def counters(self) -> dict[str, int]:
+        """What this transformer counted, by name (none by default)."""
+        return {}
 
 
 class Publisher(abc.ABC):

@@ -41,6 +41,7 @@ import collections
 import dataclasses
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -241,8 +242,16 @@ class _SinkRunner:
         return True
 
     def stats(self) -> dict[str, Any]:
+        """The sink's counters, and its transformers' that count something, keyed by
+        their place in the sink (``transformers[0]``) with their ``name``."""
+        counted = {}
+        for i, (t, transformer) in enumerate(zip(self.definition.transformers,
+                                                 self.transformers)):
+            counters = transformer.counters()
+            if counters:
+                counted[f"transformers[{i}]"] = {"name": t.name, **counters}
         return {"batches": self.batches, "samples": self.samples, "failures": self.failures,
-                "last_error": self.last_error}
+                "last_error": self.last_error, "transformers": counted}
 
 
 @dataclasses.dataclass(eq=False)
@@ -630,8 +639,11 @@ class Pipeline:
         """Stop polling, flush every sink's transformers into its publishers, retry
         their buffers once, count what is left as dropped, and close the parts.
 
-        Waits up to ``timeout`` seconds (the longest source timeout by default) for
-        polls under way; a collector stuck beyond it is closed under its thread.
+        ``timeout`` (the longest source timeout by default) bounds the whole stop, in
+        real seconds whatever the pipeline's clock: one deadline shared by the joins
+        of the threads and the sinks' flushes, each waiting only for what remains of
+        it. A collector stuck beyond it is closed under its thread; a sink still busy
+        at the deadline is not flushed (logged).
         """
         if self._stopped:
             return
@@ -639,18 +651,23 @@ class Pipeline:
         self._wake.set()
         wait = max(s.definition.timeout for s in self._sources) if timeout is None \
             else timeout
+        deadline = time.monotonic() + wait
+
+        def remaining() -> float:
+            return max(deadline - time.monotonic(), 0.0)
+
         threads = [self._scheduler] + [s.thread for s in self._sources]
         for source in self._sources:
             source.wakeup.set()
         for thread in threads:
             if thread is not None:
-                thread.join(wait)
+                thread.join(remaining())
                 if thread.is_alive():
                     LOG.warning("Thread %s still busy at stop", thread.name)
         self._stopped = True
         now = self.clock()
         for sink in self._sinks.values():
-            if not sink.run(SampleBatch.empty(), now, wait):
+            if not sink.run(SampleBatch.empty(), now, remaining()):
                 LOG.warning("Sink %s still busy at stop; not flushed", sink.definition.name)
                 continue
             with sink.lock:

@@ -17,7 +17,10 @@ for ``project_id``), the project kept, the window's start as its time, metadata
 ``{group_by: value}`` so that the alarm's metadata query finds it.  Groups never
 mix projects.  A sample for a window already flushed, or more than one period
 ahead of ``now``, is not aggregated (counted in ``late`` / ``early``); at most
-``max_pending`` (resource, window) partial results are held.
+``max_pending`` (resource, window) partial results are held (the oldest beyond it
+counted in ``dropped``).  :meth:`Aggregator.counters` reports the three; at the
+pipeline's stop (:meth:`Aggregator.close`, after the last flush) the partial results
+of windows still open are counted in ``dropped``, not emitted.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
+from oslo_log import log as logging
 
 from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.clock import Clock, system_clock
@@ -42,6 +46,7 @@ DEFAULT_PERIOD = 60.0
 DEFAULT_MAX_PENDING = 1_000_000  # (group, resource, window) partial results held
 DEFAULT_MAX_AGE = 3600.0  # seconds after which an idle group or resource is forgotten
 PROJECT = "project_id"
+LOG = logging.getLogger(__name__)
 
 
 class _Plan(NamedTuple):
@@ -201,6 +206,27 @@ class Aggregator(Stateful):
         self._pending = [(g, r, w, s, n)]
         self._pending_size = g.size
         return g, r, w, s, n
+
+    def counters(self) -> dict[str, int]:
+        """``late``, ``early`` (samples not aggregated), ``dropped`` ((group, resource,
+        window) partial results given up: beyond ``max_pending``, or of windows still
+        open when the pipeline stops)."""
+        with self._lock:
+            return {"late": self.late, "early": self.early, "dropped": self.dropped}
+
+    def close(self) -> None:
+        """The end (the pipeline's stop, after its last flush): the partial results of
+        windows still open are counted as dropped, not emitted (a window cut short
+        would give a wrong value: a sum or count of fewer resources)."""
+        with self._lock:
+            g = self._compact()[0]
+            if g.size:
+                self.dropped += int(g.size)
+                LOG.info("aggregator: %d partial results of windows still open at stop "
+                         "dropped", g.size)
+            empty_i, empty_f = np.empty(0, np.int64), np.empty(0)
+            self._pending = [(empty_i, empty_i, empty_i, empty_f, empty_f)]
+            self._pending_size = 0
 
     def _flush(self, now: float) -> SampleBatch:
         g, r, w, s, n = self._compact()

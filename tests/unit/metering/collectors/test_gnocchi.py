@@ -12,6 +12,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 import uuid
 
 import numpy as np
@@ -390,6 +391,44 @@ def test_a_server_slower_than_the_timeout_is_a_collect_error():
     try:
         with pytest.raises(CollectError, match="no answer .* within 0.3 s"):
             collector("generic", "web", url=server.url, timeout=0.3).collect(T0)
+    finally:
+        server.close()
+
+
+def test_a_server_trickling_its_answer_is_cut_off_at_the_timeout():
+    # one byte every 0.2 s: each read of the socket is quick, the whole answer is not
+    server = crafted((200, points(*[["2027-01-15T08:00:00+00:00", 60.0, 1.0]] * 50)),
+                     trickle=0.2)
+    try:
+        started = time.monotonic()
+        with pytest.raises(CollectError, match="no complete answer .* within 1 s"):
+            collector("generic", "web", url=server.url, timeout=1.0).collect(T0)
+        took = time.monotonic() - started
+    finally:
+        server.close()
+
+    assert took < 1.0 + 2.0  # the deadline and a margin for a loaded machine
+
+
+@pytest.mark.parametrize("where", ["/v1/aggregates", "/v1/search/resource/"])
+def test_a_deeply_nested_answer_is_a_collect_error(where):
+    nested = (200, b"[" * 100_000 + b"]" * 100_000)
+    answers = {"/v1/search/resource/": (200, json.dumps([RESOURCE]).encode()),
+               "/v1/aggregates": (200, points())}
+    answers[where] = nested
+    server = CraftedGnocchi(answers)
+    try:
+        with pytest.raises(CollectError, match="nested too deeply"):
+            collector("generic", "web", url=server.url).collect(T0)
+    finally:
+        server.close()
+
+
+def test_a_deeply_nested_error_answer_is_a_collect_error_with_its_status():
+    server = crafted((500, b"[" * 100_000 + b"]" * 100_000))
+    try:
+        with pytest.raises(CollectError, match="HTTP 500"):
+            collector("generic", "web", url=server.url).collect(T0)
     finally:
         server.close()
 

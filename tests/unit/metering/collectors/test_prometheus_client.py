@@ -186,6 +186,12 @@ def test_the_query_timeout_is_passed_to_prometheus():
         {"metric": {}, "histogram": [1, {"count": "1"}]}]}}, "native histogram"),
     ({"status": "success", "data": {"resultType": "scalar", "result": [1e999, "1"]}},
      "timestamp"),
+    # an integer of 400 digits: too large for a float
+    ({"status": "success", "data": {"resultType": "scalar", "result": [10 ** 400, "1"]}},
+     "timestamp"),
+    ({"status": "success", "data": {"resultType": "vector",
+                                    "result": [{"metric": {}, "value": [-10 ** 400, "1"]}]}},
+     "timestamp"),
 ])
 def test_an_ill_formed_answer_is_refused_with_the_reason(body, reason):
     stand_in = StandIn(body)
@@ -202,6 +208,7 @@ def test_an_ill_formed_answer_is_refused_with_the_reason(body, reason):
     ([[1, "1"], [2]], "pairs"),
     ([[1, "1"], [2, 3]], "not a number's text"),
     ([[1, "1"], [True, "3"]], "timestamp"),
+    ([[1, "1"], [10 ** 400, "3"]], "timestamp too large"),  # 400 digits
     ([[1, "1"], [2, "x"]], "not a number"),
     ({"1": "1"}, "not a list"),
 ])

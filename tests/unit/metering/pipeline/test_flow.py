@@ -122,6 +122,40 @@ def test_what_a_transformer_holds_back_goes_on_when_it_flushes(clock):
     assert loader.one("scale").seen == [6]  # released samples pass the later transformers
 
 
+AGGREGATOR = {"name": "aggregator", "parameters": {
+    "meters": ["load"], "group_by": "project_id", "function": "sum", "period": 60,
+    "target": {"name": "load.sum"}}}
+
+
+def test_the_transformers_counters_are_in_the_sinks_stats(clock):
+    pipeline, _ = build(clock, [source()], [sink(transformers=["scale", AGGREGATOR])])
+    pipeline.poll_due(T0)
+    pipeline.poll_due(T0 + 30)
+
+    transformers = pipeline.stats()["sinks"]["out"]["transformers"]
+    assert transformers == {"transformers[1]": {"name": "aggregator", "late": 0,
+                                                "early": 0, "dropped": 0}}  # (scale: none)
+
+
+def test_at_stop_a_closed_window_is_emitted_and_an_open_one_counted_as_dropped(clock):
+    pipeline, loader = build(clock, [source(interval=30)], [sink(transformers=[AGGREGATOR])])
+    out = loader.one("record")
+    pipeline.poll_due(T0)        # two resources in the window [T0, T0 + 60)
+    pipeline.poll_due(T0 + 30)
+    clock.set(T0 + 60)           # it has closed when the pipeline stops
+    pipeline.poll_due(T0 + 60)   # ...and two partial results in the next, still open
+    emitted_before_stop = out.samples
+    pipeline.stop()
+
+    aggregated = [(b.volumes[i], b.timestamps[i]) for b in out.batches
+                  for i, c in enumerate(b.codes.tolist()) if b.series[c].name == "load.sum"]
+    assert emitted_before_stop == 6 + 1
+    assert aggregated == [(2.0, T0)]  # the T0 window, once: the sum of r0's and r1's 1.0
+    stats = pipeline.stats()["sinks"]["out"]["transformers"]["transformers[0]"]
+    assert stats["dropped"] == 2  # the open window's two resources, not emitted
+    assert out.samples == emitted_before_stop
+
+
 def test_a_failed_poll_still_flushes_the_sinks_and_retries_their_buffers(clock):
     pipeline, loader = build(clock, [source()], [sink()])
     collector, out = loader.one("scripted"), loader.one("record")

@@ -1,5 +1,7 @@
 """When sources are polled: on their interval, backing off when they fail, never
 piling up, and never holding up one another."""
+import time
+
 import pytest
 
 from heat_alarming.metering.pipeline.runner import MAX_BACKOFF, backoff
@@ -116,6 +118,29 @@ def test_a_stuck_source_neither_delays_the_others_nor_piles_up_threads(clock):
         stuck.gate.set()
         pipeline.stop()
     assert pipeline.stats()["sources"]["fine"]["failures"] == 0
+
+
+def test_stop_with_several_stuck_sources_returns_within_its_timeout(clock):
+    # one deadline for the whole stop: five stuck polls do not each get the timeout
+    names = [f"stuck{i}" for i in range(5)]
+    pipeline, loader = build(clock, [source(n, sinks=[n]) for n in names],
+                             [sink(n) for n in names])
+    stuck = loader.parts["scripted"]
+    for collector in stuck:
+        collector.gate.clear()
+    pipeline.start()
+    try:
+        assert all(c.entered.wait(10) for c in stuck)
+        started = time.monotonic()
+        pipeline.stop(timeout=1.0)
+        took = time.monotonic() - started
+    finally:
+        for collector in stuck:
+            collector.gate.set()
+
+    # the timeout and a margin for a loaded machine; one timeout per source was 5 s
+    assert took < 1.0 + 1.5
+    assert all(c.closed for c in stuck)  # closed under their threads
 
 
 def test_polling_on_threads_and_on_the_callers_thread_do_not_mix(clock):

@@ -137,6 +137,23 @@ def test_pending_partials_are_bounded_dropping_the_oldest_windows():
     assert t.dropped == 3
 
 
+def test_its_counters_report_late_early_and_dropped():
+    t = aggregator("count", max_pending=1)
+    t.transform(batch(S, [(2, 5, T0 + 1e9), (0, 1, T0), (0, 1, T0 + 60)]), T0 + 60)
+    t.flush(T0 + 120)  # the window at T0 was dropped (max_pending), the next emitted
+    t.transform(batch(S, [(0, 1, T0 + 10)]), T0 + 121)
+    assert t.counters() == {"late": 1, "early": 1, "dropped": 1}
+
+
+def test_windows_still_open_at_close_are_counted_as_dropped_not_emitted():
+    t = aggregator("count")
+    t.transform(batch(S, ROWS + [(0, 7, T0 + 61)]), T0 + 61)
+    assert flushed(t.flush(T0 + 61)) == [("g1", "p1", 2.0, 0.0), ("g2", "p1", 1.0, 0.0)]
+    t.close()  # the window at T0 + 60 is open: r1's partial result is given up
+    assert t.counters()["dropped"] == 1
+    assert len(t.flush(T0 + 1000)) == 0
+
+
 def test_idle_groups_are_forgotten():
     t = aggregator(max_age=100)
     t.transform(batch(S, ROWS), T0 + 59)
