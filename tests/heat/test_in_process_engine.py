@@ -4,6 +4,7 @@ import pytest
 from tests.support.heat_engine import load, push, settle, size
 
 
+@pytest.mark.engine_clock_near_real_time
 def test_pushed_samples_scale_the_group_out_and_back_in(heat_engine):
     engine = heat_engine
     ident = engine.create("scaling", engine.template("hot-autoscaling.yaml"),

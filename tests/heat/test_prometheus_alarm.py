@@ -33,6 +33,7 @@ def decide_until(engine, ident, output, expected, timeout=60.0):
         assert time.monotonic() < deadline, f"{output} is {seen!r}, not {expected!r}"
 
 
+@pytest.mark.engine_clock_near_real_time
 def test_promql_alarms_scale_the_group_out_and_back_in(heat_engine, prometheus, exporter):
     engine = heat_engine
     if prometheus.url != PROMETHEUS_URL:
