@@ -18,10 +18,20 @@ from heat_alarming.engine.gnocchi_rules import BY_RESOURCES, RESOURCES, aodh_fie
 from heat_alarming.resources.alarm import COMMON, MeteringAlarm
 
 
-def _gnocchi_schema() -> dict:
-    """The properties Heat's Gnocchi alarms share (heat's common_gnocchi_properties_schema,
-    with Aodh's defaults written in the descriptions: Aodh applies them, Heat does not)."""
-    return {
+def _gnocchi_schema(selector: str, selector_schema: properties.Schema) -> dict:
+    """The whole properties schema of a Gnocchi alarm whose resources ``selector``
+    chooses: the metric, the selector, the resource type, the properties Heat's Gnocchi
+    alarms share (heat's common_gnocchi_properties_schema, with Aodh's defaults written
+    in the descriptions: Aodh applies them, Heat does not) and Heat's common alarm
+    properties."""
+    schema = {
+        "metric": properties.Schema(
+            properties.Schema.STRING, _("Metric name watched by the alarm."),
+            required=True, update_allowed=True),
+        selector: selector_schema,
+        "resource_type": properties.Schema(
+            properties.Schema.STRING, _("Gnocchi resource type."), required=True,
+            update_allowed=True),
         "comparison_operator": properties.Schema(
             properties.Schema.STRING,
             _("Operator used to compare the aggregate with the threshold (default eq)."),
@@ -45,6 +55,8 @@ def _gnocchi_schema() -> dict:
         MeteringAlarm.STABILIZATION_WINDOW: MeteringAlarm.properties_schema[
             MeteringAlarm.STABILIZATION_WINDOW],
     }
+    schema.update({k: v for k, v in COMMON.items() if k not in alarm_base.INTERNAL_PROPERTIES})
+    return schema
 
 
 class GnocchiAggregationByResourcesAlarm(MeteringAlarm):
@@ -64,22 +76,11 @@ class GnocchiAggregationByResourcesAlarm(MeteringAlarm):
                        "evaluation_periods", "aggregation_method", "granularity",
                        "threshold")
 
-    properties_schema = {
-        "metric": properties.Schema(
-            properties.Schema.STRING, _("Metric name watched by the alarm."),
-            required=True, update_allowed=True),
-        "query": properties.Schema(
-            properties.Schema.STRING,
-            _('The Gnocchi search (JSON text) of the resources, e.g. '
-              '{"and": [{"=": {"server_group": "..."}}, {"=": {"ended_at": null}}]}.'),
-            required=True, update_allowed=True),
-        "resource_type": properties.Schema(
-            properties.Schema.STRING, _("Gnocchi resource type."), required=True,
-            update_allowed=True),
-    }
-    properties_schema.update(_gnocchi_schema())
-    properties_schema.update({k: v for k, v in COMMON.items()
-                              if k not in alarm_base.INTERNAL_PROPERTIES})
+    properties_schema = _gnocchi_schema("query", properties.Schema(
+        properties.Schema.STRING,
+        _('The Gnocchi search (JSON text) of the resources, e.g. '
+          '{"and": [{"=": {"server_group": "..."}}, {"=": {"ended_at": null}}]}.'),
+        required=True, update_allowed=True))
 
     def _rule(self, props) -> dict:
         rule = {k: props[k] for k in self.RULE_PROPERTIES if props.get(k) is not None}
@@ -99,21 +100,10 @@ class GnocchiResourcesAlarm(GnocchiAggregationByResourcesAlarm):
                        "evaluation_periods", "aggregation_method", "granularity",
                        "threshold")
 
-    properties_schema = {
-        "metric": properties.Schema(
-            properties.Schema.STRING, _("Metric name watched by the alarm."),
-            required=True, update_allowed=True),
-        "resource_id": properties.Schema(
-            properties.Schema.STRING,
-            _("Id of the resource (Gnocchi's id, or the original id it was made from)."),
-            required=True, update_allowed=True),
-        "resource_type": properties.Schema(
-            properties.Schema.STRING, _("Gnocchi resource type."), required=True,
-            update_allowed=True),
-    }
-    properties_schema.update(_gnocchi_schema())
-    properties_schema.update({k: v for k, v in COMMON.items()
-                              if k not in alarm_base.INTERNAL_PROPERTIES})
+    properties_schema = _gnocchi_schema("resource_id", properties.Schema(
+        properties.Schema.STRING,
+        _("Id of the resource (Gnocchi's id, or the original id it was made from)."),
+        required=True, update_allowed=True))
 
 
 def resource_mapping():

@@ -43,6 +43,7 @@ import numpy as np
 
 from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.clock import Clock, system_clock
+from heat_alarming.metering.collectors import answers
 from heat_alarming.metering.pipeline.base import CollectError, Collector, PipelineError
 from heat_alarming.metering.sample import GAUGE
 
@@ -82,8 +83,6 @@ _AGGREGATION = re.compile(r"^(rate:)?(mean|min|max|sum|std|count|median|first|la
 _RESOURCE_TYPE = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 _SCALARS = (str, int, float, bool, type(None))
 _EPOCH64 = np.datetime64(0, "us")
-#: the most one read of an answer takes from the socket
-_CHUNK = 64 * 1024
 
 
 class GnocchiCollector(Collector):
@@ -668,33 +667,17 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 def _read(answer: Any, limit: int, what: str, deadline: float, late: str) -> bytes:
     """The body of ``answer``, at most ``limit`` bytes, all of it by ``deadline`` (a
     monotonic time; ``late`` says so otherwise)."""
-    import urllib3
-
-    declared = answer.headers.get("Content-Length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise CollectError(f"gnocchi {what}: the answer ({declared} bytes) is larger "
-                           f"than max_bytes ({limit})")
-    chunks, size = [], 0
-    raw = answer.raw
     try:
-        while True:
-            # read1: what one read of the socket brings (decompressed, at most
-            # _CHUNK bytes), so that the deadline is looked at between reads
-            chunk = raw.read1(_CHUNK, decode_content=True)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > limit:
-                raise CollectError(f"gnocchi {what}: the answer is larger than max_bytes "
-                                   f"({limit})")
-            if time.monotonic() > deadline:
-                raise CollectError(f"gnocchi {what}: {late}")
-            chunks.append(chunk)
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
-            raise CollectError(f"gnocchi {what}: {late}") from None
-        raise CollectError(f"gnocchi {what}: the answer broke off ({_reason(exc)})") from None
-    return b"".join(chunks)
+        return answers.read_body(answer, limit, deadline)
+    except answers.AnswerTooLarge as exc:
+        size = "" if exc.declared is None else f" ({exc.declared} bytes)"
+        raise CollectError(f"gnocchi {what}: the answer{size} is larger than max_bytes "
+                           f"({limit})") from None
+    except answers.AnswerLate:
+        raise CollectError(f"gnocchi {what}: {late}") from None
+    except answers.AnswerBroken as exc:
+        raise CollectError(f"gnocchi {what}: the answer broke off "
+                           f"({_reason(exc.cause)})") from None
 
 
 def _json(text: bytes, what: str) -> Any:

@@ -34,10 +34,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import requests
-import urllib3
 
 from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.clock import Clock, system_clock
+from heat_alarming.metering.collectors import answers
 from heat_alarming.metering.pipeline.base import CollectError, Collector, PipelineError
 from heat_alarming.metering.sample import MAX_ABS_VOLUME, MAX_FIELD_LENGTH, METER_TYPES
 
@@ -49,7 +49,6 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_SERIES = 10_000
 #: seconds one exchange (connect, evaluate, read) may last
 DEFAULT_TIMEOUT = 10.0
-_CHUNK = 64 * 1024
 _SHOWN = 300  # characters of a server's error text shown in a reason
 
 
@@ -148,33 +147,18 @@ class PrometheusClient:
         return response.status_code, body
 
     def _read(self, response: requests.Response, deadline: float) -> bytes:
-        declared = response.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            raise CollectError(f"Prometheus's answer is {int(declared)} bytes, more than "
-                               f"max_bytes ({self.max_bytes}); refused")
-        chunks, size = [], 0
-        raw = response.raw
         try:
-            while True:
-                # read1: what one read of the socket brings (decompressed, at most
-                # _CHUNK bytes), so that a server trickling its answer meets the deadline
-                chunk = raw.read1(_CHUNK, decode_content=True)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > self.max_bytes:
-                    raise CollectError(f"Prometheus's answer is larger than max_bytes "
-                                       f"({self.max_bytes}); refused")
-                if time.monotonic() > deadline:
-                    raise CollectError(f"Prometheus at {self.url} did not finish its answer "
-                                       f"within {self.timeout:g} s")
-                chunks.append(chunk)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
-                raise CollectError(f"Prometheus at {self.url} did not finish its answer "
-                                   f"within {self.timeout:g} s") from None
-            raise CollectError(f"Prometheus's answer broke off ({_root_cause(exc)})") from None
-        return b"".join(chunks)
+            return answers.read_body(response, self.max_bytes, deadline)
+        except answers.AnswerTooLarge as exc:
+            size = "larger" if exc.declared is None else f"{exc.declared} bytes, more"
+            raise CollectError(f"Prometheus's answer is {size} than max_bytes "
+                               f"({self.max_bytes}); refused") from None
+        except answers.AnswerLate:
+            raise CollectError(f"Prometheus at {self.url} did not finish its answer "
+                               f"within {self.timeout:g} s") from None
+        except answers.AnswerBroken as exc:
+            raise CollectError(f"Prometheus's answer broke off "
+                               f"({_root_cause(exc.cause)})") from None
 
 # -- reading an answer ---------------------------------------------------------------------
 def read_instant(status: int, body: bytes, *,
