@@ -26,6 +26,10 @@ def _add_command(subparsers, name: str, module_name: str, help_text: str) -> Non
     parser = subparsers.add_parser(name, help=help_text,
                                    description=module.__doc__.strip().splitlines()[0])
     module.add_arguments(parser)
+    # also after the command (``heat-alarming demo --debug``); SUPPRESS leaves the
+    # global --debug's value alone when it is not given here
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="log at DEBUG level")
     # a service command (LOG_TO_STDERR) logs to stderr unless the configuration says
     parser.set_defaults(run=module.run, log_to_stderr=getattr(module, "LOG_TO_STDERR", False))
 

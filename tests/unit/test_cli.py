@@ -58,3 +58,13 @@ def test_the_console_script_is_installed_and_runs():
     assert exe, "pip install -e . must install the heat-alarming console script"
     done = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.startswith("heat-alarming ")
+
+
+@pytest.mark.parametrize("argv", (["--debug", "store-demo"], ["store-demo", "--debug"]))
+def test_debug_is_taken_before_or_after_the_command(argv):
+    args = cli.build_parser().parse_args(argv)
+    assert args.debug is True
+
+
+def test_debug_is_off_unless_asked():
+    assert cli.build_parser().parse_args(["store-demo"]).debug is False
