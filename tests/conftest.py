@@ -71,10 +71,11 @@ def pytest_collection_modifyitems(config, items):
     """Tests marked ``engine_clock_near_real_time`` run first of the tests/heat ones.
 
     The session heat-engine's clock is a manual one that the tests move forward, by
-    hours over the session, while Heat, the dispatcher and Prometheus keep real time:
-    a stack whose scale-in needs the two close (as they always are in a deployment)
-    loses it once the manual clock is minutes ahead (reproduced 150 s ahead). So those
-    tests go before the others that use the engine.
+    hours over the session, while a real Prometheus stamps its samples in real time: the
+    PromQL scaling test, whose alarms ask that Prometheus at the engine's time, goes
+    before the tests that move the clock. (A stack test whose load starts off a period
+    boundary mixes two loads in one period: tests start their loads at
+    ``tests.support.heat_engine.period_boundary``.)
     """
     first = [item for item in items if item.get_closest_marker("engine_clock_near_real_time")]
     if first:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 import uuid
 
 from oslo_config import cfg
@@ -62,7 +61,8 @@ class Runtime:
                                        actions.HeatSignaller(self._project_of_alarm,
                                                              self._threshold_of_alarm,
                                                              self._record_outcome,
-                                                             self._history_of_alarm))
+                                                             self._history_of_alarm,
+                                                             clock=self.evaluator.clock))
         self.worker = Worker(self.store, self.evaluator, worker_id=worker_id,
                              heartbeat_interval=group.heartbeat_interval,
                              journal_poll_interval=group.journal_poll_interval,
@@ -90,7 +90,7 @@ class Runtime:
         """Commit an action's outcome (``kind`` "action") or the signaller's note that it
         is about to signal (``actions.SENDING``) to the alarm's history."""
         self.evaluator.alarm_store.record([HistoryEntry(
-            str(uuid.uuid4()), payload["alarm_id"], kind, time.time(),
+            str(uuid.uuid4()), payload["alarm_id"], kind, self.evaluator.clock(),
             payload.get("previous"), payload.get("current"), text, data,
             payload.get("severity", ""))])
 

@@ -1,10 +1,9 @@
 """Stacks from templates/ in a real in-process heat-engine: samples in, scaling out and in."""
 import pytest
 
-from tests.support.heat_engine import load, push, settle, size
+from tests.support.heat_engine import load, period_boundary, push, settle, size
 
 
-@pytest.mark.engine_clock_near_real_time
 def test_pushed_samples_scale_the_group_out_and_back_in(heat_engine):
     engine = heat_engine
     ident = engine.create("scaling", engine.template("hot-autoscaling.yaml"),
@@ -12,7 +11,7 @@ def test_pushed_samples_scale_the_group_out_and_back_in(heat_engine):
     stack_id = ident["stack_id"]
     assert size(engine, ident) == 1
     clock = engine.clock
-    start = clock()
+    start = period_boundary(engine)
     push(engine, ident, "cpu_alarm_high", load(engine, stack_id, 90.0, start, 2))
     clock.set(start + 120 + 1)
     engine.runtime.evaluator.evaluate()

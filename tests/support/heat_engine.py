@@ -55,6 +55,15 @@ def load(engine, stack_id, value, start, periods, members=("vm-1", "vm-2")):
             for p in range(periods) for s in range(0, 60, 10) for vm in members]
 
 
+def period_boundary(engine, period=60):
+    """Move the engine's manual clock to the next multiple of ``period`` and return it:
+    samples of :func:`load` from there fill whole periods (from an unaligned start each
+    period would mix two loads, and an alarm on the last periods would see their mean)."""
+    start = (int(engine.clock()) // period + 1) * period
+    engine.clock.set(float(start))
+    return float(start)
+
+
 def size(engine, ident):
     return engine.outputs(ident)["size"]
 
