@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from heat_alarming import __version__
+from heat_alarming.errors import CommandError
 
 #: subcommand -> (module with add_arguments() and run(), one-line help)
 COMMANDS = {
@@ -31,7 +32,8 @@ def _add_command(subparsers, name: str, module_name: str, help_text: str) -> Non
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="log at DEBUG level")
     # a service command (LOG_TO_STDERR) logs to stderr unless the configuration says
-    parser.set_defaults(run=module.run, log_to_stderr=getattr(module, "LOG_TO_STDERR", False))
+    parser.set_defaults(run=module.run, command=name,
+                        log_to_stderr=getattr(module, "LOG_TO_STDERR", False))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     conf = _setup_logging(args)
-    return int(args.run(args, conf) or 0)
+    try:
+        return int(args.run(args, conf) or 0)
+    except CommandError as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return exc.status
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from heat_alarming import opts
+from heat_alarming.errors import CommandError
 from heat_alarming.metering import (
     ManualClock,
     Sample,
@@ -73,13 +74,11 @@ def run(args: argparse.Namespace, conf) -> int:
     clock = ManualClock(START)
     store = opts.store_from_conf(conf, clock=clock)
     if args.minutes * 60 > store.retention or args.minutes < 1:
-        print(f"error: --minutes {args.minutes} must be between 1 and the store "
-              f"retention ({store.retention // 60} min)", file=sys.stderr)
-        return 2
+        raise CommandError(f"--minutes {args.minutes} must be between 1 and the store "
+                           f"retention ({store.retention // 60} min)", status=2)
     if args.period % store.resolution:
-        print(f"error: --period {args.period} must be a multiple of the store "
-              f"resolution ({store.resolution} s)", file=sys.stderr)
-        return 2
+        raise CommandError(f"--period {args.period} must be a multiple of the store "
+                           f"resolution ({store.resolution} s)", status=2)
     store.track_raw("cpu_util")
     rng = np.random.default_rng(args.seed)
     n_web = max(1, (2 * args.servers) // 3)

@@ -68,3 +68,15 @@ def test_debug_is_taken_before_or_after_the_command(argv):
 
 def test_debug_is_off_unless_asked():
     assert cli.build_parser().parse_args(["store-demo"]).debug is False
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["--minutes", "0"], "--minutes 0 must be between 1 and the store retention (60 min)"),
+    (["--period", "65"], "--period 65 must be a multiple of the store resolution (10 s)"),
+])
+def test_a_refused_argument_is_one_line_naming_it(capsys, tmp_path, argv, reason):
+    code = cli.main(["store-demo", "--no-progress", "--workdir", str(tmp_path), *argv])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err == f"heat-alarming store-demo: error: {reason}\n"
+    assert captured.out == ""
