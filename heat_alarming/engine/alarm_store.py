@@ -272,12 +272,30 @@ class AlarmStore:
             with self._lock, self.engine.begin() as connection:
                 connection.execute(models.history.insert(), rows)
 
-    def history(self, alarm_id: str, limit: int = 100) -> list[HistoryEntry]:
-        """An alarm's history, newest first."""
+    def history(self, alarm_id: str, limit: int = 100,
+                marker: str | None = None) -> list[HistoryEntry]:
+        """An alarm's history, newest first: at most ``limit`` entries.
+
+        ``marker`` is the ``event_id`` of the last entry of the previous page; the
+        page then starts just after it (keyset paging on (timestamp, row id), so
+        entries recorded meanwhile neither repeat nor shift a page).  A marker that
+        is not an event of this alarm raises :class:`UnknownMarker`.
+        """
         table = models.history
-        query = (sa.select(table).where(table.c.alarm_id == alarm_id)
-                 .order_by(table.c.timestamp.desc(), table.c.id.desc()).limit(limit))
+        query = sa.select(table).where(table.c.alarm_id == alarm_id)
         with self.engine.connect() as connection:
+            if marker is not None:
+                after = connection.execute(
+                    sa.select(table.c.timestamp, table.c.id).where(
+                        table.c.alarm_id == alarm_id,
+                        table.c.event_id == marker)).first()
+                if after is None:
+                    raise UnknownMarker(f"marker {marker!r}: no such event in the history "
+                                        f"of alarm {alarm_id}")
+                query = query.where(sa.or_(
+                    table.c.timestamp < after.timestamp,
+                    sa.and_(table.c.timestamp == after.timestamp, table.c.id < after.id)))
+            query = query.order_by(table.c.timestamp.desc(), table.c.id.desc()).limit(limit)
             rows = connection.execute(query).mappings().all()
         return [HistoryEntry(r["event_id"], r["alarm_id"], r["type"], r["timestamp"],
                              r["previous"], r["current"], r["reason"],
@@ -383,6 +401,10 @@ class AlarmStore:
             connection.execute(models.notifications.update().where(
                 models.notifications.c.id == notification_id).values(
                 attempts=attempts, next_attempt=next_attempt, last_error=error[:2000]))
+
+
+class UnknownMarker(LookupError):
+    """A history page was asked to start after an event the alarm does not have."""
 
 
 class MigrationLockTimeout(RuntimeError):

@@ -396,8 +396,9 @@ class Evaluator:
                 ids |= {a.alarm_id for a in self._promql_group.top_alarms}
             return ids | {a.alarm_id for a in self._composites}
 
-    def history(self, alarm_id: str, limit: int = 100):
-        return self.alarm_store.history(alarm_id, limit)
+    def history(self, alarm_id: str, limit: int = 100, marker: str | None = None):
+        """An alarm's history, newest first (:meth:`AlarmStore.history`)."""
+        return self.alarm_store.history(alarm_id, limit, marker)
 
     def register_target(self, name: str, target: Callable[[dict], object]) -> None:
         """Deliver ``inproc://<name>`` actions to ``target(payload)``."""

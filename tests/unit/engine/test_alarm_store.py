@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from heat_alarming.engine.alarm import ALARM, OK, Alarm
-from heat_alarming.engine.alarm_store import AlarmStore, HistoryEntry, Notification
+from heat_alarming.engine.alarm_store import AlarmStore, HistoryEntry, Notification, UnknownMarker
 from heat_alarming.engine.notifiers import NotifierManager, NotifierSettings
 from heat_alarming.engine.notifiers.destinations import DestinationPolicy
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher
@@ -95,6 +95,30 @@ def test_history_is_newest_first_limited_and_pruned(alarm_store):
     assert alarm_store.history("a1")[0].reason_data == {"type": "threshold", "count": 3}
     assert alarm_store.prune_history(older_than=3.0) == 3
     assert [h.event_id for h in alarm_store.history("a1")] == ["e4", "e3"]
+
+
+def test_history_pages_by_marker_without_repeats_or_gaps(alarm_store):
+    # two events share a timestamp: the row id orders them, so no page splits them wrongly
+    for i, when in enumerate([1.0, 2.0, 2.0, 3.0, 4.0]):
+        alarm_store.record([entry("a1", f"e{i}", when)])
+    alarm_store.record([entry("a2", "other", 2.0)])
+    pages, marker = [], None
+    while True:
+        page = alarm_store.history("a1", limit=2, marker=marker)
+        if not page:
+            break
+        pages.append([h.event_id for h in page])
+        marker = page[-1].event_id
+    assert pages == [["e4", "e3"], ["e2", "e1"], ["e0"]]
+    # an event recorded meanwhile, newer than every page, does not shift a later page
+    alarm_store.record([entry("a1", "e5", 5.0)])
+    assert [h.event_id for h in alarm_store.history("a1", limit=2, marker="e3")] == ["e2", "e1"]
+
+
+def test_a_history_marker_of_another_alarm_is_refused(alarm_store):
+    alarm_store.record([entry("a1", "e0", 1.0), entry("a2", "theirs", 1.0)])
+    with pytest.raises(UnknownMarker, match="'theirs': no such event in the history of alarm a1"):
+        alarm_store.history("a1", marker="theirs")
 
 
 def test_notifications_wait_retry_and_go(alarm_store):
