@@ -6,3 +6,6 @@ Layering: ``metering`` (samples and the rolling-window store) is imported by
 """
 
 __version__ = "0.1.0"
+
+#: the heat.conf section of every heat-alarming option (gathered in heat_alarming.opts)
+GROUP = "heat_alarming"

@@ -101,10 +101,14 @@ def database_url(path_or_url: str) -> str:
     return "sqlite:///" + os.path.abspath(path_or_url)
 
 
+#: the alarm database when none is named: a SQLite file in the working directory
+DEFAULT_URL = "heat-alarming.sqlite"
+
+
 class AlarmStore:
     """Alarm definitions and their state, history and notifications in SQL."""
 
-    def __init__(self, url: str = "heat-alarming.sqlite", *, upgrade: bool = True) -> None:
+    def __init__(self, url: str = DEFAULT_URL, *, upgrade: bool = True) -> None:
         self.url = database_url(url)
         kwargs: dict[str, Any] = {"future": True}
         if self.url.startswith("sqlite"):

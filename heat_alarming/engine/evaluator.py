@@ -21,12 +21,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
+from oslo_config import cfg
 from oslo_log import log as logging
 
+from heat_alarming import GROUP
 from heat_alarming.engine import composite as composite_mod
 from heat_alarming.engine.alarm import (
     ALARM,
     COMPOSITE,
+    MAX_NESTING,
     OK,
     PROMETHEUS,
     THRESHOLD,
@@ -38,6 +41,7 @@ from heat_alarming.engine.alarm import (
     ThresholdRule,
 )
 from heat_alarming.engine.alarm_store import (
+    DEFAULT_URL,
     STATE_TRANSITION,
     AlarmStore,
     HistoryEntry,
@@ -66,6 +70,10 @@ from heat_alarming.metering.query import COMPARE
 from heat_alarming.metering.store import RollingStore
 
 LOG = logging.getLogger(__name__)
+
+#: seconds between full rounds; seconds a period's round waits after it closes; seconds
+#: history is kept (30 days)
+INTERVAL, PERIOD_CLOSE_DELAY, HISTORY_RETENTION = 60.0, 0.5, 30 * 86400
 
 _CODE = {OK: V_OK, ALARM: V_ALARM, UNKNOWN: V_UNKNOWN}
 _STATE = {V_OK: OK, V_ALARM: ALARM, V_UNKNOWN: UNKNOWN}
@@ -249,8 +257,8 @@ class Evaluator:
     def __init__(self, store: RollingStore, alarm_store: AlarmStore | None = None, *,
                  clock: Callable[[], float] | None = None,
                  notifiers: NotifierManager | None = None, dispatcher: Dispatcher | None = None,
-                 interval: float = 60.0, period_close_delay: float = 0.5,
-                 history_retention: float = 30 * 86400.0,
+                 interval: float = INTERVAL, period_close_delay: float = PERIOD_CLOSE_DELAY,
+                 history_retention: float = HISTORY_RETENTION,
                  owns: Callable[[Alarm], bool] | None = None,
                  limits: Limits | None = None,
                  promql: PromQLSource | None = None) -> None:
@@ -917,3 +925,60 @@ class _Round:
     def commit(self) -> None:
         self.evaluator.alarm_store.commit_round(list(self.changed.values()), self.history,
                                                 self.notifications, defined_only=True)
+
+
+# -- options: read by evaluator_from_conf, gathered in heat_alarming.opts ----------------
+evaluator_opts = [
+    cfg.StrOpt("alarm_database", default=DEFAULT_URL,
+               help="Where alarms, their state, history and pending notifications are "
+                    "kept: a SQLAlchemy URL (postgresql+psycopg2://...) or a file path "
+                    "for SQLite."),
+    cfg.FloatOpt("evaluation_interval", default=INTERVAL, min=1.0,
+                 help="Seconds between full evaluation rounds. Alarms are also "
+                      "evaluated as soon as one of their periods closes."),
+    cfg.FloatOpt("period_close_delay", default=PERIOD_CLOSE_DELAY, min=0.0,
+                 help="Seconds to wait after a period closes before evaluating it, "
+                      "for samples stamped just before the close to arrive."),
+    cfg.IntOpt("history_retention", default=HISTORY_RETENTION, min=60,
+               help="Seconds alarm history is kept."),
+    cfg.IntOpt("max_alarms_per_project", default=Limits.alarms_per_project, min=1,
+               help="Alarms one project may have; defining more is refused with an "
+                    "error to that project only."),
+    cfg.IntOpt("max_composite_leaves", default=Limits.composite_leaves, min=1,
+               help="Threshold rules and alarm references one composite alarm may hold."),
+    cfg.IntOpt("max_composite_depth", default=Limits.composite_depth, min=1,
+               max=MAX_NESTING,
+               help=f"and/or levels one composite rule may nest (at most {MAX_NESTING})."),
+    cfg.IntOpt("max_time_constraints", default=Limits.time_constraints, min=0,
+               help="Time constraints one alarm may have; each is a cron walk in every "
+                    "round."),
+    cfg.IntOpt("max_actions_per_state", default=Limits.actions_per_state, min=0,
+               help="Actions one alarm may have for each state (alarm_actions, ok_actions, "
+                    "insufficient_data_actions); each queues a notification per "
+                    "transition or repeat."),
+]
+
+
+def evaluator_from_conf(conf: cfg.ConfigOpts, store: RollingStore,
+                        clock: Callable[[], float] | None = None) -> Evaluator:
+    """An evaluator on ``store`` with its alarm store, notifiers and dispatcher from
+    ``[heat_alarming]``."""
+    from heat_alarming.engine.notifiers import notifier_settings_from_conf
+    from heat_alarming.engine.notifiers.dispatcher import dispatcher_from_conf
+    from heat_alarming.engine.promql_source import source_from_conf
+
+    conf.register_opts(evaluator_opts, group=GROUP)
+    group = conf[GROUP]
+    alarm_store = AlarmStore(group.alarm_database)
+    manager = NotifierManager(notifier_settings_from_conf(conf))
+    limits = Limits(composite_leaves=group.max_composite_leaves,
+                    composite_depth=group.max_composite_depth,
+                    alarms_per_project=group.max_alarms_per_project,
+                    time_constraints=group.max_time_constraints,
+                    actions_per_state=group.max_actions_per_state)
+    return Evaluator(store, alarm_store, clock=clock, notifiers=manager,
+                     dispatcher=dispatcher_from_conf(conf, alarm_store, manager),
+                     interval=group.evaluation_interval,
+                     period_close_delay=group.period_close_delay,
+                     history_retention=group.history_retention, limits=limits,
+                     promql=source_from_conf(conf, GROUP, clock=clock or store.clock))

@@ -61,6 +61,7 @@ import time
 from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from heat_alarming.engine import models
@@ -73,6 +74,17 @@ LOG = logging.getLogger(__name__)
 LOCK_TIMEOUT = 10
 _PG_LOCK = 0x4841_4A4E  # advisory lock id of journal appends ("HAJN")
 _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's error code for lock_timeout
+
+#: what one signal may carry, checked (by the OS::Metering::Alarm resource) before its
+#: batch is encoded and appended, so that one append's hold of the lock stays short
+signal_opts = [
+    cfg.IntOpt("max_samples_per_signal", default=1000, min=1,
+               help="Most sample rows one OS::Metering::Alarm signal may carry."),
+    cfg.IntOpt("max_signal_bytes", default=1048576, min=1,
+               help="Largest OS::Metering::Alarm signal accepted, as the JSON size of "
+                    "its details in bytes (heat-api's max_json_body_size bounds REST "
+                    "requests, but not the engine's RPC)."),
+]
 
 
 class SampleJournal:

@@ -63,6 +63,8 @@ from typing import Any
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from heat_alarming import GROUP
+from heat_alarming.metering.pipeline.publishers import EXCHANGE, TOPIC
 from heat_alarming.metering.sample import Sample, SampleError, SampleValidator
 from heat_alarming.metering.summary_log import SummaryLog
 
@@ -71,8 +73,9 @@ LOG = logging.getLogger(__name__)
 #: seconds between two log lines about dropped messages of one kind
 #: seconds a batch whose delivery failed waits before it goes back to the bus
 REQUEUE_DELAY = 1.0
-# the defaults of the options below and of MeteringListener's arguments
-TOPIC, EXCHANGE, POOL = "metering", "ceilometer", "heat-alarming"
+# the defaults of the options below and of MeteringListener's arguments (the topic and
+# exchange are those the notifier:// publisher sends to)
+POOL = "heat-alarming"
 BATCH_SIZE, BATCH_TIMEOUT, THREADS = 32, 0.5, 4
 MAX_MESSAGES, DEDUP_IDS_PER_PROJECT, DEDUP_PROJECTS = 1000, 1000, 1000
 #: oslo.messaging's NotificationResult values (its module is imported only when a
@@ -529,10 +532,11 @@ def listener_from_conf(conf: cfg.ConfigOpts, transport, deliver: Deliver,
     ``metering_listener`` is off.  ``transport`` None: one is made from
     ``metering_transport_url`` (else the notification transport), and cleaned up
     on :meth:`MeteringListener.stop`, after which that listener cannot start again."""
-    from heat_alarming import opts
+    from heat_alarming.metering.store_conf import register_store_opts
 
-    opts.register_opts(conf)
-    group = conf[opts.GROUP]
+    conf.register_opts(listener_opts, group=GROUP)
+    register_store_opts(conf)  # samples are checked against the store's limits
+    group = conf[GROUP]
     if not group.metering_listener:
         return None
     owned = transport is None

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Collection, Iterable
 
 import numpy as np
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from heat_alarming.engine.alarm import Alarm
@@ -454,3 +455,24 @@ class Worker:
         if self.snapshot_path is not None:
             self._snapshot_logged()
 
+
+# the defaults are the class attributes above, written once
+worker_opts = [
+    cfg.StrOpt("snapshot_path",
+               help="Where each heat-engine worker snapshots its store and restores it "
+                    "from on start: worker n of a host (the first free slot) writes "
+                    "<snapshot_path>.<n>. Samples are durable in the sample journal "
+                    "anyway; a snapshot saves replaying it on start. Unset: windows are "
+                    "rebuilt from the journal alone."),
+    cfg.IntOpt("snapshot_interval", default=int(Worker.snapshot_interval), min=1,
+               help="Seconds between a worker's store snapshots (and one more on a "
+                    "clean stop); a restart replays from the journal only what came "
+                    "after the snapshot."),
+    cfg.FloatOpt("heartbeat_interval", default=Membership.heartbeat_interval, min=0.1,
+                 help="Seconds between a heat-engine worker's heartbeats in the alarm "
+                      "database; a worker silent for two intervals is taken for dead and "
+                      "its projects' alarms move to the live workers."),
+    cfg.FloatOpt("journal_poll_interval", default=Worker.journal_poll_interval, min=0.05,
+                 help="Seconds between reads of the sample journal, through which samples "
+                      "pushed to one worker reach the worker that owns their project."),
+]

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+#: raw samples kept per tracked series
+CAPACITY = 512
+
 
 class RawRing:
     """Per-series rings of raw samples for the tracked series only."""
 
-    def __init__(self, capacity: int = 512) -> None:
+    def __init__(self, capacity: int = CAPACITY) -> None:
         self.capacity = int(capacity)
         self.slot_of_row = np.full(0, -1, dtype=np.int64)
         self.times = np.full((0, self.capacity), np.nan)

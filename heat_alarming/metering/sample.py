@@ -22,6 +22,8 @@ DEFAULT_SOURCE = "heat-alarming"
 #: longest text accepted in a field that names a series (meter, resource, project,
 #: user, unit, source): what a series key and the alarm database's id columns hold
 MAX_FIELD_LENGTH = 255
+#: largest resource metadata accepted with a sample, as JSON bytes
+MAX_METADATA_BYTES = 8192
 #: largest |volume| accepted: a sum of squares of 10**100 such values stays finite,
 #: so sum, avg and std of any period and selection can be represented
 MAX_ABS_VOLUME = 1e100
@@ -128,7 +130,7 @@ class SampleValidator:
     """
 
     def __init__(self, retention: float, max_clock_skew: float,
-                 max_metadata_bytes: int = 8192,
+                 max_metadata_bytes: int = MAX_METADATA_BYTES,
                  max_field_length: int = MAX_FIELD_LENGTH) -> None:
         self.retention = float(retention)
         self.max_clock_skew = float(max_clock_skew)

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from oslo_log import log as logging
 
+from heat_alarming.metering import raw as raw_mod
 from heat_alarming.metering import statistics as stats_mod
 from heat_alarming.metering.batch import SampleBatch
 from heat_alarming.metering.buckets import FIELDS, BucketRing, bucket_of, to_buckets
@@ -31,6 +32,7 @@ from heat_alarming.metering.sample import (
     GAUGE,
     MAX_ABS_VOLUME,
     MAX_FIELD_LENGTH,
+    MAX_METADATA_BYTES,
     METER_TYPES,
     Rejection,
     Sample,
@@ -50,6 +52,9 @@ _NEEDS = {"count": ("count",), "sum": ("total",), "avg": ("total",),
           "std": ("total", "sumsq"), "min": ("vmin",), "max": ("vmax",),
           "last": ("last", "last_tick")}
 MAX_PERIODS_PER_REQUEST = 100_000
+#: a store's shape when not told: seconds per bucket, seconds of window, seconds a
+#: sample may be ahead of the clock
+RESOLUTION, RETENTION, MAX_CLOCK_SKEW = 10, 3600, 300
 
 
 class Selection(NamedTuple):
@@ -108,9 +113,10 @@ class RollingStore:
     series, after one more sweep (see :class:`SeriesIndex`).
     """
 
-    def __init__(self, resolution: int = 10, retention: int = 3600, *,
-                 max_clock_skew: float = 300.0, max_metadata_bytes: int = 8192,
-                 raw_capacity: int = 512, clock: Clock = system_clock,
+    def __init__(self, resolution: int = RESOLUTION, retention: int = RETENTION, *,
+                 max_clock_skew: float = MAX_CLOCK_SKEW,
+                 max_metadata_bytes: int = MAX_METADATA_BYTES,
+                 raw_capacity: int = raw_mod.CAPACITY, clock: Clock = system_clock,
                  capacity: int = 1024, buffer_size: int = 65536,
                  max_field_length: int = MAX_FIELD_LENGTH,
                  max_series_per_project: int | None = None) -> None:

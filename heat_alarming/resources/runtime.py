@@ -26,12 +26,14 @@ import uuid
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from heat_alarming import opts
+from heat_alarming import GROUP, opts
 from heat_alarming.engine.alarm_store import HistoryEntry
+from heat_alarming.engine.evaluator import evaluator_from_conf
 from heat_alarming.engine.listener import listener_from_conf
 from heat_alarming.engine.worker import Bookkeeping, Worker
 from heat_alarming.metering.sample import Sample
 from heat_alarming.metering.snapshot import claim_slot
+from heat_alarming.metering.store_conf import restore_from_conf, store_from_conf
 from heat_alarming.resources import actions
 
 LOG = logging.getLogger(__name__)
@@ -43,8 +45,8 @@ class Runtime:
 
     def __init__(self, conf: cfg.ConfigOpts = cfg.CONF, clock=None,
                  worker_id: str | None = None, join_grace: bool = True) -> None:
-        opts.register_opts(conf)
-        group = conf[opts.GROUP]
+        opts.register_opts(conf)  # all of them: the resources read some too
+        group = conf[GROUP]
         self.pid = os.getpid()
         self.snapshot_path: str | None = None
         self._slot_fd: int | None = None
@@ -52,11 +54,11 @@ class Runtime:
         if group.snapshot_path:
             slot, self.snapshot_path, self._slot_fd = claim_slot(group.snapshot_path)
             worker_id = worker_id or f"{socket.gethostname()}:slot{slot}"
-            restored = opts.restore_from_conf(conf, self.snapshot_path, clock=clock)
+            restored = restore_from_conf(conf, self.snapshot_path, clock=clock)
             bookkeeping = restored and Bookkeeping.from_extra(restored[1],
                                                               self.snapshot_path)
-        self.store = restored[0] if bookkeeping else opts.store_from_conf(conf, clock=clock)
-        self.evaluator = opts.evaluator_from_conf(conf, self.store, clock=clock)
+        self.store = restored[0] if bookkeeping else store_from_conf(conf, clock=clock)
+        self.evaluator = evaluator_from_conf(conf, self.store, clock=clock)
         self.evaluator.register_target(actions.TARGET,
                                        actions.HeatSignaller(self._project_of_alarm,
                                                              self._threshold_of_alarm,

@@ -21,13 +21,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from oslo_config import cfg
 from stevedore import driver as stevedore_driver
 from stevedore import exception as stevedore_exception
+
+from heat_alarming import GROUP
 
 if TYPE_CHECKING:
     from heat_alarming.engine.alarm import Alarm
 
 NAMESPACE = "heat_alarming.notifiers"
+#: seconds one delivery attempt may take in all
+TIMEOUT = 10.0
+#: domain of the deprecated trust_username
+TRUST_USER_DOMAIN_NAME = "Default"
 ACTION_FIELDS = ("alarm_actions", "ok_actions", "insufficient_data_actions")
 
 
@@ -52,16 +59,22 @@ class DeliveryError(Exception):
 
 @dataclasses.dataclass
 class NotifierSettings:
-    """What drivers need to know; :mod:`heat_alarming.opts` fills it from heat.conf."""
+    """What drivers need to know; :func:`notifier_settings_from_conf` fills it from
+    heat.conf."""
 
-    timeout: float = 10.0
+    timeout: float = TIMEOUT
     verify: bool | str = True           # False, True or a CA bundle path
     client_cert: str | None = None
     client_key: str | None = None
-    trust_auth_url: str | None = None   # keystone v3, for trust+http(s)
+    #: ``trustee(trust_id) -> keystoneauth1 auth plugin`` of the service user that
+    #: trust+http(s) actions authenticate as, scoped to ``trust_id`` (unscoped for None);
+    #: from Heat's ``[trustee]`` (:func:`.trust.trustee_from_conf`)
+    trustee: Callable[[str | None], Any] | None = None
+    #: without ``trustee``: a keystone v3 password user for trust+http(s)
+    trust_auth_url: str | None = None
     trust_username: str | None = None
     trust_password: str | None = None
-    trust_user_domain_name: str = "Default"
+    trust_user_domain_name: str = TRUST_USER_DOMAIN_NAME
     targets: dict[str, Callable[[dict], object]] = dataclasses.field(default_factory=dict)
     #: where webhooks may go (a :class:`~.destinations.DestinationPolicy`; default: the
     #: default policy, which refuses loopback, private and link-local addresses)
@@ -136,3 +149,34 @@ class NotifierManager:
 
     def notify(self, action: str, payload: dict, idempotency_key: str) -> None:
         self.driver_for(action).notify(action, payload, idempotency_key)
+
+
+# -- options: read by notifier_settings_from_conf, gathered in heat_alarming.opts --------
+notifier_opts = [
+    cfg.FloatOpt("notification_timeout", default=TIMEOUT, min=0.1,
+                 help="Seconds one delivery attempt of a webhook may take in all (name "
+                      "resolution, a trust action's keystone calls, connect, send, "
+                      "reading the answer's status line) before it is abandoned and "
+                      "retried."),
+    cfg.BoolOpt("ssl_verify", default=True,
+                help="Verify the TLS certificate of https webhooks."),
+    cfg.StrOpt("ssl_ca_file",
+               help="CA bundle to verify https webhooks with (instead of the system's)."),
+    cfg.StrOpt("ssl_cert_file", help="Client certificate for https webhooks."),
+    cfg.StrOpt("ssl_key_file", help="Private key of ssl_cert_file."),
+]
+
+
+def notifier_settings_from_conf(conf: cfg.ConfigOpts) -> NotifierSettings:
+    """:class:`NotifierSettings` from ``[heat_alarming]``, the webhook destination policy
+    and, for trust actions, Heat's ``[trustee]``."""
+    from heat_alarming.engine.notifiers.destinations import destination_policy_from_conf
+    from heat_alarming.engine.notifiers.trust import trustee_from_conf
+
+    conf.register_opts(notifier_opts, group=GROUP)
+    group = conf[GROUP]
+    verify = group.ssl_ca_file if (group.ssl_verify and group.ssl_ca_file) else group.ssl_verify
+    return NotifierSettings(timeout=group.notification_timeout, verify=verify,
+                            client_cert=group.ssl_cert_file, client_key=group.ssl_key_file,
+                            trustee=trustee_from_conf(conf),
+                            policy=destination_policy_from_conf(conf))

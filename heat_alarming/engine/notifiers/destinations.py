@@ -31,6 +31,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
+from oslo_config import cfg
+
+from heat_alarming import GROUP
 from heat_alarming.engine.notifiers import DeliveryError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -273,3 +276,44 @@ class DestinationPolicy:
             return None
         raise DestinationError(f"destination refused: {host!r} is not a canonical IP "
                                "address (write a.b.c.d in decimal)")
+
+
+# -- options: read by destination_policy_from_conf, gathered in heat_alarming.opts ------
+destination_opts = [
+    cfg.ListOpt("webhook_allowed_schemes", default=list(DEFAULT_ALLOWED_SCHEMES),
+                help="Schemes webhooks may use (trust+http and trust+https actions count "
+                     "as http and https)."),
+    cfg.ListOpt("webhook_denied_networks", default=list(DEFAULT_DENIED_NETWORKS),
+                help="Networks (CIDR) webhooks may never call. The most specific network "
+                     "of webhook_denied_networks and webhook_allowed_networks that holds an "
+                     "address decides, a denial on a tie; the default denies link-local "
+                     "addresses, where metadata services answer (169.254.169.254)."),
+    cfg.ListOpt("webhook_allowed_networks", default=[],
+                help="Networks (CIDR) webhooks may call although they are loopback, "
+                     "private or reserved (e.g. an internal receiver's 10.1.2.0/24). With "
+                     "0.0.0.0/0 and ::/0 in webhook_denied_networks, only these networks "
+                     "are callable."),
+    cfg.BoolOpt("webhook_allow_loopback", default=False,
+                help="Let webhooks call loopback addresses (127.0.0.0/8, ::1) that no "
+                     "network of the two lists names: heat-engine's own host."),
+    cfg.BoolOpt("webhook_allow_private", default=False,
+                help="Let webhooks call addresses that are not globally routable "
+                     "(10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7, 0.0.0.0/8, "
+                     "multicast, reserved...) that no network of the two lists names."),
+    cfg.ListOpt("webhook_allowed_ports", item_type=cfg.types.Integer(min=1, max=65535),
+                default=[],
+                help="Ports webhooks may call; empty: any port."),
+]
+
+
+def destination_policy_from_conf(conf: cfg.ConfigOpts) -> DestinationPolicy:
+    """The webhook :class:`DestinationPolicy` of ``[heat_alarming]``."""
+    conf.register_opts(destination_opts, group=GROUP)
+    group = conf[GROUP]
+    return DestinationPolicy(
+        allowed_schemes=group.webhook_allowed_schemes,
+        allowed_networks=group.webhook_allowed_networks,
+        denied_networks=group.webhook_denied_networks,
+        allow_loopback=group.webhook_allow_loopback,
+        allow_private=group.webhook_allow_private,
+        allowed_ports=group.webhook_allowed_ports)

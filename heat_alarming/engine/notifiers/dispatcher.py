@@ -27,21 +27,27 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from concurrent import futures
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
+from heat_alarming import GROUP
 from heat_alarming.engine.alarm_store import AlarmStore, HistoryEntry, Notification
 from heat_alarming.engine.notifiers import DeliveryError, NotifierManager, redact
 
 LOG = logging.getLogger(__name__)
 ACTION_FAILED = "action failed"
+#: threads of each delivery pool, and of one project in each; attempts before a
+#: notification is given up; the first retry's wait and the longest wait, in seconds
+WORKERS, WORKERS_PER_PROJECT, MAX_ATTEMPTS, BACKOFF, MAX_BACKOFF = 16, 2, 8, 1.0, 300.0
 
 
 class Dispatcher:
     """Delivers the alarm store's pending notifications with a thread pool."""
 
     def __init__(self, alarm_store: AlarmStore, manager: NotifierManager | None = None, *,
-                 workers: int = 16, workers_per_project: int = 2, max_attempts: int = 8,
-                 backoff: float = 1.0, max_backoff: float = 300.0,
+                 workers: int = WORKERS, workers_per_project: int = WORKERS_PER_PROJECT,
+                 max_attempts: int = MAX_ATTEMPTS, backoff: float = BACKOFF,
+                 max_backoff: float = MAX_BACKOFF,
                  poll_interval: float = 5.0, clock: Callable[[], float] = time.time,
                  lease: float = 120.0, batch: int = 200,
                  projects: Callable[[], Collection[str] | None] | None = None) -> None:
@@ -222,3 +228,38 @@ class Dispatcher:
             {"action": redact(item.action), "idempotency_key": item.idempotency_key},
             item.payload.get("severity", ""))])
         self.alarm_store.notification_delivered(item.id)
+
+
+# -- options: read by dispatcher_from_conf, gathered in heat_alarming.opts ---------------
+dispatcher_opts = [
+    cfg.IntOpt("notification_max_attempts", default=MAX_ATTEMPTS, min=1,
+               help="Delivery attempts of one notification before it is given up and "
+                    "the failure recorded in the alarm's history."),
+    cfg.FloatOpt("notification_backoff", default=BACKOFF, min=0.0,
+                 help="Seconds before the first retry; each further retry waits twice "
+                      "as long, up to notification_max_backoff."),
+    cfg.FloatOpt("notification_max_backoff", default=MAX_BACKOFF, min=0.0,
+                 help="Longest wait between two delivery attempts."),
+    cfg.IntOpt("notification_workers", default=WORKERS, min=1,
+               help="Notifications delivered in parallel: the threads of each of the "
+                    "two delivery pools, one for in-process actions (inproc://, log://) "
+                    "and one for remote ones (webhooks)."),
+    cfg.IntOpt("notification_workers_per_project", default=WORKERS_PER_PROJECT, min=1,
+               help="Notifications of one project delivered in parallel in each pool, "
+                    "so that a project whose targets are slow or dead holds at most "
+                    "this many threads; the others deliver the other projects' "
+                    "notifications, every project's oldest due one first."),
+]
+
+
+def dispatcher_from_conf(conf: cfg.ConfigOpts, alarm_store: AlarmStore,
+                         manager: NotifierManager) -> Dispatcher:
+    """A dispatcher of ``alarm_store``'s notifications through ``manager``, paced and
+    bounded by ``[heat_alarming]``."""
+    conf.register_opts(dispatcher_opts, group=GROUP)
+    group = conf[GROUP]
+    return Dispatcher(alarm_store, manager, workers=group.notification_workers,
+                      workers_per_project=group.notification_workers_per_project,
+                      max_attempts=group.notification_max_attempts,
+                      backoff=group.notification_backoff,
+                      max_backoff=group.notification_max_backoff)

@@ -1,10 +1,15 @@
 """``trust+http(s)://<trust_id>[:...]@host/path``: a webhook called with a trust-scoped token.
 
 As Aodh's trust notifier: the trust id rides in the URL's user part; the
-notifier authenticates to keystone (keystoneauth1, v3 password plugin) as
-the configured service user scoped to that trust, and calls the webhook
-with the token in ``X-Auth-Token``.  Tokens are cached per trust until
-keystoneauth1 says they are near expiry.
+notifier authenticates to keystone as the service user scoped to that trust,
+and calls the webhook with the token in ``X-Auth-Token``.  Tokens are cached
+per trust until keystoneauth1 says they are near expiry.
+
+The service user is Heat's trustee: the ``[trustee]`` section of heat.conf,
+loaded with keystoneauth1's loading as heat-engine loads it for its own trusts
+(:func:`trustee_from_conf`).  When ``[trustee]`` has no ``auth_type``, the
+deprecated ``trust_*`` options of ``[heat_alarming]`` name a keystone v3
+password user instead, and a warning says so when the settings are read.
 
 The action is the tenant's to write, the token is the cloud's: before any
 token is requested (when the alarm is defined, and at every delivery) the
@@ -21,6 +26,7 @@ share one ``notification_timeout`` (:mod:`.deadline`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -28,14 +34,21 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import loading as ks_loading
+from keystoneauth1 import plugin as ks_plugin
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
+from oslo_config import cfg
 
+from heat_alarming import GROUP
 from heat_alarming.engine.alarm import Alarm
-from heat_alarming.engine.notifiers import DeliveryError
+from heat_alarming.engine.notifiers import TRUST_USER_DOMAIN_NAME, DeliveryError
 from heat_alarming.engine.notifiers.deadline import Deadline, DeadlineAdapter
 from heat_alarming.engine.notifiers.http import HTTPNotifier
 
+LOG = logging.getLogger(__name__)
+#: Heat's section of its trustee, the service user that trusts delegate to
+TRUSTEE_GROUP = "trustee"
 TRUST_REFUSED = ("the trust is not one from the alarm's user in the alarm's project to the "
                  "service user, or it does not exist")
 _TRUST_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
@@ -43,6 +56,8 @@ _TRUST_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 # keystoneauth1 the body of a trust-scoped token
 _TRUST_ID_IN_TEXT = re.compile(r"(/OS-TRUST/trusts/|\"OS-TRUST:trust\": \{[^{}]*?\"id\": \")"
                                r"[A-Za-z0-9_-]+")
+_IDENTITY_V3 = {"service_type": "identity", "interface": ks_plugin.AUTH_INTERFACE,
+                "version": (3, 0)}
 _LOGGERS_THAT_SHOW_TRUST_IDS = ("urllib3.connectionpool", "keystoneauth.identity.v3.base",
                                 "keystoneauth.session")
 
@@ -81,31 +96,92 @@ def split_trust_url(action: str) -> tuple[str, str]:
     return parts.username, urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+_DEPRECATED = "use Heat's [trustee] section, the service user heat-engine's trusts go to"
+
+# deprecated: [trustee] names the service user; these are read only when it has no auth_type
+trust_opts = [
+    cfg.StrOpt("trust_auth_url", deprecated_for_removal=True, deprecated_reason=_DEPRECATED,
+               help="Keystone v3 URL for trust+http(s) actions."),
+    cfg.StrOpt("trust_username", deprecated_for_removal=True, deprecated_reason=_DEPRECATED,
+               help="Service user that trust+http(s) actions authenticate as, scoped "
+                    "to the trust named in the action URL."),
+    cfg.StrOpt("trust_password", secret=True, deprecated_for_removal=True,
+               deprecated_reason=_DEPRECATED, help="Password of trust_username."),
+    cfg.StrOpt("trust_user_domain_name", default=TRUST_USER_DOMAIN_NAME,
+               deprecated_for_removal=True, deprecated_reason=_DEPRECATED,
+               help="Domain of trust_username."),
+]
+
+
+def password_auth(auth_url: str, username: str, password: str | None,
+                  user_domain_name: str = TRUST_USER_DOMAIN_NAME,
+                  trust_id: str | None = None) -> v3.Password:
+    """A keystone v3 password plugin of ``username``, scoped to ``trust_id`` if given."""
+    return v3.Password(auth_url=auth_url, username=username, password=password,
+                       user_domain_name=user_domain_name, trust_id=trust_id)
+
+
+def _trustee_auth(conf: cfg.ConfigOpts, trust_id: str | None):
+    return ks_loading.load_auth_from_conf_options(conf, TRUSTEE_GROUP, trust_id=trust_id)
+
+
+def trustee_from_conf(conf: cfg.ConfigOpts):
+    """``trustee(trust_id) -> auth plugin`` of the service user trust actions
+    authenticate as (see :attr:`NotifierSettings.trustee`), or None when none is
+    configured.
+
+    Heat's ``[trustee]`` when it has an ``auth_type`` (loaded now, so that a wrong
+    section fails at start rather than at the first delivery); else the deprecated
+    ``trust_*`` options, with a warning.
+    """
+    ks_loading.register_auth_conf_options(conf, TRUSTEE_GROUP)
+    conf.register_opts(trust_opts, group=GROUP)
+    if conf[TRUSTEE_GROUP].auth_type:
+        ks_loading.load_auth_from_conf_options(conf, TRUSTEE_GROUP)
+        return functools.partial(_trustee_auth, conf)
+    group = conf[GROUP]
+    if not (group.trust_auth_url or group.trust_username):
+        return None
+    LOG.warning("[%s] trust_auth_url, trust_username, trust_password and "
+                "trust_user_domain_name are deprecated: trust actions use them because "
+                "[%s] has no auth_type; configure [%s] (auth_type = password, auth_url, "
+                "username, password, user_domain_name) as heat-engine reads it",
+                GROUP, TRUSTEE_GROUP, TRUSTEE_GROUP)
+    if not (group.trust_auth_url and group.trust_username):
+        return None
+    return functools.partial(password_auth, group.trust_auth_url, group.trust_username,
+                             group.trust_password, group.trust_user_domain_name)
+
+
 class TrustNotifier(HTTPNotifier):
     def __init__(self, settings) -> None:
         super().__init__(settings)
-        self._trust_auths: dict[str, v3.Password] = {}
-        self._service_auth: v3.Password | None = None
+        self._trust_auths: dict[str, object] = {}
+        self._service_auth = None
         self._lock = threading.Lock()
 
     def _configured(self) -> None:
         settings = self.settings
-        if not (settings.trust_auth_url and settings.trust_username):
-            raise DeliveryError("trust notifier: trust_auth_url and trust_username are not "
-                                "configured", retryable=False)
+        if settings.trustee is None and not (settings.trust_auth_url
+                                             and settings.trust_username):
+            raise DeliveryError(f"trust notifier: no service user: heat.conf's "
+                                f"[{TRUSTEE_GROUP}] has no auth_type", retryable=False)
 
-    def _auth(self, trust_id: str | None = None) -> v3.Password:
+    def _new_auth(self, trust_id: str | None):
+        settings = self.settings
+        if settings.trustee is not None:
+            return settings.trustee(trust_id)
+        return password_auth(settings.trust_auth_url, settings.trust_username,
+                             settings.trust_password, settings.trust_user_domain_name,
+                             trust_id)
+
+    def _auth(self, trust_id: str | None = None):
         """The service user's auth plugin, unscoped (it reads the trusts it is given) or
         scoped to ``trust_id``; each caches its token until near expiry."""
-        settings = self.settings
         with self._lock:
             auth = self._service_auth if trust_id is None else self._trust_auths.get(trust_id)
             if auth is None:
-                auth = v3.Password(auth_url=settings.trust_auth_url,
-                                   username=settings.trust_username,
-                                   password=settings.trust_password,
-                                   user_domain_name=settings.trust_user_domain_name,
-                                   trust_id=trust_id)
+                auth = self._new_auth(trust_id)
                 if trust_id is None:
                     self._service_auth = auth
                 else:
@@ -113,7 +189,7 @@ class TrustNotifier(HTTPNotifier):
             return auth
 
     @contextlib.contextmanager
-    def _keystone(self, auth: v3.Password, deadline: Deadline):
+    def _keystone(self, auth, deadline: Deadline):
         """A keystoneauth1 session whose every call ends by ``deadline``."""
         with requests.Session() as http:
             adapter = DeadlineAdapter(deadline)
@@ -138,11 +214,12 @@ class TrustNotifier(HTTPNotifier):
         if deadline is None:
             with Deadline(self.settings.timeout) as deadline:
                 return self.check_trust(trust_id, project_id, user_id, deadline)
-        url = f"{self.settings.trust_auth_url.rstrip('/')}/OS-TRUST/trusts/" \
-              f"{quote(trust_id, safe='')}"
+        path = f"/OS-TRUST/trusts/{quote(trust_id, safe='')}"
         try:
             with self._keystone(self._auth(), deadline) as service:
-                response = service.get(url, raise_exc=False, log=False)  # no trust id in logs
+                # keystone's v3 API where the service user authenticates
+                response = service.get(path, endpoint_filter=_IDENTITY_V3, raise_exc=False,
+                                       log=False)  # no trust id in logs
                 trustee = service.get_user_id()
         except ks_exceptions.Unauthorized as exc:
             raise DeliveryError(f"keystone refused the service user: {exc}",

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 from oslo_log import log as logging
 
+from heat_alarming import GROUP
 from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.clock import Clock, system_clock
 from heat_alarming.metering.pipeline.base import PipelineError, Publisher, PublishError
@@ -518,7 +519,7 @@ class NotifierPublisher(_Counting):
         if not transport_url and parts.netloc:
             transport_url = urllib.parse.urlunsplit(("rabbit", parts.netloc, parts.path,
                                                      "", ""))
-        transport_url = transport_url or _host_option(conf, "heat_alarming",
+        transport_url = transport_url or _host_option(conf, GROUP,
                                                       "metering_transport_url") \
             or _host_option(conf, "oslo_messaging_notifications", "transport_url") \
             or _host_option(conf, None, "transport_url")
@@ -526,15 +527,15 @@ class NotifierPublisher(_Counting):
             raise PipelineError("transport_url", "no broker to send to: give "
                                 "transport_url= (rabbit://user:pass@host:5672/vhost) or "
                                 "configure the host's transport_url")
-        self.topic = opts.text("topic", _host_option(conf, "heat_alarming",
+        self.topic = opts.text("topic", _host_option(conf, GROUP,
                                                      "metering_topic") or TOPIC)
-        self.exchange = opts.text("exchange", _host_option(conf, "heat_alarming",
+        self.exchange = opts.text("exchange", _host_option(conf, GROUP,
                                                            "metering_exchange") or EXCHANGE)
         for name, value in (("topic", self.topic), ("exchange", self.exchange)):
             if not value or any(c.isspace() for c in value):
                 raise PipelineError(name, f"must be a name without spaces, not {value!r}")
         self.secret = opts.text("telemetry_secret",
-                                _host_option(conf, "heat_alarming", "telemetry_secret"))
+                                _host_option(conf, GROUP, "telemetry_secret"))
         self.batch = opts.integer("batch", NOTIFIER_BATCH, 1, 100_000)
         self.publisher_id = f"heat-alarming.publisher.{socket.gethostname()}"
         self._counts["notifications"] = 0
