@@ -14,11 +14,17 @@ import logging
 import uuid
 
 import pytest
+from oslo_config import cfg
 
+from heat_alarming import opts
 from heat_alarming.engine.alarm import Alarm, AlarmError
 from heat_alarming.engine.alarm_store import AlarmStore, Notification
 from heat_alarming.engine.evaluator import Evaluator
-from heat_alarming.engine.notifiers import NotifierManager, NotifierSettings
+from heat_alarming.engine.notifiers import (
+    NotifierManager,
+    NotifierSettings,
+    notifier_settings_from_conf,
+)
 from heat_alarming.engine.notifiers.destinations import DestinationPolicy
 from heat_alarming.engine.notifiers.dispatcher import ACTION_FAILED, Dispatcher
 from heat_alarming.engine.notifiers.trust import TRUST_REFUSED
@@ -35,6 +41,12 @@ def alarm_store(request, tmp_path):
     store = AlarmStore(database_url(request.param, tmp_path, request))
     yield store
     store.close()
+
+
+@pytest.fixture(autouse=True)
+def keystone_heard_nothing_yet(keystone):
+    """What the recording proxy saw is this test's alone."""
+    keystone.proxy.seen.clear()
 
 
 @pytest.fixture
@@ -175,3 +187,108 @@ def test_a_token_never_goes_to_a_refused_destination(keystone, trust_cloud, alar
     assert "denied network" in failure.reason and alarm_store.pending_count() == 0
     assert len(keystone.proxy.seen) == before, "keystone heard nothing of it"
     assert cloud.trust_a not in everything_logged(caplog) + failure.reason
+
+
+# -- the service user from heat.conf: Heat's [trustee], or the deprecated trust_* options --
+DEPRECATION = "trust_auth_url, trust_username, trust_password and trust_user_domain_name " \
+              "are deprecated"
+
+
+def heat_conf(tmp_path, keystone, cloud, how: str) -> cfg.ConfigOpts:
+    """A ConfigOpts read from a heat.conf naming the service user ``how``."""
+    root = keystone.url.rsplit("/v3", 1)[0]
+    sections = {
+        # as Heat's own heat.conf carries it: the generic plugin, an unversioned URL
+        "[trustee] password": f"[trustee]\nauth_type = password\nauth_url = {root}\n"
+                              f"username = alarm-svc\npassword = {cloud.svc_password}\n"
+                              "user_domain_name = Default\n",
+        "[trustee] v3password": f"[trustee]\nauth_type = v3password\n"
+                                f"auth_url = {keystone.url}\nusername = alarm-svc\n"
+                                f"password = {cloud.svc_password}\n"
+                                "user_domain_id = default\n",
+        "deprecated trust_* options": f"trust_auth_url = {keystone.url}\n"
+                                      "trust_username = alarm-svc\n"
+                                      f"trust_password = {cloud.svc_password}\n",
+    }
+    path = tmp_path / "heat.conf"
+    extra = "" if how.startswith("deprecated") else sections[how]
+    own = sections[how] if how.startswith("deprecated") else ""
+    path.write_text(f"[heat_alarming]\nwebhook_allow_loopback = true\n"
+                    f"notification_timeout = 30\n{own}{extra}")
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf([], default_config_files=[str(path)])
+    return conf
+
+
+@pytest.mark.parametrize("how", ["[trustee] password", "[trustee] v3password",
+                                 "deprecated trust_* options"])
+def test_the_service_user_of_heat_conf_delivers_only_the_alarm_projects_own_trust(
+        keystone, trust_cloud, tmp_path, hook, how, caplog):
+    """A of project A and B of project B each delegate to the service user: each project's
+    alarm is delivered with its own trust's token, and refused the other project's trust,
+    before any token of it is asked for."""
+    cloud = trust_cloud
+    conf = heat_conf(tmp_path, keystone, cloud, how)
+    with caplog.at_level(logging.WARNING, logger="heat_alarming"):
+        settings = notifier_settings_from_conf(conf)
+    warned = [r for r in caplog.records if DEPRECATION in r.getMessage()]
+    assert len(warned) == (1 if how.startswith("deprecated") else 0)
+    alarm_store = AlarmStore(f"sqlite:///{tmp_path / 'alarms.sqlite'}")
+    clock = ManualClock(1_699_999_200.0)
+    store = RollingStore(10, 3600, clock=clock)
+    evaluator = Evaluator(store, alarm_store, notifiers=NotifierManager(settings))
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        for own, other in (("a", "b"), ("b", "a")):
+            foreign = getattr(cloud, f"trust_{other}")
+            with pytest.raises(AlarmError, match=TRUST_REFUSED):
+                evaluator.define(definition(cloud, trust_action(foreign, hook.url), own))
+            assert foreign not in trust_tokens_asked(keystone)
+        alarms = {own: evaluator.define(definition(
+            cloud, trust_action(getattr(cloud, f"trust_{own}"), hook.url), own))
+            for own in ("a", "b")}
+        for own in ("a", "b"):
+            store.add(Sample("cpu", 90.0, "vm", project_id=getattr(cloud, f"project_{own}").id,
+                             timestamp=clock() + 1))
+        clock.advance(61)
+        assert len(evaluator.evaluate()) == 2
+        assert evaluator.dispatcher.deliver_due() == 2
+    tokens = {keystone.admin().tokens.validate(r["headers"]["X-Auth-Token"]).trust_id:
+              r["body"]["alarm_id"] for r in hook.requests}
+    assert tokens == {cloud.trust_a: alarms["a"].alarm_id, cloud.trust_b: alarms["b"].alarm_id}
+    assert set(trust_tokens_asked(keystone)) - {None} == {cloud.trust_a, cloud.trust_b}, \
+        "the proxy saw this way's token requests, so what it did not see was not asked"
+    assert not [r for r in caplog.records if DEPRECATION in r.getMessage()], \
+        "warned once, when the settings were read, not at each delivery"
+    assert cloud.trust_a not in everything_logged(caplog)
+    alarm_store.close()
+
+
+def test_trustee_wins_over_the_deprecated_options(keystone, trust_cloud, tmp_path, hook,
+                                                 caplog):
+    cloud = trust_cloud
+    conf = heat_conf(tmp_path, keystone, cloud, "[trustee] password")
+    conf.set_override("trust_auth_url", "http://127.0.0.1:9/v3", opts.GROUP)
+    conf.set_override("trust_username", "nobody", opts.GROUP)
+    with caplog.at_level(logging.WARNING, logger="heat_alarming"):
+        notifiers = NotifierManager(notifier_settings_from_conf(conf))
+    assert not [r for r in caplog.records if DEPRECATION in r.getMessage()]
+    alarm = Alarm.from_dict(definition(cloud, trust_action(cloud.trust_a, hook.url)))
+    notifiers.check_alarm(alarm)  # keystone at [trustee]'s URL answered, not port 9
+
+
+def test_without_a_service_user_trust_actions_are_refused_saying_what_to_configure(
+        tmp_path, hook):
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf([], default_config_files=[])
+    conf.set_override("webhook_allow_loopback", True, opts.GROUP)
+    notifiers = NotifierManager(notifier_settings_from_conf(conf))
+    alarm = Alarm.from_dict({"alarm_id": str(uuid.uuid4()), "name": "n", "project_id": "p",
+                             "user_id": "u",
+                             "alarm_actions": [trust_action("t" * 32, hook.url)],
+                             "threshold_rule": {"meter_name": "cpu", "threshold": 50}})
+    with pytest.raises(AlarmError, match=r"no service user: heat.conf's \[trustee\] has no "
+                                         r"auth_type"):
+        notifiers.check_alarm(alarm)

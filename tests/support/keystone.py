@@ -69,8 +69,10 @@ class RecordingProxy:
                 proxy.seen.append({"method": self.command, "path": self.path,
                                    "body": json.loads(body) if body else None})
                 upstream = http.client.HTTPConnection(*target, timeout=60)
+                # the Host header goes on, so that the links keystone writes in its
+                # version documents (which keystoneauth follows) lead back here
                 headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "connection")}
+                           if k.lower() != "connection"}
                 upstream.request(self.command, self.path, body or None, headers)
                 answer = upstream.getresponse()
                 data = answer.read()
