@@ -7,15 +7,24 @@ does not list the directory, and ``environment.d`` mappings (Heat's stock
 ``default.yaml`` maps ``OS::Metering::Alarm`` to ``OS::Aodh::Alarm``) that
 replace our types after plugins are loaded.  ``--fix`` comments those
 mappings out.
+
+heat.conf is read as heat-engine reads it, with oslo.config: the file, then the
+``*.conf`` files of its configuration directories (``heat.conf.d`` beside it,
+or those given with ``--config-dir``), a later file's value winning.  Only the
+two options looked at are registered, with Heat's types and defaults; Heat
+itself is not imported.
 """
 from __future__ import annotations
 
 import argparse
-import configparser
 import glob
 import os
 import re
 import sys
+
+from oslo_config import cfg
+
+from heat_alarming.errors import CommandError
 
 SHIM_NAME = "heat_alarming_plugin.py"
 SHIM = ('"""heat-alarming resource types; written by `heat-alarming install-plugin`."""\n'
@@ -28,6 +37,13 @@ HEAT_DEFAULT_PLUGIN_DIRS = ["/usr/lib64/heat", "/usr/lib/heat", "/usr/local/lib/
                             "/usr/local/lib64/heat"]
 DEFAULT_ENVIRONMENT_DIR = "/etc/heat/environment.d"
 DISABLED = "# disabled by heat-alarming install-plugin: "
+#: what is read of heat.conf: Heat's own options (heat/common/config.py), same types
+HEAT_OPTS = [
+    cfg.ListOpt("plugin_dirs", default=HEAT_DEFAULT_PLUGIN_DIRS,
+                help="List of directories to search for plug-ins."),
+    cfg.StrOpt("environment_dir", default=DEFAULT_ENVIRONMENT_DIR,
+               help="The directory to search for environment files."),
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,19 +52,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                              "/usr/local/lib/heat)")
     parser.add_argument("--heat-conf", default="/etc/heat/heat.conf",
                         help="heat.conf to check (default /etc/heat/heat.conf)")
+    parser.add_argument("--config-dir", action="append", default=[], metavar="DIR",
+                        help="a configuration directory heat-engine reads after heat.conf "
+                             "(its --config-dir), whose *.conf files count too; may repeat "
+                             "(default: <heat.conf>.d, e.g. /etc/heat/heat.conf.d, when it "
+                             "exists)")
     parser.add_argument("--fix", action="store_true",
                         help="comment out environment.d mappings that replace our types")
 
 
-def _heat_conf(path: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    if os.path.exists(path):
-        parser.read(path)
-    return parser
+def _heat_conf(args: argparse.Namespace) -> cfg.ConfigOpts:
+    """heat.conf and its configuration directories, as oslo.config reads them for
+    heat-engine."""
+    path = args.heat_conf
+    if not os.path.isfile(path):
+        raise CommandError(f"{path}: no such file; give heat-engine's configuration file "
+                           "with --heat-conf")
+    for directory in args.config_dir:
+        if not os.path.isdir(directory):
+            raise CommandError(f"--config-dir {directory}: no such directory")
+    directories = args.config_dir or [d for d in (path + ".d",) if os.path.isdir(d)]
+    conf = cfg.ConfigOpts()
+    conf.register_opts(HEAT_OPTS)
+    try:
+        conf([], project="heat", default_config_files=[path],
+             default_config_dirs=directories, use_env=False)
+        _ = (conf.plugin_dirs, conf.environment_dir)  # values are parsed when read
+    except cfg.Error as exc:
+        raise CommandError(f"{path}: {exc}") from None
+    return conf
 
 
-def _list(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
+def _configured_plugin_dirs(conf: cfg.ConfigOpts) -> list[str]:
+    """plugin_dirs as heat.conf (or one of its directories' files) sets it; [] when
+    nothing sets it."""
+    if conf.get_location("plugin_dirs").location is cfg.Locations.opt_default:
+        return []
+    return [d for d in conf.plugin_dirs if d]
 
 
 def conflicting_lines(environment_dir: str) -> list[tuple[str, int, str]]:
@@ -82,8 +122,8 @@ def comment_out(lines: list[tuple[str, int, str]]) -> None:
 
 
 def run(args: argparse.Namespace, conf=None) -> int:
-    heat_conf = _heat_conf(args.heat_conf)
-    configured = _list(heat_conf.get("DEFAULT", "plugin_dirs", fallback=None))
+    heat_conf = _heat_conf(args)
+    configured = _configured_plugin_dirs(heat_conf)
     plugin_dirs = configured or HEAT_DEFAULT_PLUGIN_DIRS
     plugin_dir = args.plugin_dir or (configured[0] if configured else "/usr/local/lib/heat")
     os.makedirs(plugin_dir, exist_ok=True)
@@ -97,8 +137,7 @@ def run(args: argparse.Namespace, conf=None) -> int:
         where = "plugin_dirs" if configured else "the default plugin_dirs"
         print(f"WARNING: {plugin_dir} is not in {where} of {args.heat_conf}; add it: "
               f"[DEFAULT] plugin_dirs = {','.join(plugin_dirs + [plugin_dir])}")
-    environment_dir = heat_conf.get("DEFAULT", "environment_dir",
-                                    fallback=DEFAULT_ENVIRONMENT_DIR)
+    environment_dir = heat_conf.environment_dir
     lines = conflicting_lines(environment_dir)
     for path, number, text in lines:
         print(f"WARNING: {path}:{number} maps one of our types away and would silently "

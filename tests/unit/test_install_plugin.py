@@ -82,3 +82,50 @@ def test_the_shim_loads_our_types_through_heats_plugin_loader(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "OS::Metering::Alarm heat_alarming.resources.alarm" in done.stdout
     assert "OS::Ceilometer::Alarm heat_alarming.resources.alarm" in done.stdout
+
+
+def test_heat_conf_d_is_read_after_heat_conf_as_heat_engine_reads_it(tmp_path, capsys):
+    """oslo.config reads <heat.conf>.d/*.conf after heat.conf: its plugin_dirs wins."""
+    conf, _ = setup(tmp_path, plugin_dirs="/usr/lib/heat")
+    later = tmp_path / "plugins-of-conf-d"
+    (tmp_path / "heat.conf.d").mkdir()
+    (tmp_path / "heat.conf.d" / "50-plugins.conf").write_text(
+        f"[DEFAULT]\nplugin_dirs = {later}, /usr/lib/heat\n")
+    assert cli.main(["install-plugin", "--heat-conf", str(conf), "--fix"]) == 0
+    assert (later / SHIM_NAME).exists(), "the first of plugin_dirs as heat.conf.d sets it"
+    assert "heat-engine will load heat-alarming" in capsys.readouterr().out
+
+
+def test_config_dir_names_the_directory_heat_engine_is_given(tmp_path, capsys):
+    conf, default = setup(tmp_path, plugin_dirs=str(tmp_path / "plugins"))
+    elsewhere = tmp_path / "elsewhere.d"
+    elsewhere.mkdir()
+    other_env = tmp_path / "other-environment.d"
+    other_env.mkdir()
+    (other_env / "mine.yaml").write_text(STOCK)
+    (elsewhere / "env.conf").write_text(f"[DEFAULT]\nenvironment_dir = {other_env}\n")
+    assert cli.main(["install-plugin", "--heat-conf", str(conf),
+                     "--config-dir", str(elsewhere)]) == 1
+    warned = [line for line in capsys.readouterr().out.splitlines()
+              if "maps one of our types away" in line]
+    assert len(warned) == 3 and all(str(other_env / "mine.yaml") in w for w in warned)
+
+
+def test_a_missing_heat_conf_is_one_line_of_error_and_nothing_is_written(tmp_path, capsys):
+    plugins = tmp_path / "plugins"
+    missing = tmp_path / "no-such" / "heat.conf"
+    assert cli.main(["install-plugin", "--heat-conf", str(missing),
+                     "--plugin-dir", str(plugins)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (f"heat-alarming install-plugin: error: {missing}: no such file; "
+                            "give heat-engine's configuration file with --heat-conf\n")
+    assert captured.out == "" and not plugins.exists()
+
+
+def test_a_heat_conf_oslo_config_cannot_parse_is_one_line_of_error(tmp_path, capsys):
+    conf = tmp_path / "heat.conf"
+    conf.write_text("[DEFAULT\nplugin_dirs = /x\n")
+    assert cli.main(["install-plugin", "--heat-conf", str(conf)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"heat-alarming install-plugin: error: {conf}: ")
+    assert err.count("\n") == 1
