@@ -126,13 +126,46 @@ def test_workers_sharing_one_configuration_write_a_file_each(conf, clock):
         two.stop()
 
 
-def test_snapshots_are_taken_periodically_by_a_started_worker(conf, clock):
-    runtime = worker(conf, clock).start()
+def snapshot_on_disk(conf, runtime, clock):
+    """(samples counted per period, the file's mtime) of the worker's snapshot file, or
+    None while there is none."""
+    if not os.path.exists(runtime.snapshot_path):
+        return None
+    mtime = os.stat(runtime.snapshot_path).st_mtime_ns
+    store, _ = opts.restore_from_conf(conf, runtime.snapshot_path, clock)
+    stats = store.statistics("cpu_util", period=60, start=T0, end=T0 + 180,
+                             aggregates=["count"], project_id=PROJECT)
+    return stats.count.tolist(), mtime
+
+
+def wait_for(condition, what: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{what} within {timeout:g} s")
+
+
+def test_snapshots_are_taken_every_snapshot_interval_by_a_started_worker(conf, clock):
+    """snapshot_interval 1: while the worker runs (no stop, which snapshots anyway), its
+    file is rewritten, and a later snapshot holds the samples pushed after an earlier
+    one."""
+    runtime = worker(conf, clock)
+    runtime.evaluator.define(ALARM)
+    runtime.start()
     try:
-        deadline = time.monotonic() + 20
-        while not os.path.exists(runtime.snapshot_path) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert os.path.exists(runtime.snapshot_path), "no snapshot within 20 intervals"
+        def snapshot_holding_period(index):
+            found = snapshot_on_disk(conf, runtime, clock)
+            return found if found and found[0][index] == 3 else None
+
+        push_period(runtime, 0)
+        first = wait_for(lambda: snapshot_holding_period(0), "no snapshot of the first period")
+        push_period(runtime, 1)
+        later = wait_for(lambda: snapshot_holding_period(1), "no snapshot of the second period")
+        assert later[1] > first[1], "the file was written again"
+        assert later[0] == [3, 3, 0] and first[0][0] == 3
     finally:
         runtime.stop()
 
