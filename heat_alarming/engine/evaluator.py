@@ -591,13 +591,21 @@ class Evaluator:
         """How the rounds went, as copies: ``rounds`` (completed), ``failed_rounds``
         (rounds that raised, whose changes were not stored), ``round_seconds`` (the
         completed rounds' time in all), ``last_round_seconds``, and ``alarms``:
-        (project, state) -> the alarms the rounds decide (those ``owns`` accepts, as
-        last compiled; "" for alarms without a project). Waits for no round."""
+        (project, state) -> the alarms the rounds decide (those ``owns`` accepts; ""
+        for alarms without a project). Waits for no round: while one runs, the
+        alarms are those it started with."""
         with self._timing_lock:
             out = {"rounds": self.rounds, "failed_rounds": self._failed_rounds,
                    "round_seconds": self._round_seconds,
                    "last_round_seconds": self._last_round_seconds}
-        # what the last compilation decides: containers replaced whole, never mutated
+        if self._dirty and self._lock.acquire(blocking=False):
+            try:  # definitions changed since the last round: what the next one decides
+                if self._dirty:
+                    self._compile()
+            finally:
+                self._lock.release()
+        # (a round running now compiles them itself; until it has, the figures are
+        # those of the last compilation: containers replaced whole, never mutated)
         evaluated = [a for g in list(self._groups.values()) for a in g.top_alarms]
         promql_group = self._promql_group
         if promql_group is not None:

@@ -9,61 +9,20 @@ import logging
 import socket
 
 import pytest
-import requests
 from oslo_config import cfg
-from prometheus_client.parser import text_string_to_metric_families
 
 from heat_alarming import opts
 from heat_alarming.engine import AlarmStore, Evaluator
 from heat_alarming.engine.metrics import WorkerMetrics, metrics_from_conf
 from heat_alarming.engine.worker import Worker
 from heat_alarming.metering import RollingStore, Sample
-from tests.support.http_servers import free_port
+from tests.support.http_servers import free_port, free_ports
 from tests.support.rabbit import wait_for
+from tests.support.worker_metrics import parsed, scrape, value
 
 from .conftest import T0
 
 PROJECT = "p-metrics"
-
-
-def scrape(address: tuple[str, int]) -> dict:
-    """The endpoint's answer parsed by prometheus-client: {(sample name, labels without
-    ``worker``): value}, and the ``worker`` labels seen."""
-    host, port = address
-    answer = requests.get(f"http://{host}:{port}/metrics", timeout=5)
-    answer.raise_for_status()
-    return parsed(answer.text)
-
-
-def parsed(text: str) -> dict:
-    values, workers = {}, set()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = dict(sample.labels)
-            workers.add(labels.pop("worker"))
-            values[(sample.name, tuple(sorted(labels.items())))] = sample.value
-    values["workers"] = workers
-    return values
-
-
-def value(metrics: dict, name: str, **labels) -> float:
-    return metrics[(name, tuple(sorted(labels.items())))]
-
-
-def consecutive_free_ports(n: int) -> int:
-    """A port p with p .. p + n - 1 free on 127.0.0.1 now."""
-    for _ in range(50):
-        base = free_port()
-        if base + n - 1 > 65535:
-            continue
-        try:
-            for port in range(base, base + n):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise AssertionError(f"no {n} consecutive free ports")
 
 
 @pytest.fixture
@@ -173,7 +132,7 @@ def configured(**options) -> cfg.ConfigOpts:
 
 
 def test_two_workers_of_a_host_take_two_ports_and_two_files(tmp_path):
-    base = consecutive_free_ports(2)
+    base = free_ports(2)
     conf = configured(metrics_port=base,
                                metrics_textfile=str(tmp_path / "worker"))
     url = f"sqlite:///{tmp_path / 'alarms.sqlite'}"
