@@ -9,6 +9,7 @@ import logging
 import socket
 
 import pytest
+import sqlalchemy as sa
 from oslo_config import cfg
 
 from heat_alarming import opts
@@ -97,6 +98,24 @@ def test_a_notification_given_up_counts_as_failed(world, worker, metrics):
     assert value(gone, "heat_alarming_notifications_failed_total") == queued
     assert value(gone, "heat_alarming_notifications_pending") == 0
     assert value(gone, "heat_alarming_notifications_delivered_total") == 0
+
+
+def test_a_failed_round_counts_and_a_part_that_cannot_be_read_is_left_out(
+        world, worker, metrics, caplog):
+    world.feed(90, 90, project=PROJECT)
+    with world.evaluator.alarm_store.engine.begin() as connection:  # the queue is gone
+        connection.execute(sa.text("DROP TABLE ha_notifications"))
+    with pytest.raises(sa.exc.DatabaseError):
+        world.feed(90, project=PROJECT)  # the transition's notifications cannot be stored
+    caplog.set_level(logging.WARNING, logger="heat_alarming.engine.metrics")
+    for _ in range(2):
+        served = scrape(metrics.address)
+        assert value(served, "heat_alarming_evaluation_rounds_total") == 2
+        assert value(served, "heat_alarming_evaluation_failed_rounds_total") == 1
+        assert value(served, "heat_alarming_samples_accepted_total") == 18
+        assert not [k for k in served if k[0].startswith("heat_alarming_notifications")]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "dispatcher" in warnings[0], "logged once, not per scrape"
 
 
 def test_the_textfile_is_written_whole_rewritten_and_removed(world, worker, tmp_path):
