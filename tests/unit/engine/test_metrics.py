@@ -11,6 +11,7 @@ import socket
 import pytest
 import sqlalchemy as sa
 from oslo_config import cfg
+from prometheus_client.parser import text_string_to_metric_families
 
 from heat_alarming import opts
 from heat_alarming.engine import AlarmStore, Evaluator
@@ -19,7 +20,7 @@ from heat_alarming.engine.worker import Worker
 from heat_alarming.metering import RollingStore, Sample
 from tests.support.http_servers import free_port, free_ports
 from tests.support.rabbit import wait_for
-from tests.support.worker_metrics import parsed, scrape, value
+from tests.support.worker_metrics import NodeExporter, parsed, scrape, value
 
 from .conftest import T0
 
@@ -177,6 +178,42 @@ def test_two_workers_of_a_host_take_two_ports_and_two_files(tmp_path):
             metrics.stop()
         for alarm_store in alarm_stores:
             alarm_store.close()
+
+
+def test_a_node_exporter_reads_two_workers_textfiles_side_by_side(tmp_path):
+    """node-exporter refuses series that two files both hold; the ``worker`` label
+    keeps the workers' apart."""
+    directory = tmp_path / "textfiles"
+    directory.mkdir()
+    url = f"sqlite:///{tmp_path / 'alarms.sqlite'}"
+    alarm_stores, exposed = [], []
+    exporter = NodeExporter(str(directory))
+    try:
+        for slot, name in enumerate(("w1", "w2")):
+            alarm_store = AlarmStore(url)
+            alarm_stores.append(alarm_store)
+            store = RollingStore(10, 3600)
+            evaluator = Evaluator(store, alarm_store)
+            worker = Worker(store, evaluator, worker_id=name, join_grace=False)
+            worker.coordinate()
+            for _ in range(slot + 1):
+                evaluator.evaluate()
+            metrics = WorkerMetrics(worker, slot=slot, textfile=str(directory / "engine"))
+            exposed.append(metrics)
+            metrics.write_textfile()
+        text = exporter.text()
+    finally:
+        exporter.close()
+        for alarm_store in alarm_stores:
+            alarm_store.close()
+    read = parsed(text)
+    assert value(read, "node_textfile_scrape_error") == 0
+    assert read["workers"] == {"w1", "w2"}
+    for metrics in exposed:
+        assert value(read, "node_textfile_mtime_seconds", file=metrics.textfile) > 0
+    rounds = {s.labels["worker"]: s.value for family in text_string_to_metric_families(text)
+              for s in family.samples if s.name == "heat_alarming_evaluation_rounds_total"}
+    assert rounds == {"w1": 1, "w2": 2}
 
 
 def test_metrics_are_off_unless_configured(worker):
