@@ -106,9 +106,14 @@ def run(args: argparse.Namespace, conf) -> int:
     if spec is None:
         opts.register_opts(conf)
         spec, origin = conf[opts.GROUP].alarm_database, f"[{opts.GROUP}] alarm_database"
+    import sqlalchemy as sa
+
     store, shown = open_store(spec, origin)
     try:
         args.alarm_run(store, shown, args)
+    except sa.exc.DBAPIError as exc:  # the server went away, or a lock timed out
+        raise CommandError(f"reading the alarm database {shown} failed: "
+                           f"{_first_line(exc.orig, sa.engine.make_url(store.url))}") from None
     finally:
         store.close()
     return 0
