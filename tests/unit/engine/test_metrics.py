@@ -19,7 +19,7 @@ from heat_alarming.engine.metrics import WorkerMetrics, metrics_from_conf
 from heat_alarming.engine.worker import Worker
 from heat_alarming.metering import RollingStore, Sample
 from tests.support.http_servers import free_port, free_ports
-from tests.support.rabbit import wait_for
+from tests.support.waiting import wait_for
 from tests.support.worker_metrics import NodeExporter, parsed, scrape, value
 
 from .conftest import T0
