@@ -21,6 +21,7 @@ from heat_alarming import GROUP
 from heat_alarming.engine.evaluator import evaluator_from_conf, evaluator_opts
 from heat_alarming.engine.journal import signal_opts
 from heat_alarming.engine.listener import listener_opts
+from heat_alarming.engine.metrics import metrics_opts
 from heat_alarming.engine.notifiers import notifier_opts, notifier_settings_from_conf
 from heat_alarming.engine.notifiers.destinations import (
     destination_opts,
@@ -48,6 +49,7 @@ OPTION_LISTS = (
     destination_opts,
     prometheus_opts,
     listener_opts,
+    metrics_opts,
 )
 
 
