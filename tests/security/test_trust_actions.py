@@ -274,6 +274,8 @@ def test_trustee_wins_over_the_deprecated_options(keystone, trust_cloud, tmp_pat
     with caplog.at_level(logging.WARNING, logger="heat_alarming"):
         notifiers = NotifierManager(notifier_settings_from_conf(conf))
     assert not [r for r in caplog.records if DEPRECATION in r.getMessage()]
+    (ignored,) = [r for r in caplog.records if "are ignored" in r.getMessage()]
+    assert "[trustee] names the service user of trust actions" in ignored.getMessage()
     alarm = Alarm.from_dict(definition(cloud, trust_action(cloud.trust_a, hook.url)))
     notifiers.check_alarm(alarm)  # keystone at [trustee]'s URL answered, not port 9
 

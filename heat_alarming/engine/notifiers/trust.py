@@ -136,10 +136,14 @@ def trustee_from_conf(conf: cfg.ConfigOpts):
     """
     ks_loading.register_auth_conf_options(conf, TRUSTEE_GROUP)
     conf.register_opts(trust_opts, group=GROUP)
+    group = conf[GROUP]
     if conf[TRUSTEE_GROUP].auth_type:
         ks_loading.load_auth_from_conf_options(conf, TRUSTEE_GROUP)
+        if group.trust_auth_url or group.trust_username:
+            LOG.warning("[%s] trust_auth_url and trust_username are ignored: [%s] names "
+                        "the service user of trust actions, and their trusts must "
+                        "delegate to it", GROUP, TRUSTEE_GROUP)
         return functools.partial(_trustee_auth, conf)
-    group = conf[GROUP]
     if not (group.trust_auth_url or group.trust_username):
         return None
     LOG.warning("[%s] trust_auth_url, trust_username, trust_password and "
