@@ -36,8 +36,8 @@ from heat_alarming.metering.pipeline.runner import Pipeline
 LOG = logging.getLogger(__name__)
 
 PROG = "heat-alarming agent"
-#: cli.py: this command logs to stderr unless the configuration says otherwise
-LOG_TO_STDERR = True
+#: cli.py: a service, which logs at INFO (to stderr unless the configuration says otherwise)
+SERVICE = True
 EXIT_INVALID, EXIT_UNREADABLE = 1, 2
 
 
