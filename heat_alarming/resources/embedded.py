@@ -81,6 +81,15 @@ def user_context(tenant_id: str = "test_tenant_id", user: str = "demo"):
         "trust_id": None, "region_name": None})
 
 
+class StackFailed(RuntimeError):
+    """A stack action ended FAILED; ``reason`` is Heat's status reason for it."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(f"{action} failed: {reason}")
+        self.action = action
+        self.reason = reason
+
+
 class EmbeddedEngine:
     """A running in-process heat-engine with our plugin, and helpers to drive it."""
 
@@ -165,10 +174,26 @@ class EmbeddedEngine:
             stack = self.client.show_stack(ctx or self.ctx, ident, resolve_outputs=False)[0]
             if stack["stack_action"] == action and stack["stack_status"] != "IN_PROGRESS":
                 if stack["stack_status"] != "COMPLETE":
-                    raise RuntimeError(f"{action} failed: {stack['stack_status_reason']}")
+                    raise StackFailed(action, stack["stack_status_reason"])
                 return stack
             time.sleep(0.1)
         raise TimeoutError(f"stack did not finish {action} in {timeout} s")
+
+    def settle(self, ident, ctx=None, timeout=30) -> bool:
+        """Wait until no resource of the stack or of its nested stacks is IN_PROGRESS.
+
+        A stack is FAILED as soon as one resource fails, while Heat goes on with the
+        others; stopping the engine under them leaves their threads waiting on RPC
+        replies that never come. False: still busy after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            resources = self.client.list_stack_resources(ctx or self.ctx, ident,
+                                                         nested_depth=5)
+            if not any(r["resource_status"] == "IN_PROGRESS" for r in resources):
+                return True
+            time.sleep(0.1)
+        return False
 
     def outputs(self, ident, ctx=None) -> dict:
         stack = self.client.show_stack(ctx or self.ctx, ident, resolve_outputs=True)[0]
