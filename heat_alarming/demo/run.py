@@ -19,7 +19,7 @@ import time
 import warnings
 
 from heat_alarming.demo.profile import HostSampler, LoadProfile
-from heat_alarming.demo.timeline import PeriodRow, Timeline
+from heat_alarming.demo.timeline import PeriodRow, Threshold, Timeline
 from heat_alarming.errors import CommandError, missing_extra
 from heat_alarming.metering.query import matching_metadata_field
 
@@ -177,8 +177,10 @@ class DemoStack:
                        for rule in evaluator.get(alarm_id).threshold_rules()]
         rules = [rule for _, rule in named_rules]
         self.meter = rules[0].meter_name
-        self.thresholds = sorted({(name, rule.threshold) for name, rule in named_rules},
-                                 key=lambda item: item[1])
+        self.thresholds = sorted({Threshold(name, rule.comparison_operator, rule.threshold,
+                                            rule.statistic, rule.evaluation_periods)
+                                  for name, rule in named_rules},
+                                 key=lambda t: (t.value, t.alarm))
         # samples carry the metadata the alarms select on: their matching_metadata
         # and the equality conditions of their queries
         self.metadata = {}
@@ -296,6 +298,8 @@ def run(args: argparse.Namespace, conf) -> int:
     logging.captureWarnings(True)  # Heat's libraries' deprecation warnings: to the log
     warnings.simplefilter("default")
 
+    from heat_alarming.resources.embedded import select_threading_backend
+    select_threading_backend()  # before Heat's engine is imported
     from heat_alarming.metering import ManualClock
     from heat_alarming.resources.embedded import EmbeddedEngine, StackFailed
 
@@ -383,9 +387,8 @@ def _run_stack(args, engine, clock, template_path, text, template, profile, peri
     resolution = engine.runtime.store.resolution
     ticks_per_period = args.period // resolution
     print(f"stack {ident['stack_name']} created in {time.monotonic() - created:.1f} s: "
-          f"group '{stack.group}' of {stack.size()}, alarms "
-          + ", ".join(f"{name} ({value:g})" for name, value in stack.thresholds)
-          + f"; samples of {stack.meter} go through the signal of '{stack.push_to}'")
+          f"group '{stack.group}' of {stack.size()}, alarms {', '.join(sorted(stack.alarms))}"
+          f"; samples of {stack.meter} go through the signal of '{stack.push_to}'")
     source = (profile.describe() if args.source == "profile"
               else "this machine's CPU, reported by every member")
     print(f"load: {source}; {args.period} s periods, clock x{args.speed:g} "
@@ -393,6 +396,8 @@ def _run_stack(args, engine, clock, template_path, text, template, profile, peri
     size = stack.size()
     timeline = Timeline(sorted(stack.alarms), periods, start=clock(), meter=stack.meter,
                         initial_size=size)
+    timeline.legend(stack.thresholds)
+    timeline.note("")
     timeline.header()
     history = HistoryReader(engine.runtime.evaluator, stack.alarms)
     tick_seconds = resolution / args.speed

@@ -81,6 +81,9 @@ def test_the_demo_scales_the_group_out_and_back_in(tmp_path):
     assert _members_ever_created(heat_db) >= 2
     assert _group_members(heat_db) == 1
     assert ", 1 at the end" in out and "summary, read from the engine's records" in out
+    # the legend above the table labels the thresholds
+    assert ("thresholds: cpu_alarm_low: avg cpu_util < 15 for 2 periods; "
+            "cpu_alarm_high: avg cpu_util > 50 for 2 periods\n") in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
