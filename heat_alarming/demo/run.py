@@ -71,19 +71,6 @@ def _template_path(name: str) -> str:
     raise CommandError(f"--template: no file {name!r} here or in {ROOT}/templates", status=2)
 
 
-def _parse_error(exc: ValueError) -> str:
-    """Heat's parse error in one line, with the line and column of the problem."""
-    import yaml
-    cause = exc.__context__  # Heat re-raises the YAML error as a ValueError
-    mark = getattr(cause, "problem_mark", None)
-    if not isinstance(cause, yaml.MarkedYAMLError) or mark is None:
-        return str(exc)
-    text = f"line {mark.line + 1}, column {mark.column + 1}: {cause.problem}"
-    if cause.context and cause.context_mark is not None:
-        text += f" ({cause.context} from line {cause.context_mark.line + 1})"
-    return text
-
-
 def _missing_parts(template: dict) -> str:
     """What the demo needs and the template lacks ("" when nothing), from its types."""
     resources = template.get("resources", template.get("Resources")) or {}
@@ -108,11 +95,11 @@ def _read_template(path: str) -> tuple[str, dict]:
     except (OSError, UnicodeDecodeError) as exc:
         raise CommandError(f"{shown}: cannot read it: {getattr(exc, 'strerror', None) or exc}",
                            status=2) from exc
-    from heat.common import template_format  # leaves oslo.service's backend unselected
+    from heat_alarming.resources.embedded import parse_template
     try:
-        template = template_format.simple_parse(text)
+        template = parse_template(text)
     except ValueError as exc:
-        raise CommandError(f"{shown}: {_parse_error(exc)}") from exc
+        raise CommandError(f"{shown}: {exc}") from exc
     missing = _missing_parts(template)
     if missing:
         raise CommandError(f"{shown}: the demo needs an OS::Metering::Alarm (samples are "
@@ -320,7 +307,7 @@ def run(args: argparse.Namespace, conf) -> int:
         return _run_stack(args, engine, clock, template_path, text, template, profile,
                           periods, workdir, log_path, began)
     except CommandError:
-        raise  # Heat refused the template and stored nothing: its message says it all
+        raise
     except StackFailed as exc:  # Heat's reason; the resources' own story is in the log
         keep = True
         raise CommandError(f"the stack {STACK_NAME} failed to {exc.action.lower()}: "
@@ -349,28 +336,6 @@ def _stop(engine) -> None:
         LOG.exception("The engine did not stop cleanly")
 
 
-def _create_stack(engine, template_path: str, text: str, params: dict):
-    """The demo's stack, created; a template Heat refuses is a CommandError."""
-    from heat.common import exception as heat_exception
-    from heat.common import template_format
-
-    from heat_alarming.resources.embedded import StackFailed
-    try:
-        # Heat validates the whole template (types, properties and their values)
-        # before it stores anything
-        ident = engine.client.create_stack(engine.ctx, STACK_NAME,
-                                           template_format.parse(text), params=params,
-                                           files={}, args={})
-    except (heat_exception.HeatException, ValueError) as exc:
-        raise CommandError(f"{_shown(template_path)}: {exc}") from exc
-    try:
-        engine.wait(ident, "CREATE")
-    except StackFailed:  # Heat's reason; let the resources still being created finish
-        engine.settle(ident)
-        raise
-    return ident
-
-
 def _run_stack(args, engine, clock, template_path, text, template, profile, periods,
                workdir, log_path, began) -> int:
     params = {}
@@ -380,7 +345,11 @@ def _run_stack(args, engine, clock, template_path, text, template, profile, peri
     if "cooldown" in declared:
         params["cooldown"] = 0  # Heat's cooldown runs on the real clock, not the demo's
     created = time.monotonic()
-    ident = _create_stack(engine, template_path, text, params)
+    from heat_alarming.resources.embedded import StackRefused
+    try:
+        ident = engine.create(STACK_NAME, text, params=params)
+    except StackRefused as exc:  # Heat's message says it all; nothing was stored
+        raise CommandError(f"{_shown(template_path)}: {exc}") from exc
     stack = DemoStack(engine, ident)
     engine.runtime.start()
     sampler = HostSampler() if args.source == "host" else profile.sampler()

@@ -22,8 +22,13 @@ from heat_alarming import cli
 from heat_alarming.resources.embedded import ROOT
 from tests.support.commands import run_command
 
-with open(os.path.join(ROOT, "templates", "hot-autoscaling.yaml")) as _handle:
-    TEMPLATE = _handle.read()
+
+def _template(name: str) -> str:
+    with open(os.path.join(ROOT, "templates", name)) as handle:
+        return handle.read()
+
+
+TEMPLATE = _template("hot-autoscaling.yaml")
 
 
 def _signal_reasons(heat_db: str, policy: str) -> list[str]:
@@ -131,9 +136,14 @@ def test_plot_without_matplotlib_is_refused_before_the_run(capsys, monkeypatch, 
     ("{}", "the demo needs an OS::Metering::Alarm (samples are pushed through its signal) "
            "and an autoscaling group (OS::Heat::AutoScalingGroup, "
            "AWS::AutoScaling::AutoScalingGroup, OS::Heat::InstanceGroup); it has no resources"),
-], ids=["broken-yaml", "empty"])
-def test_a_template_that_does_not_parse_fails_before_any_engine_starts(capsys, tmp_path, text,
-                                                                       error):
+    (_template("hot-push-url.yaml"),
+     "the demo needs an OS::Metering::Alarm (samples are pushed through its signal) "
+     "and an autoscaling group (OS::Heat::AutoScalingGroup, "
+     "AWS::AutoScaling::AutoScalingGroup, OS::Heat::InstanceGroup); it has no autoscaling "
+     "group"),
+], ids=["broken-yaml", "empty", "no-group"])
+def test_a_template_that_cannot_run_fails_before_any_engine_starts(capsys, tmp_path, text,
+                                                                   error):
     path, workdir = tmp_path / "bad.yaml", tmp_path / "demo"
     path.write_text(text)
     assert cli.main(["demo", "--template", str(path), "--workdir", str(workdir)]) == 1
