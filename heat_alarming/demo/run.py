@@ -21,6 +21,7 @@ import warnings
 
 from heat_alarming.demo.profile import HostSampler, LoadProfile
 from heat_alarming.demo.timeline import PeriodRow, Timeline
+from heat_alarming.errors import require
 from heat_alarming.metering.query import matching_metadata_field
 
 DEFAULT_TEMPLATE = "hot-autoscaling.yaml"
@@ -35,7 +36,7 @@ POLICY_TYPES = ("OS::Heat::ScalingPolicy", "OS::Metering::ScalingPolicy",
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", default=DEFAULT_TEMPLATE, metavar="FILE",
-                        help="a HOT or CFN template: a path, or a name in templates/ "
+                        help="a HOT or CFN template: a path, or the name of a shipped template "
                              f"(default {DEFAULT_TEMPLATE}); it needs an OS::Metering::Alarm "
                              "to push samples to and an autoscaling group")
     parser.add_argument("--source", choices=("profile", "host"), default="profile",
@@ -59,19 +60,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _template_path(name: str) -> str:
-    from heat_alarming.resources.embedded import ROOT
+    from heat_alarming import shipped
     if os.path.exists(name):
         return name
-    candidate = os.path.join(ROOT, "templates", name)
-    if os.path.exists(candidate):
-        return candidate
-    raise FileNotFoundError(f"--template: no file {name!r} here or in {ROOT}/templates")
+    try:
+        return shipped.template_path(name)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--template: no file {name!r} here or in "
+                                f"{shipped.template_dir()}") from None
 
 
 def _shown(path: str) -> str:
-    from heat_alarming.resources.embedded import ROOT
-    path = os.path.abspath(path)
-    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+    from heat_alarming import shipped
+    real, shipped_dir = os.path.realpath(path), os.path.realpath(shipped.template_dir())
+    if real.startswith(shipped_dir + os.sep):  # as the docs name them: templates/NAME
+        return os.path.join("templates", os.path.relpath(real, shipped_dir))
+    return os.path.abspath(path)
 
 
 def _times(count: int) -> str:
@@ -203,6 +207,12 @@ class HistoryReader:
 
 
 def run(args: argparse.Namespace, conf) -> int:
+    # Heat first: the embedded engine's module imports oslo.service, one of Heat's own
+    require("heat", "the demo", "heat")
+    if args.plot:  # before the run, not after it
+        require("matplotlib", "--plot", "demo")
+    if args.source == "host":
+        require("psutil", "--source host", "demo")
     if args.speed <= 0:
         print("heat-alarming demo: --speed must be positive", file=sys.stderr)
         return 2
