@@ -8,8 +8,9 @@ too), installs the wheel with its dependencies from the configured package index
 runs what a user runs, from a directory outside the checkout and without this checkout on
 the path: the templates and migrations must come from the wheel's package data.
 
-The base venv takes about 20 s; the ``[heat]`` venv about 50 s to install (pip's cache,
-filled by the suite's own ``pip install``, keeps the downloads local) and 15 s for the demo.
+On the 2-core test machine the wheel takes about 10 s, the base venv and its checks 35 s,
+the ``[heat]`` venv and the demo about 2 min (pip's cache, filled by the suite's own
+``pip install``, keeps the downloads local).
 """
 from __future__ import annotations
 
