@@ -9,8 +9,8 @@ runs what a user runs, from a directory outside the checkout and without this ch
 the path: the templates and migrations must come from the wheel's package data.
 
 On the 2-core test machine the wheel takes about 10 s, the base venv and its checks 35 s,
-the ``[heat]`` venv and the demo about 2 min (pip's cache, filled by the suite's own
-``pip install``, keeps the downloads local).
+the ``[heat]`` venv and the demo about 2 min, every package fetched from the index (the
+install is most of it; the demo runs five periods).
 """
 from __future__ import annotations
 
