@@ -74,13 +74,18 @@ def _host_configuration(args: argparse.Namespace) -> None:
     (``notifier://`` its broker): load the --config-file files there too."""
     if not args.config_file:
         return
-    import oslo_messaging.opts
     from oslo_config import cfg
 
     from heat_alarming import opts
 
     opts.register_opts(cfg.CONF)
-    for group, options in oslo_messaging.opts.list_opts():
+    try:
+        import oslo_messaging.opts
+    except ImportError:  # no notifier:// then (it says which extra it needs): no options
+        messaging_opts = []
+    else:
+        messaging_opts = oslo_messaging.opts.list_opts()
+    for group, options in messaging_opts:
         cfg.CONF.register_opts(options, group=group)
     cfg.CONF([], project="heat-alarming", default_config_files=args.config_file)
 

@@ -17,7 +17,7 @@ import os
 import re
 import sys
 
-from heat_alarming.errors import CommandError
+from heat_alarming.errors import CommandError, require
 
 SHIM_NAME = "heat_alarming_plugin.py"
 SHIM = ('"""heat-alarming resource types; written by `heat-alarming install-plugin`."""\n'
@@ -84,6 +84,8 @@ def comment_out(lines: list[tuple[str, int, str]]) -> None:
 
 
 def run(args: argparse.Namespace, conf=None) -> int:
+    # the shim imports heat_alarming.resources, which heat-engine can load only beside Heat
+    require("heat", "the plugin", "heat")
     heat_conf = _heat_conf(args.heat_conf)
     configured = _list(heat_conf.get("DEFAULT", "plugin_dirs", fallback=None))
     plugin_dirs = configured or HEAT_DEFAULT_PLUGIN_DIRS

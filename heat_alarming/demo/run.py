@@ -20,7 +20,7 @@ import warnings
 
 from heat_alarming.demo.profile import HostSampler, LoadProfile
 from heat_alarming.demo.timeline import PeriodRow, Threshold, Timeline
-from heat_alarming.errors import CommandError, missing_extra
+from heat_alarming.errors import CommandError, require
 from heat_alarming.metering.query import matching_metadata_field
 
 LOG = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ POLICY_TYPES = ("OS::Heat::ScalingPolicy", "OS::Metering::ScalingPolicy",
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", default=DEFAULT_TEMPLATE, metavar="FILE",
-                        help="a HOT or CFN template: a path, or a name in templates/ "
+                        help="a HOT or CFN template: a path, or the name of a shipped template "
                              f"(default {DEFAULT_TEMPLATE}); it needs an OS::Metering::Alarm "
                              "to push samples to and an autoscaling group")
     parser.add_argument("--source", choices=("profile", "host"), default="profile",
@@ -62,13 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _template_path(name: str) -> str:
-    from heat_alarming.resources.embedded import ROOT
+    from heat_alarming import shipped
     if os.path.exists(name):
         return name
-    candidate = os.path.join(ROOT, "templates", name)
-    if os.path.exists(candidate):
-        return candidate
-    raise CommandError(f"--template: no file {name!r} here or in {ROOT}/templates", status=2)
+    try:
+        return shipped.template_path(name)
+    except FileNotFoundError:
+        raise CommandError(f"--template: no file {name!r} here or in "
+                           f"{shipped.template_dir()}", status=2) from None
 
 
 def _missing_parts(template: dict) -> str:
@@ -109,9 +110,11 @@ def _read_template(path: str) -> tuple[str, dict]:
 
 
 def _shown(path: str) -> str:
-    from heat_alarming.resources.embedded import ROOT
-    path = os.path.abspath(path)
-    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+    from heat_alarming import shipped
+    real, shipped_dir = os.path.realpath(path), os.path.realpath(shipped.template_dir())
+    if real.startswith(shipped_dir + os.sep):  # as the docs name them: templates/NAME
+        return os.path.join("templates", os.path.relpath(real, shipped_dir))
+    return os.path.abspath(path)
 
 
 def _times(count: int) -> str:
@@ -246,6 +249,12 @@ class HistoryReader:
 
 def _check_arguments(args: argparse.Namespace, conf) -> None:
     """Refuse what cannot run, before anything starts."""
+    # Heat first: the embedded engine's module imports oslo.service, one of Heat's own
+    require("heat", "the demo", "heat")
+    if args.plot:  # before the run, not after it
+        require("matplotlib", "--plot", "demo")
+    if args.source == "host":
+        require("psutil", "--source host", "demo")
     if args.speed <= 0:
         raise CommandError("--speed must be positive", status=2)
     resolution = conf.heat_alarming.store_resolution
@@ -254,16 +263,6 @@ def _check_arguments(args: argparse.Namespace, conf) -> None:
                            f"({resolution} s)", status=2)
     if args.periods is not None and args.periods <= 0:
         raise CommandError("--periods must be positive", status=2)
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError as exc:
-            raise missing_extra("--plot", "demo", exc) from exc
-    if args.source == "host":
-        try:
-            import psutil  # noqa: F401
-        except ImportError as exc:
-            raise missing_extra("--source host", "demo", exc) from exc
 
 
 def run(args: argparse.Namespace, conf) -> int:

@@ -20,7 +20,7 @@ from unittest import mock
 
 from oslo_service import backend
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from heat_alarming import shipped
 
 
 def select_threading_backend() -> None:
@@ -186,7 +186,8 @@ class EmbeddedEngine:
     # -- driving it ------------------------------------------------------------
     @staticmethod
     def template(name: str) -> str:
-        with open(os.path.join(ROOT, "templates", name)) as handle:
+        """The text of the shipped template ``name`` (heat_alarming.shipped)."""
+        with open(shipped.template_path(name)) as handle:
             return handle.read()
 
     def create(self, name: str, template: str, params=None, ctx=None):
