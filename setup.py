@@ -52,6 +52,8 @@ setup(
             # tests of the Prometheus collector: an exporter the test runs in-process,
             # scraped by the real Prometheus of tools/ensure-prometheus.sh
             "prometheus-client>=0.17",
+            # tests of the openstack CLI plugin (heat_alarming/osc)
+            "osc-lib>=2.0",
         ],
         # heat-alarming demo: --plot draws with matplotlib, --source host reads psutil
         "demo": [
@@ -68,6 +70,16 @@ setup(
     entry_points={
         "console_scripts": [
             "heat-alarming = heat_alarming.cli:main",
+        ],
+        # the openstack CLI plugin: openstack metering alarm list|show|state|history
+        "openstack.cli.extension": [
+            "metering = heat_alarming.osc.plugin",
+        ],
+        "openstack.metering.v1": [
+            "metering_alarm_list = heat_alarming.osc.v1.alarms:ListAlarm",
+            "metering_alarm_show = heat_alarming.osc.v1.alarms:ShowAlarm",
+            "metering_alarm_state = heat_alarming.osc.v1.alarms:StateAlarm",
+            "metering_alarm_history = heat_alarming.osc.v1.alarms:HistoryAlarm",
         ],
         "oslo.config.opts": [
             "heat_alarming = heat_alarming.opts:list_opts",
