@@ -24,7 +24,10 @@ the deployment's vhost with a ``telemetry_secret``; Ceilometer's own ``notifier:
 publisher (tests/support/ceilometer.py), and then the real ceilometer-polling and
 ceilometer-agent-notification (tests/support/ceilometer_agents.py), publish cpu_util
 carrying the group in ``user_metadata.server_group``, and the group scales, while samples
-signed with another secret count for nothing. Authentication
+signed with another secret count for nothing. ``openstack metering alarm`` (the CLI plugin
+of heat_alarming/osc) lists the alarms, shows their state and pages through a whole history
+over heat-api, and a user of another project (made in keystone by admin) reads none of it.
+Authentication
 is real keystone rather than heat-api's ``noauth`` flavor because Heat's stock scaling
 policy creates keystone stack-domain users and EC2 keys, and heat-engine creates a trust for
 every stack (docs/devstack-lite.md).

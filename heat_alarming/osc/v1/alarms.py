@@ -156,7 +156,8 @@ def iso(timestamp) -> str | None:
 
 
 class HistoryColumn(columns.FormattableColumn):
-    """History entries: one line each in a table, the entries as they are in JSON/YAML."""
+    """History entries: one line each in a table, mappings in JSON and YAML (their
+    timestamps in ISO 8601, as everywhere in these commands)."""
 
     def human_readable(self) -> str:
         return "\n".join(f"{iso(h.get('timestamp'))} {h.get('previous')} -> "
@@ -164,7 +165,7 @@ class HistoryColumn(columns.FormattableColumn):
                          for h in self._value or [])
 
     def machine_readable(self):
-        return [dict(h) for h in self._value or []]
+        return [dict(h, timestamp=iso(h.get("timestamp"))) for h in self._value or []]
 
 
 def _positive(most: int | None = None):
