@@ -29,6 +29,8 @@ setup(
         "stevedore>=5.0",
         "tzdata",
         "PyYAML>=5.4",
+        # each heat-engine worker's own metrics (heat_alarming/engine/metrics.py)
+        "prometheus-client>=0.17",
     ],
     extras_require={
         "test": [

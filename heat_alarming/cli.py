@@ -19,6 +19,8 @@ COMMANDS = {
                        "write the plugin shim heat-engine loads and check heat.conf"),
     "agent": ("heat_alarming.agent",
               "run a pipeline file standalone: poll its sources and publish the samples"),
+    "alarm": ("heat_alarming.alarm_cli",
+              "read an alarm database: list, show, history and state of its alarms"),
 }
 
 

@@ -12,6 +12,7 @@ from oslo_log import log as logging
 from heat_alarming.engine.alarm import MAX_NESTING, Limits
 from heat_alarming.engine.coordination import Membership
 from heat_alarming.engine.listener import listener_opts
+from heat_alarming.engine.metrics import metrics_opts
 from heat_alarming.engine.notifiers import destinations
 from heat_alarming.engine.promql_source import prometheus_opts
 from heat_alarming.engine.worker import Worker
@@ -177,14 +178,14 @@ destination_opts = [
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
     for options in (store_opts, evaluator_opts, notifier_opts, destination_opts,
-                    listener_opts, prometheus_opts):
+                    listener_opts, prometheus_opts, metrics_opts):
         conf.register_opts(options, group=GROUP)
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     """The ``oslo.config.opts`` entry point."""
     return [(GROUP, store_opts + evaluator_opts + notifier_opts + destination_opts
-             + listener_opts + prometheus_opts)]
+             + listener_opts + prometheus_opts + metrics_opts)]
 
 
 def notifier_settings_from_conf(conf: cfg.ConfigOpts):

@@ -385,10 +385,13 @@ class AlarmStore:
         with self.engine.connect() as connection:
             return connection.execute(query).scalar()
 
-    def pending_count(self) -> int:
+    def pending_count(self, projects: Collection[str] | None = None) -> int:
+        """Notifications not delivered yet (of ``projects``' alarms, if given; "" stands
+        for alarms without a project): queued, waiting for a retry or in flight."""
+        query = _of_projects(sa.select(sa.func.count()).select_from(models.notifications),
+                             projects)
         with self.engine.connect() as connection:
-            return connection.execute(sa.select(
-                sa.func.count()).select_from(models.notifications)).scalar()
+            return connection.execute(query).scalar()
 
     def notification_delivered(self, notification_id: int) -> None:
         with self._lock, self.engine.begin() as connection:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -291,6 +292,11 @@ class Evaluator:
         self._thread: threading.Thread | None = None
         self._last_prune = 0.0
         self.rounds = 0
+        # the rounds' timing (stats()): durations by time.perf_counter, not the clock
+        self._timing_lock = threading.Lock()
+        self._failed_rounds = 0
+        self._last_round_seconds = 0.0
+        self._round_seconds = 0.0
         self._reload()
         self._wakeup.clear()  # nothing to wake yet: the loop starts with a full round
 
@@ -563,6 +569,52 @@ class Evaluator:
         ``periods`` restricts the threshold groups to those periods (used when
         a period closes); composite alarms are always decided.
         """
+        started = time.perf_counter()
+        done = False
+        try:
+            results = self._round(now, periods)
+            done = True
+            return results
+        finally:
+            self._timed(time.perf_counter() - started, done)
+
+    def _timed(self, seconds: float, done: bool) -> None:
+        with self._timing_lock:
+            self._last_round_seconds = seconds
+            if done:
+                self.rounds += 1
+                self._round_seconds += seconds
+            else:
+                self._failed_rounds += 1
+
+    def stats(self) -> dict[str, Any]:
+        """How the rounds went, as copies: ``rounds`` (completed), ``failed_rounds``
+        (rounds that raised, whose changes were not stored), ``round_seconds`` (the
+        completed rounds' time in all), ``last_round_seconds``, and ``alarms``:
+        (project, state) -> the alarms the rounds decide (those ``owns`` accepts; ""
+        for alarms without a project). Waits for no round: while one runs, the
+        alarms are those it started with."""
+        with self._timing_lock:
+            out = {"rounds": self.rounds, "failed_rounds": self._failed_rounds,
+                   "round_seconds": self._round_seconds,
+                   "last_round_seconds": self._last_round_seconds}
+        if self._dirty and self._lock.acquire(blocking=False):
+            try:  # definitions changed since the last round: what the next one decides
+                if self._dirty:
+                    self._compile()
+            finally:
+                self._lock.release()
+        # (a round running now compiles them itself; until it has, the figures are
+        # those of the last compilation: containers replaced whole, never mutated)
+        evaluated = [a for g in list(self._groups.values()) for a in g.top_alarms]
+        promql_group = self._promql_group
+        if promql_group is not None:
+            evaluated += promql_group.top_alarms
+        evaluated += self._composites
+        out["alarms"] = dict(Counter((a.project_id or "", a.state) for a in evaluated))
+        return out
+
+    def _round(self, now: float | None, periods: Iterable[int] | None) -> list[Transition]:
         with self._lock:
             now = self.clock() if now is None else float(now)
             if self._dirty:
@@ -595,7 +647,6 @@ class Evaluator:
             if now - self._last_prune > 3600:
                 self.alarm_store.prune_history(now - self.history_retention)
                 self._last_prune = now
-        self.rounds += 1
         if round_.notifications:
             self.dispatcher.wake()
         return round_.results

@@ -231,6 +231,16 @@ class Worker:
         """The newest journal batch the tail has passed."""
         return self._book.position
 
+    def stats(self) -> dict:
+        """This worker's part, as copies: ``worker_id``, ``owned_projects`` (the
+        projects with alarms it evaluates and delivers for now; none during its join
+        grace), ``live_workers`` (the membership as last heard), ``journal_position``
+        and ``duplicate_samples`` (samples of messages journalled twice, taken once).
+        Lock-free: a scrape never waits for a replay."""
+        return {"worker_id": self.worker_id, "owned_projects": len(self._delivering()),
+                "live_workers": len(self._live), "journal_position": self._book.position,
+                "duplicate_samples": self.duplicates}
+
     def _owns(self, alarm: Alarm) -> bool:
         """The evaluator's predicate: the alarm's project is published here."""
         published = self._published

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -151,6 +152,9 @@ class RollingStore:
         # (series tuple, index version, row of each code); a collector that polls the
         # same series again reuses its tuple, and its batches skip the per-series checks
         self._known_batch: tuple[tuple, int, np.ndarray] | None = None
+        # what ingest did since the store was built (stats())
+        self._accepted = 0
+        self._rejected: Counter = Counter()  # sample field -> rows refused
 
     # -- configuration ---------------------------------------------------
     @property
@@ -286,10 +290,13 @@ class RollingStore:
         with self._lock:
             try:
                 self._add(sample, self.clock())
-            except SampleError:
+            except SampleError as exc:
+                self._rejected[exc.field] += 1
                 raise
             except Exception as exc:  # no check foresaw it: still a refusal of this sample
+                self._rejected["sample"] += 1
                 raise SampleError("sample", "<sample>", _unforeseen(exc)) from exc
+            self._accepted += 1
 
     def _add(self, sample: Sample, now: float) -> None:
         """:meth:`add` under the lock, at ``now`` (one reading for a whole batch)."""
@@ -366,6 +373,7 @@ class RollingStore:
             good, target, rejected = self._vet(samples, now)
             accepted = self._store_vetted(good, target, rejected)
             rejected.sort()
+            self._count(accepted, rejected)
         return IngestResult(accepted, rejected)
 
     def ingest_batch(self, batch: SampleBatch) -> IngestResult:
@@ -390,6 +398,7 @@ class RollingStore:
                 self._flush()
                 self._merge(rows[good], batch.timestamps[good], batch.volumes[good])
             rejected.sort()
+            self._count(accepted, rejected)
         return IngestResult(accepted, rejected)
 
     def _vet_batch(self, batch: SampleBatch, now: float,
@@ -653,6 +662,7 @@ class RollingStore:
                     series, timestamps, volumes = series[~late], timestamps[~late], volumes[~late]
                 self._merge(series, timestamps, volumes)
             rejected.sort()
+            self._count(int(series.size), rejected)
             return IngestResult(int(series.size), rejected)
 
     def _array_rejections(self, series, timestamps, volumes, oldest, newest,
@@ -681,6 +691,23 @@ class RollingStore:
                                 for i in np.flatnonzero(fresh))
                 bad |= fresh
         return ~bad
+
+    def _count(self, accepted: int, rejected: list[Rejection]) -> None:
+        self._accepted += accepted
+        if rejected:
+            self._rejected.update(r.field for r in rejected)
+
+    def stats(self) -> dict[str, Any]:
+        """What the store holds and what its ingest did, as copies: ``series`` (live
+        series, in all), ``series_per_project`` (project -> live series; "" for
+        samples without a project), ``samples_accepted`` (rows stored since the store
+        was built) and ``samples_rejected`` (the sample field a refusal named ->
+        rows refused). A store restored from a snapshot counts from its restore."""
+        with self._lock:
+            return {"series": len(self.index),
+                    "series_per_project": dict(self.index.series_of_project),
+                    "samples_accepted": self._accepted,
+                    "samples_rejected": dict(self._rejected)}
 
     def flush(self) -> None:
         """Fold buffered single samples into the ring (reads do this themselves)."""

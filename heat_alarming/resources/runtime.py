@@ -15,6 +15,10 @@ With ``snapshot_path`` set, each worker takes a slot of its own (the first
 file ``<snapshot_path>.<n>`` that no live process holds), with a stable id
 ``<host>:slot<n>``: restarted in that slot it owns the same projects again,
 so what its snapshot holds is what it evaluates.
+
+With ``metrics_port`` or ``metrics_textfile`` set, each worker exposes its own
+health for Prometheus (:mod:`heat_alarming.engine.metrics`): worker ``n`` of a
+host, the same ``n`` as its snapshot slot, on ``metrics_port + n``.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from oslo_log import log as logging
 from heat_alarming import opts
 from heat_alarming.engine.alarm_store import HistoryEntry
 from heat_alarming.engine.listener import listener_from_conf
+from heat_alarming.engine.metrics import metrics_from_conf
 from heat_alarming.engine.worker import Bookkeeping, Worker
 from heat_alarming.metering.sample import Sample
 from heat_alarming.metering.snapshot import claim_slot
@@ -48,6 +53,7 @@ class Runtime:
         self.pid = os.getpid()
         self.snapshot_path: str | None = None
         self._slot_fd: int | None = None
+        slot = None
         restored = bookkeeping = None
         if group.snapshot_path:
             slot, self.snapshot_path, self._slot_fd = claim_slot(group.snapshot_path)
@@ -77,6 +83,9 @@ class Runtime:
         self.listener = listener_from_conf(conf, None, self.worker.push_samples,
                                            clock=clock)
         self._listening = False
+        # the worker's own health for Prometheus (None unless metrics_port or
+        # metrics_textfile is set); worker n of the host is its snapshot slot n
+        self.metrics = metrics_from_conf(conf, self.worker, slot)
 
     # -- helpers for the signaller -------------------------------------------
     def _project_of_alarm(self, alarm_id: str) -> str | None:
@@ -113,15 +122,19 @@ class Runtime:
 
     # -- life cycle --------------------------------------------------------------
     def start(self) -> Runtime:
-        """Start evaluation, notification delivery, coordination and the messaging
-        listener (once)."""
+        """Start evaluation, notification delivery, coordination, the messaging
+        listener and the metrics exposition (once)."""
         self.worker.start()
         if self.listener is not None and not self._listening:
             self.listener.start()
             self._listening = True
+        if self.metrics is not None:
+            self.metrics.start()
         return self
 
     def stop(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
         if self._listening:
             self.listener.stop()  # its transport too: a runtime stopped is done
             self._listening = False

@@ -18,6 +18,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(n: int) -> int:
+    """A port p with p .. p + n - 1 all free on 127.0.0.1 now (for servers numbered
+    from a base port, as heat-engine's workers are)."""
+    for _ in range(50):
+        base = free_port()
+        if base + n - 1 > 65535:
+            continue
+        try:
+            for port in range(base, base + n):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError(f"no {n} consecutive free ports on 127.0.0.1")
+
+
 def loopback_notifiers(**settings) -> NotifierManager:
     """Notifiers whose destination policy lets webhooks reach this host, where every
     server of this module listens (the default policy refuses loopback)."""

@@ -15,11 +15,12 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import urllib.parse
 import uuid
 
 import kombu
+
+from tests.support.waiting import wait_for  # noqa: F401 (callers use rabbit.wait_for)
 
 RABBIT_URL = os.environ.get("HEAT_ALARMING_TEST_RABBIT_URL",
                             "rabbit://guest:guest@127.0.0.1:5672/")
@@ -83,18 +84,6 @@ def queue_facts(transport_url: str, queue: str) -> tuple[int, int] | None:
             with contextlib.suppress(Exception):
                 channel.close()
         return consumers, messages
-
-
-def wait_for(fact, deadline: float = 20.0, interval: float = 0.05, what: str = "the fact"):
-    """Poll ``fact()`` until it is truthy (returned) or ``deadline`` seconds pass."""
-    end = time.monotonic() + deadline
-    while True:
-        value = fact()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"{what} did not come true in {deadline:g} s (last: {value!r})")
-        time.sleep(interval)
 
 
 def messaging_conf(transport_url: str, control_exchange: str = "heat", **rabbit):

@@ -64,6 +64,7 @@ class Dispatcher:
         self._pools: dict[bool, futures.ThreadPoolExecutor] = {}
         self._in_flight: dict[int, tuple[str, bool]] = {}  # id -> (project, in process)
         self._busy: Counter = Counter()  # (project, in process) and in process -> in flight
+        self._outcomes: Counter = Counter()  # delivered, retried, failed (stats())
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -104,6 +105,18 @@ class Dispatcher:
             if self._in_flight:
                 return False
         return self.alarm_store.next_notification_time(self._projects()) is None
+
+    def stats(self) -> dict[str, int]:
+        """What delivery did since start, and what waits: ``delivered``, ``retried``
+        (failed attempts that will be tried again), ``failed`` (notifications given
+        up, each recorded in its alarm's history), ``in_flight``, and ``pending``:
+        the notifications in the alarm store of the projects this dispatcher
+        delivers for (queued, waiting for a retry or in flight; one count query)."""
+        with self._lock:
+            out = {key: self._outcomes[key] for key in ("delivered", "retried", "failed")}
+            out["in_flight"] = len(self._in_flight)
+        out["pending"] = self.alarm_store.pending_count(self._projects())
+        return out
 
     def _projects(self) -> Collection[str] | None:
         projects = self._projects_of
@@ -195,6 +208,7 @@ class Dispatcher:
             self._failed(item, f"{exc.__class__.__name__}: {exc}", True)
         else:
             self.alarm_store.notification_delivered(item.id)
+            self._outcome("delivered")
             LOG.debug("Delivered %s for alarm %s to %s", item.idempotency_key,
                       item.alarm_id, redact(item.action))
         finally:
@@ -212,6 +226,7 @@ class Dispatcher:
             LOG.warning("Notification of alarm %s to %s failed (attempt %d): %s; retry in "
                         "%.1f s", item.alarm_id, redact(item.action), attempts, error, delay)
             self.alarm_store.notification_retry(item.id, attempts, self.clock() + delay, error)
+            self._outcome("retried")
             return
         LOG.error("Giving up notifying alarm %s to %s after %d attempt(s): %s",
                   item.alarm_id, redact(item.action), attempts, error)
@@ -222,3 +237,8 @@ class Dispatcher:
             {"action": redact(item.action), "idempotency_key": item.idempotency_key},
             item.payload.get("severity", ""))])
         self.alarm_store.notification_delivered(item.id)
+        self._outcome("failed")
+
+    def _outcome(self, what: str) -> None:
+        with self._lock:
+            self._outcomes[what] += 1

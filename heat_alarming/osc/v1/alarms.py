@@ -148,11 +148,22 @@ def history(client, ref: AlarmRef, page_size: int, limit: int | None = None,
     return rows
 
 
-def iso(timestamp) -> str | None:
-    """A history timestamp (seconds since the epoch) in ISO 8601, UTC."""
-    if isinstance(timestamp, (int, float)):
-        return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).isoformat()
-    return timestamp
+def iso(timestamp):
+    """A time (seconds since the epoch, or ISO 8601 text) as ISO 8601 in UTC to the
+    millisecond, as ``heat-alarming alarm`` prints it; anything else stays as it is."""
+    if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool):
+        moment = dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
+    elif isinstance(timestamp, str):
+        try:
+            moment = dt.datetime.fromisoformat(timestamp)
+        except ValueError:
+            return timestamp
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+    else:
+        return timestamp
+    return moment.astimezone(dt.timezone.utc).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
 
 
 class HistoryColumn(columns.FormattableColumn):
@@ -248,6 +259,7 @@ class ShowAlarm(_AlarmCommand, command.ShowOne):
         fields = {"id": ref.alarm_id, "name": ref.name, "stack": ref.stack,
                   "type": ref.type, "status": ref.status}
         fields.update({name: shown.pop(name, None) for name in STATE_ATTRIBUTES})
+        fields["state_timestamp"] = iso(fields["state_timestamp"])
         fields["history"] = HistoryColumn(shown.pop("history", None) or [])
         fields.update(sorted(shown.items()))
         return tuple(fields), tuple(fields.values())
@@ -264,8 +276,9 @@ class StateAlarm(_AlarmCommand, command.ShowOne):
     def take_action(self, parsed_args):
         ref = self._find(parsed_args)
         shown = attributes(self._client(), ref)
-        names = ("id",) + STATE_ATTRIBUTES
-        return names, (ref.alarm_id,) + tuple(shown.get(name) for name in STATE_ATTRIBUTES)
+        return (("id",) + STATE_ATTRIBUTES,
+                (ref.alarm_id, shown.get("state"), shown.get("state_reason"),
+                 iso(shown.get("state_timestamp"))))
 
 
 class HistoryAlarm(_AlarmCommand, command.Lister):
