@@ -1,6 +1,13 @@
 """Packaging for heat-alarming: metric alarms and autoscaling inside OpenStack Heat."""
 from setuptools import find_packages, setup
 
+#: the Heat resource plugins, ``heat-alarming install-plugin`` and ``heat-alarming demo``
+HEAT = ["openstack-heat>=25.0.0"]
+#: the ``openstack metering alarm`` commands (heat_alarming/osc)
+CLI = ["osc-lib>=2.0", "python-heatclient>=3.0.0", "keystoneauth1>=5.0"]
+#: the metering listener and the pipeline's notifier:// publisher (heat-engine has it)
+MESSAGING = ["oslo.messaging>=14.0"]
+
 setup(
     name="heat-alarming",
     version="0.1.0",
@@ -13,15 +20,17 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(exclude=("tests", "tests.*", "benchmarks")),
     include_package_data=True,
-    package_data={"heat_alarming.engine": ["migrations/*.py", "migrations/*.mako",
+    package_data={"heat_alarming": ["templates/*.yaml", "templates/*.json",
+                                    "templates/environments/*.yaml"],
+                  "heat_alarming.engine": ["migrations/*.py", "migrations/*.mako",
                                            "migrations/versions/*.py"]},
+    # the library (heat_alarming.metering, heat_alarming.engine) and the commands that
+    # need no Heat; the extras below add the rest
     install_requires=[
-        "openstack-heat>=25.0.0",
-        "python-heatclient>=3.0.0",
         "numpy>=1.26",
         "sqlalchemy>=1.4",
         "requests>=2.25",
-        "keystoneauth1>=5.0",
+        "keystoneauth1>=5.0",  # engine/notifiers/trust.py: trust+http actions
         "oslo.log>=5.0",
         "oslo.config>=9.0",
         "alembic>=1.8",
@@ -33,7 +42,10 @@ setup(
         "prometheus-client>=0.17",
     ],
     extras_require={
-        "test": [
+        "heat": HEAT,
+        "cli": CLI,
+        "messaging": MESSAGING,
+        "test": HEAT + CLI + MESSAGING + [
             "pytest>=7.4",
             "pytest-timeout>=2.1",
             "testtools>=2.5",
@@ -57,8 +69,9 @@ setup(
             # tests of the openstack CLI plugin (heat_alarming/osc)
             "osc-lib>=2.0",
         ],
-        # heat-alarming demo: --plot draws with matplotlib, --source host reads psutil
-        "demo": [
+        # heat-alarming demo: Heat's engine; --plot draws with matplotlib, --source host
+        # reads psutil
+        "demo": HEAT + [
             "matplotlib>=3.7",
             "psutil>=5.9",
         ],

@@ -9,8 +9,8 @@ until SIGTERM or SIGINT, then flushes its transformers and publishers and exits
 ``--check`` reads the file and builds every part, prints one line and exits 0
 (valid) or 1; ``--once`` polls each source once, publishes, flushes and exits
 (1 if a source failed or a publisher lost samples).  Every failure is one line
-on stderr: ``heat-alarming agent: FILE: sources[0].interval: must be ...``; exit
-1 for a pipeline that cannot run, 2 for a file that cannot be read.
+on stderr: ``heat-alarming agent: error: FILE: sources[0].interval: must be
+...``; exit 1 for a pipeline that cannot run, 2 for a file that cannot be read.
 
 The agent has no store of its own, so a ``store://`` publisher is an error here:
 it publishes to heat-engine with ``notifier://`` (whose broker comes from the URL
@@ -23,12 +23,12 @@ import logging as std_logging
 import os
 import signal
 import socket
-import sys
 import threading
 import warnings
 
 from oslo_log import log as logging
 
+from heat_alarming.errors import CommandError
 from heat_alarming.metering.pipeline.base import PipelineError
 from heat_alarming.metering.pipeline.definition import load_file
 from heat_alarming.metering.pipeline.runner import Pipeline
@@ -36,8 +36,8 @@ from heat_alarming.metering.pipeline.runner import Pipeline
 LOG = logging.getLogger(__name__)
 
 PROG = "heat-alarming agent"
-#: cli.py: this command logs to stderr unless the configuration says otherwise
-LOG_TO_STDERR = True
+#: cli.py: a service, which logs at INFO (to stderr unless the configuration says otherwise)
+SERVICE = True
 EXIT_INVALID, EXIT_UNREADABLE = 1, 2
 
 
@@ -50,11 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "valid, 1 if not")
     mode.add_argument("--once", action="store_true",
                       help="poll each source once, publish, flush and exit")
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"{PROG}: {' '.join(message.split())}", file=sys.stderr)
-    return code
 
 
 def sd_notify(state: str) -> bool:
@@ -79,13 +74,18 @@ def _host_configuration(args: argparse.Namespace) -> None:
     (``notifier://`` its broker): load the --config-file files there too."""
     if not args.config_file:
         return
-    import oslo_messaging.opts
     from oslo_config import cfg
 
     from heat_alarming import opts
 
     opts.register_opts(cfg.CONF)
-    for group, options in oslo_messaging.opts.list_opts():
+    try:
+        import oslo_messaging.opts
+    except ImportError:  # no notifier:// then (it says which extra it needs): no options
+        messaging_opts = []
+    else:
+        messaging_opts = oslo_messaging.opts.list_opts()
+    for group, options in messaging_opts:
         cfg.CONF.register_opts(options, group=group)
     cfg.CONF([], project="heat-alarming", default_config_files=args.config_file)
 
@@ -105,16 +105,18 @@ def run(args: argparse.Namespace, conf) -> int:
     try:
         definition = load_file(name)
     except OSError as exc:
-        return _fail(f"{name}: cannot read it: {exc.strerror or exc}", EXIT_UNREADABLE)
+        raise CommandError(f"{name}: cannot read it: {exc.strerror or exc}",
+                           status=EXIT_UNREADABLE) from exc
     except PipelineError as exc:
-        return _fail(f"{name}: {exc}", EXIT_INVALID)
+        raise CommandError(f"{name}: {exc}", status=EXIT_INVALID) from exc
     try:
         _host_configuration(args)
         pipeline = Pipeline(definition)  # no local store here: store:// is refused
     except PipelineError as exc:
-        return _fail(f"{name}: {exc}", EXIT_INVALID)
+        raise CommandError(f"{name}: {exc}", status=EXIT_INVALID) from exc
     except Exception as exc:  # a configuration file oslo.config cannot read
-        return _fail(f"{name}: {type(exc).__name__}: {exc}", EXIT_INVALID)
+        raise CommandError(f"{name}: {type(exc).__name__}: {exc}",
+                           status=EXIT_INVALID) from exc
     if args.check:
         pipeline.stop()
         print(f"{PROG}: {name}: OK: {definition.summary()}")
@@ -130,14 +132,16 @@ def _once(pipeline: Pipeline, name: str) -> int:
     stats = pipeline.stats()
     for source, counts in stats["sources"].items():
         if counts["failures"] or counts["timeouts"]:
-            return _fail(f"{name}: source {source}: {counts['last_error']}", EXIT_INVALID)
+            raise CommandError(f"{name}: source {source}: {counts['last_error']}",
+                               status=EXIT_INVALID)
     for sink, counts in stats["sinks"].items():
         if counts["failures"]:
-            return _fail(f"{name}: sink {sink}: {counts['last_error']}", EXIT_INVALID)
+            raise CommandError(f"{name}: sink {sink}: {counts['last_error']}",
+                               status=EXIT_INVALID)
     for publisher, counts in stats["publishers"].items():
         if counts["dropped"]:
-            return _fail(f"{name}: {publisher}: {counts['dropped']} samples not published: "
-                         f"{counts['last_error']}", EXIT_INVALID)
+            raise CommandError(f"{name}: {publisher}: {counts['dropped']} samples not "
+                               f"published: {counts['last_error']}", status=EXIT_INVALID)
     samples = sum(c["samples"] for c in stats["sources"].values())
     published = sum(c["published"] for c in stats["publishers"].values())
     sources = len(stats["sources"])

@@ -21,8 +21,6 @@ from typing import Any
 
 from heat_alarming.errors import CommandError
 
-#: the answer is on stdout, for a person or a program (--format json): logs go to stderr
-LOG_TO_STDERR = True
 #: history rows read from the database per query (keyset pages, see --page-size)
 HISTORY_PAGE = 500
 STATE_NAMES = ("ok", "alarm", "insufficient data")

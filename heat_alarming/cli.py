@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging as std_logging
 import sys
 from collections.abc import Sequence
 
@@ -33,9 +34,9 @@ def _add_command(subparsers, name: str, module_name: str, help_text: str) -> Non
     # global --debug's value alone when it is not given here
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="log at DEBUG level")
-    # a service command (LOG_TO_STDERR) logs to stderr unless the configuration says
+    # a service command (SERVICE) logs at INFO; the others only warnings, unless --debug
     parser.set_defaults(run=module.run, command=name,
-                        log_to_stderr=getattr(module, "LOG_TO_STDERR", False))
+                        service=getattr(module, "SERVICE", False))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,11 +63,16 @@ def _setup_logging(args: argparse.Namespace):
     conf = cfg.ConfigOpts()
     logging.register_options(conf)
     opts.register_opts(conf)
-    if getattr(args, "log_to_stderr", False):
-        conf.set_default("use_stderr", True)
+    # stdout carries a command's own output (a table, a timeline): the log goes to
+    # stderr unless the configuration says otherwise (a log_file, say)
+    conf.set_default("use_stderr", True)
     conf([], project="heat-alarming", default_config_files=args.config_file)
     conf.set_override("debug", args.debug)
     logging.setup(conf, "heat-alarming")
+    if not getattr(args, "service", False) and not args.debug:
+        # a one-shot command says what it did itself; the libraries' INFO records
+        # (a snapshot restored, say) would only repeat it
+        std_logging.getLogger().setLevel(std_logging.WARNING)
     return conf
 
 

@@ -17,6 +17,8 @@ import os
 import re
 import sys
 
+from heat_alarming.errors import CommandError, require
+
 SHIM_NAME = "heat_alarming_plugin.py"
 SHIM = ('"""heat-alarming resource types; written by `heat-alarming install-plugin`."""\n'
         "from heat_alarming.resources.plugin import available_resource_mapping  # noqa: F401\n")
@@ -82,6 +84,8 @@ def comment_out(lines: list[tuple[str, int, str]]) -> None:
 
 
 def run(args: argparse.Namespace, conf=None) -> int:
+    # the shim imports heat_alarming.resources, which heat-engine can load only beside Heat
+    require("heat", "the plugin", "heat")
     heat_conf = _heat_conf(args.heat_conf)
     configured = _list(heat_conf.get("DEFAULT", "plugin_dirs", fallback=None))
     plugin_dirs = configured or HEAT_DEFAULT_PLUGIN_DIRS
@@ -91,26 +95,25 @@ def run(args: argparse.Namespace, conf=None) -> int:
     with open(shim, "w", encoding="utf-8") as handle:
         handle.write(SHIM)
     print(f"wrote {shim}")
-    problems = 0
+    problems = []
     if os.path.abspath(plugin_dir) not in {os.path.abspath(d) for d in plugin_dirs}:
-        problems += 1
         where = "plugin_dirs" if configured else "the default plugin_dirs"
-        print(f"WARNING: {plugin_dir} is not in {where} of {args.heat_conf}; add it: "
-              f"[DEFAULT] plugin_dirs = {','.join(plugin_dirs + [plugin_dir])}")
+        problems.append(f"{plugin_dir} is not in {where} of {args.heat_conf}; add it: "
+                        f"[DEFAULT] plugin_dirs = {','.join(plugin_dirs + [plugin_dir])}")
     environment_dir = heat_conf.get("DEFAULT", "environment_dir",
                                     fallback=DEFAULT_ENVIRONMENT_DIR)
     lines = conflicting_lines(environment_dir)
-    for path, number, text in lines:
-        print(f"WARNING: {path}:{number} maps one of our types away and would silently "
-              f"replace the plugin: {text.strip()}")
     if lines and args.fix:
         comment_out(lines)
         print(f"commented out {len(lines)} line(s) in {environment_dir}; restart heat-engine")
     elif lines:
-        problems += len(lines)
-        print("run again with --fix to comment them out")
+        where = ", ".join(f"{path}:{number} ({text.strip()})" for path, number, text in lines)
+        problems.append(f"{len(lines)} environment.d mapping(s) map our types away and would "
+                        f"silently replace the plugin: {where}; run again with --fix to "
+                        "comment them out")
     if problems:
-        return 1
+        # one line on stderr: heat-alarming install-plugin: error: ...
+        raise CommandError("; ".join(problems))
     print("heat-engine will load heat-alarming on its next start")
     return 0
 

@@ -2,6 +2,8 @@
 and a real Prometheus with test exporters (tests/support/prometheus.py)."""
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from tests.support.databases import ensure_server, temporary_database
@@ -65,6 +67,18 @@ def exporter(prometheus):
     yield made
     target.remove()
     made.close()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """A command run by ``cli.main`` points the root logger at the stderr of its call,
+    which capsys closes when the test ends: every test leaves the root logger's handlers
+    and level as it found them, so nothing a later test logs goes to a closed stream."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -366,7 +366,7 @@ chmod 600 "$HEAT_CONF"
 "$BIN/heat-manage" --config-file "$HEAT_CONF" --log-file heat-manage.log db_sync \
     >>"$STATE/logs/heat-manage.out" 2>&1 || die "heat-manage db_sync: see $STATE/logs"
 "$BIN/heat-alarming" install-plugin --plugin-dir "$STATE/plugins" --heat-conf "$HEAT_CONF" \
-    --fix >>"$STATE/logs/install-plugin.log" || die "install-plugin: see $STATE/logs"
+    --fix >>"$STATE/logs/install-plugin.log" 2>&1 || die "install-plugin: see $STATE/logs"
 
 # heat-engine: its parent forks the workers; it leads a process group of its own
 ENGINE_STARTED=$(date +%s)

@@ -14,16 +14,19 @@ import argparse
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 import warnings
 
 from heat_alarming.demo.profile import HostSampler, LoadProfile
-from heat_alarming.demo.timeline import PeriodRow, Timeline
+from heat_alarming.demo.timeline import PeriodRow, Threshold, Timeline
+from heat_alarming.errors import CommandError, require
 from heat_alarming.metering.query import matching_metadata_field
 
+LOG = logging.getLogger(__name__)
+
 DEFAULT_TEMPLATE = "hot-autoscaling.yaml"
+STACK_NAME = "autoscaling-demo"
 ALARM_TYPES = ("OS::Metering::Alarm", "OS::Ceilometer::Alarm", "OS::Metering::CompositeAlarm",
                "AWS::CloudWatch::Alarm")
 PUSH_TYPES = ("OS::Metering::Alarm", "OS::Ceilometer::Alarm")
@@ -35,7 +38,7 @@ POLICY_TYPES = ("OS::Heat::ScalingPolicy", "OS::Metering::ScalingPolicy",
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", default=DEFAULT_TEMPLATE, metavar="FILE",
-                        help="a HOT or CFN template: a path, or a name in templates/ "
+                        help="a HOT or CFN template: a path, or the name of a shipped template "
                              f"(default {DEFAULT_TEMPLATE}); it needs an OS::Metering::Alarm "
                              "to push samples to and an autoscaling group")
     parser.add_argument("--source", choices=("profile", "host"), default="profile",
@@ -59,19 +62,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _template_path(name: str) -> str:
-    from heat_alarming.resources.embedded import ROOT
+    from heat_alarming import shipped
     if os.path.exists(name):
         return name
-    candidate = os.path.join(ROOT, "templates", name)
-    if os.path.exists(candidate):
-        return candidate
-    raise FileNotFoundError(f"--template: no file {name!r} here or in {ROOT}/templates")
+    try:
+        return shipped.template_path(name)
+    except FileNotFoundError:
+        raise CommandError(f"--template: no file {name!r} here or in "
+                           f"{shipped.template_dir()}", status=2) from None
+
+
+def _missing_parts(template: dict) -> str:
+    """What the demo needs and the template lacks ("" when nothing), from its types."""
+    resources = template.get("resources", template.get("Resources")) or {}
+    if not isinstance(resources, dict):
+        return ""  # Heat says what is wrong with it
+    types = {r.get("type", r.get("Type")) for r in resources.values() if isinstance(r, dict)}
+    if not resources:
+        return "it has no resources"
+    missing = ([] if types & set(PUSH_TYPES) else ["OS::Metering::Alarm"]) + (
+        [] if types & set(GROUP_TYPES) else ["autoscaling group"])
+    return f"it has no {' and no '.join(missing)}" if missing else ""
+
+
+def _read_template(path: str) -> tuple[str, dict]:
+    """The template's text, parsed by Heat's parser (JSON or YAML, a mapping), and
+    checked for what the demo needs; before any engine starts, so that a broken file
+    fails at once."""
+    shown = _shown(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{shown}: cannot read it: {getattr(exc, 'strerror', None) or exc}",
+                           status=2) from exc
+    from heat_alarming.resources.embedded import parse_template
+    try:
+        template = parse_template(text)
+    except ValueError as exc:
+        raise CommandError(f"{shown}: {exc}") from exc
+    missing = _missing_parts(template)
+    if missing:
+        raise CommandError(f"{shown}: the demo needs an OS::Metering::Alarm (samples are "
+                           "pushed through its signal) and an autoscaling group "
+                           f"({', '.join(GROUP_TYPES)}); {missing}")
+    return text, template
 
 
 def _shown(path: str) -> str:
-    from heat_alarming.resources.embedded import ROOT
-    path = os.path.abspath(path)
-    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+    from heat_alarming import shipped
+    real, shipped_dir = os.path.realpath(path), os.path.realpath(shipped.template_dir())
+    if real.startswith(shipped_dir + os.sep):  # as the docs name them: templates/NAME
+        return os.path.join("templates", os.path.relpath(real, shipped_dir))
+    return os.path.abspath(path)
 
 
 def _times(count: int) -> str:
@@ -124,8 +167,10 @@ class DemoStack:
                        for rule in evaluator.get(alarm_id).threshold_rules()]
         rules = [rule for _, rule in named_rules]
         self.meter = rules[0].meter_name
-        self.thresholds = sorted({(name, rule.threshold) for name, rule in named_rules},
-                                 key=lambda item: item[1])
+        self.thresholds = sorted({Threshold(name, rule.comparison_operator, rule.threshold,
+                                            rule.statistic, rule.evaluation_periods)
+                                  for name, rule in named_rules},
+                                 key=lambda t: (t.value, t.alarm))
         # samples carry the metadata the alarms select on: their matching_metadata
         # and the equality conditions of their queries
         self.metadata = {}
@@ -202,72 +247,96 @@ class HistoryReader:
         return phrases
 
 
-def run(args: argparse.Namespace, conf) -> int:
+def _check_arguments(args: argparse.Namespace, conf) -> None:
+    """Refuse what cannot run, before anything starts."""
+    # Heat first: the embedded engine's module imports oslo.service, one of Heat's own
+    require("heat", "the demo", "heat")
+    if args.plot:  # before the run, not after it
+        require("matplotlib", "--plot", "demo")
+    if args.source == "host":
+        require("psutil", "--source host", "demo")
     if args.speed <= 0:
-        print("heat-alarming demo: --speed must be positive", file=sys.stderr)
-        return 2
+        raise CommandError("--speed must be positive", status=2)
     resolution = conf.heat_alarming.store_resolution
     if args.period <= 0 or args.period % resolution:
-        print(f"heat-alarming demo: --period must be a positive multiple of the store "
-              f"resolution ({resolution} s)", file=sys.stderr)
-        return 2
-    try:
-        template_path = _template_path(args.template)
-    except FileNotFoundError as exc:
-        print(f"heat-alarming demo: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(f"--period must be a positive multiple of the store resolution "
+                           f"({resolution} s)", status=2)
+    if args.periods is not None and args.periods <= 0:
+        raise CommandError("--periods must be positive", status=2)
+
+
+def run(args: argparse.Namespace, conf) -> int:
+    _check_arguments(args, conf)
+    resolution = conf.heat_alarming.store_resolution
+    template_path = _template_path(args.template)
+    text, template = _read_template(template_path)
     profile = LoadProfile()
     periods = args.periods or profile.periods
-    if periods <= 0:
-        print("heat-alarming demo: --periods must be positive", file=sys.stderr)
-        return 2
 
     created_workdir = args.workdir is None
     workdir = args.workdir or tempfile.mkdtemp(prefix="heat-alarming-demo-")
     os.makedirs(workdir, exist_ok=True)
     log_path = os.path.join(workdir, "engine.log")
+    heat_db = os.path.join(workdir, "heat.sqlite")
+    alarm_db = os.path.join(workdir, "alarms.sqlite")
+    _remove_databases(heat_db, alarm_db, log_path)  # a fresh start in a reused --workdir
     _log_to_file(log_path, conf.debug)
     logging.captureWarnings(True)  # Heat's libraries' deprecation warnings: to the log
     warnings.simplefilter("default")
-    from heat_alarming.resources.embedded import select_threading_backend
-    select_threading_backend()  # before Heat is imported
-    heat_db = os.path.join(workdir, "heat.sqlite")
-    alarm_db = os.path.join(workdir, "alarms.sqlite")
-    _remove_databases(heat_db, alarm_db)  # a fresh start in a reused --workdir
 
+    from heat_alarming.resources.embedded import select_threading_backend
+    select_threading_backend()  # before Heat's engine is imported
     from heat_alarming.metering import ManualClock
-    from heat_alarming.resources.embedded import EmbeddedEngine
+    from heat_alarming.resources.embedded import EmbeddedEngine, StackFailed
 
     began = time.monotonic()
     start = float(int(time.time()) // args.period * args.period)
     clock = ManualClock(start)
     print(f"heat-alarming demo: {_shown(template_path)} in an embedded heat-engine "
           f"(Heat's EngineService, SQLite in {workdir}, fake:// messaging, no network)")
-    engine = EmbeddedEngine("sqlite:///" + heat_db, alarm_db, clock=clock, join_grace=False,
-                            overrides={"store_resolution": resolution,
-                                       # every sample of a period is in before the
-                                       # clock reaches its close: no need to wait
-                                       "period_close_delay": 0.0})
+    engine, keep = None, args.keep
+    kept = f"the engine's log is kept in {log_path}"
     try:
-        return _run_stack(args, engine, clock, template_path, profile, periods, workdir,
-                          log_path, began)
+        engine = EmbeddedEngine("sqlite:///" + heat_db, alarm_db, clock=clock,
+                                join_grace=False,
+                                overrides={"store_resolution": resolution,
+                                           # every sample of a period is in before the
+                                           # clock reaches its close: no need to wait
+                                           "period_close_delay": 0.0})
+        return _run_stack(args, engine, clock, template_path, text, template, profile,
+                          periods, workdir, log_path, began)
+    except CommandError:
+        raise
+    except StackFailed as exc:  # Heat's reason; the resources' own story is in the log
+        keep = True
+        raise CommandError(f"the stack {STACK_NAME} failed to {exc.action.lower()}: "
+                           f"{exc.reason}; {kept}") from exc
+    except Exception as exc:
+        LOG.exception("The demo stopped")
+        keep = True
+        raise CommandError(f"{type(exc).__name__}: {exc}; {kept}") from exc
     finally:
-        engine.runtime.stop()
-        engine.stop()
-        if not args.keep:
+        if engine is not None:
+            _stop(engine)
+        if not keep:
             if created_workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
             else:
                 _remove_databases(heat_db, alarm_db, log_path)
 
 
-def _run_stack(args, engine, clock, template_path, profile, periods, workdir, log_path,
-               began) -> int:
-    import yaml
+def _stop(engine) -> None:
+    """Stop the evaluator and the engine; a failure to stop is logged, so that the
+    error that stopped the demo is the one reported."""
+    try:
+        engine.runtime.stop()
+        engine.stop()
+    except Exception:
+        LOG.exception("The engine did not stop cleanly")
 
-    with open(template_path) as handle:
-        text = handle.read()
-    template = yaml.safe_load(text)  # HOT is YAML and CFN's JSON is YAML too
+
+def _run_stack(args, engine, clock, template_path, text, template, profile, periods,
+               workdir, log_path, began) -> int:
     params = {}
     declared = template.get("parameters") or template.get("Parameters") or {}
     if "period" in declared:
@@ -275,16 +344,19 @@ def _run_stack(args, engine, clock, template_path, profile, periods, workdir, lo
     if "cooldown" in declared:
         params["cooldown"] = 0  # Heat's cooldown runs on the real clock, not the demo's
     created = time.monotonic()
-    ident = engine.create("autoscaling-demo", text, params=params)
+    from heat_alarming.resources.embedded import StackRefused
+    try:
+        ident = engine.create(STACK_NAME, text, params=params)
+    except StackRefused as exc:  # Heat's message says it all; nothing was stored
+        raise CommandError(f"{_shown(template_path)}: {exc}") from exc
     stack = DemoStack(engine, ident)
     engine.runtime.start()
     sampler = HostSampler() if args.source == "host" else profile.sampler()
     resolution = engine.runtime.store.resolution
     ticks_per_period = args.period // resolution
     print(f"stack {ident['stack_name']} created in {time.monotonic() - created:.1f} s: "
-          f"group '{stack.group}' of {stack.size()}, alarms "
-          + ", ".join(f"{name} ({value:g})" for name, value in stack.thresholds)
-          + f"; samples of {stack.meter} go through the signal of '{stack.push_to}'")
+          f"group '{stack.group}' of {stack.size()}, alarms {', '.join(sorted(stack.alarms))}"
+          f"; samples of {stack.meter} go through the signal of '{stack.push_to}'")
     source = (profile.describe() if args.source == "profile"
               else "this machine's CPU, reported by every member")
     print(f"load: {source}; {args.period} s periods, clock x{args.speed:g} "
@@ -292,6 +364,8 @@ def _run_stack(args, engine, clock, template_path, profile, periods, workdir, lo
     size = stack.size()
     timeline = Timeline(sorted(stack.alarms), periods, start=clock(), meter=stack.meter,
                         initial_size=size)
+    timeline.legend(stack.thresholds)
+    timeline.note("")
     timeline.header()
     history = HistoryReader(engine.runtime.evaluator, stack.alarms)
     tick_seconds = resolution / args.speed

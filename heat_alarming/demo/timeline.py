@@ -8,10 +8,50 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import textwrap
 from typing import TextIO
 
 BAR_WIDTH = 20
 STATE_WIDTH = 17
+LEGEND_WIDTH = 110
+SYMBOLS = {"eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+@dataclasses.dataclass(frozen=True)
+class Threshold:
+    """One threshold rule of an alarm, as the legend and the plot label it."""
+
+    alarm: str
+    comparison: str  # eq, ne, lt, le, gt, ge
+    value: float
+    statistic: str = "avg"
+    periods: int = 1  # evaluation periods
+
+    @property
+    def label(self) -> str:
+        """``cpu_alarm_high > 50``"""
+        return f"{self.alarm} {SYMBOLS.get(self.comparison, self.comparison)} {self.value:g}"
+
+    def describe(self, meter: str) -> str:
+        """``cpu_alarm_high: avg cpu_util > 50 for 2 periods``"""
+        periods = "1 period" if self.periods == 1 else f"{self.periods} periods"
+        return (f"{self.alarm}: {self.statistic} {meter} "
+                f"{SYMBOLS.get(self.comparison, self.comparison)} {self.value:g} for {periods}")
+
+
+def legend(thresholds: list[Threshold], meter: str) -> list[str]:
+    """How to read the table: the thresholds, and why "signalled" trails the size."""
+    text = [
+        "thresholds: " + "; ".join(t.describe(meter) for t in thresholds),
+        "size: the group's members in Heat at the period's close; a new member counts as soon "
+        "as Heat creates it, before the resize is over.",
+        "signalled: Heat answered a signal to the policy, which it does when the resize is "
+        "over; as a resize can outlast a period, this can come a row or more after the size "
+        "moved. dropped by Heat: Heat answered without resizing (a resize in progress, a "
+        "cooldown, or the group at its size limit).",
+    ]
+    return [line for paragraph in text
+            for line in textwrap.wrap(paragraph, LEGEND_WIDTH, subsequent_indent="  ")]
 
 
 @dataclasses.dataclass
@@ -38,6 +78,10 @@ class Timeline:
     out: TextIO | None = sys.stdout
     initial_size: int = 1
     rows: list[PeriodRow] = dataclasses.field(default_factory=list)
+
+    def legend(self, thresholds: list[Threshold]) -> None:
+        for line in legend(thresholds, self.meter):
+            self._print(line)
 
     def header(self) -> None:
         states = "".join(f"{name[:STATE_WIDTH]:<{STATE_WIDTH + 1}}" for name in self.alarms)

@@ -63,6 +63,7 @@ from typing import Any
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from heat_alarming.errors import import_extra
 from heat_alarming.metering.sample import Sample, SampleError, SampleValidator
 from heat_alarming.metering.summary_log import SummaryLog
 
@@ -372,7 +373,8 @@ class MeteringListener:
         if not self.secret:
             LOG.warning("telemetry_secret is unset: the metering listener takes meter "
                         "messages without checking their signature")
-        import oslo_messaging  # here: importing it picks oslo.service's backend
+        # here: importing it picks oslo.service's backend
+        oslo_messaging = import_extra("oslo_messaging", "the metering listener", "messaging")
 
         target = oslo_messaging.Target(topic=self.topic, exchange=self.exchange)
         server = oslo_messaging.get_batch_notification_listener(
@@ -537,8 +539,7 @@ def listener_from_conf(conf: cfg.ConfigOpts, transport, deliver: Deliver,
         return None
     owned = transport is None
     if owned:
-        import oslo_messaging
-
+        oslo_messaging = import_extra("oslo_messaging", "the metering listener", "messaging")
         transport = oslo_messaging.get_notification_transport(
             conf, url=group.metering_transport_url or None)
     validator = SampleValidator(group.store_retention, group.max_clock_skew,

@@ -20,7 +20,7 @@ from unittest import mock
 
 from oslo_service import backend
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from heat_alarming import shipped
 
 
 def select_threading_backend() -> None:
@@ -79,6 +79,44 @@ def user_context(tenant_id: str = "test_tenant_id", user: str = "demo"):
         "password": "", "roles": ["member"], "is_admin": False,
         "auth_url": "http://127.0.0.1:5000/v3", "auth_token": "embedded",
         "trust_id": None, "region_name": None})
+
+
+def parse_template(text: str) -> dict:
+    """A template's text as Heat reads it (JSON or YAML, a mapping), without an engine.
+
+    A ValueError says what is wrong in one line, with the line and column of a
+    YAML error.
+    """
+    import yaml
+    from heat.common import template_format  # leaves oslo.service's backend unselected
+    try:
+        return template_format.simple_parse(text)
+    except ValueError as exc:
+        cause = exc.__context__  # Heat re-raises the YAML error as a ValueError
+        mark = getattr(cause, "problem_mark", None)
+        if not isinstance(cause, yaml.MarkedYAMLError) or mark is None:
+            raise
+        where = f"line {mark.line + 1}, column {mark.column + 1}: {cause.problem}"
+        if cause.context and cause.context_mark is not None:
+            where += f" ({cause.context} from line {cause.context_mark.line + 1})"
+        raise ValueError(where) from exc
+
+
+class StackRefused(ValueError):
+    """Heat refused to create a stack and stored nothing; the message is Heat's.
+
+    Heat validates the whole template (resource types, properties and their
+    values) and the parameters before it stores a stack.
+    """
+
+
+class StackFailed(RuntimeError):
+    """A stack action ended FAILED; ``reason`` is Heat's status reason for it."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(f"{action} failed: {reason}")
+        self.action = action
+        self.reason = reason
 
 
 class EmbeddedEngine:
@@ -148,15 +186,25 @@ class EmbeddedEngine:
     # -- driving it ------------------------------------------------------------
     @staticmethod
     def template(name: str) -> str:
-        with open(os.path.join(ROOT, "templates", name)) as handle:
+        """The text of the shipped template ``name`` (heat_alarming.shipped)."""
+        with open(shipped.template_path(name)) as handle:
             return handle.read()
 
     def create(self, name: str, template: str, params=None, ctx=None):
-        from heat.common import template_format
+        """Create a stack and wait for it: :class:`StackRefused` when Heat refuses it,
+        :class:`StackFailed` (once the other resources have settled) when it fails."""
+        from heat.common import exception, template_format
         ctx = ctx or self.ctx
-        ident = self.client.create_stack(ctx, name, template_format.parse(template),
-                                         params=params or {}, files={}, args={})
-        self.wait(ident, "CREATE", ctx=ctx)
+        try:
+            ident = self.client.create_stack(ctx, name, template_format.parse(template),
+                                             params=params or {}, files={}, args={})
+        except (exception.HeatException, ValueError) as exc:
+            raise StackRefused(str(exc)) from exc
+        try:
+            self.wait(ident, "CREATE", ctx=ctx)
+        except StackFailed:
+            self.settle(ident, ctx=ctx)
+            raise
         return ident
 
     def wait(self, ident, action, ctx=None, timeout=60):
@@ -165,10 +213,26 @@ class EmbeddedEngine:
             stack = self.client.show_stack(ctx or self.ctx, ident, resolve_outputs=False)[0]
             if stack["stack_action"] == action and stack["stack_status"] != "IN_PROGRESS":
                 if stack["stack_status"] != "COMPLETE":
-                    raise RuntimeError(f"{action} failed: {stack['stack_status_reason']}")
+                    raise StackFailed(action, stack["stack_status_reason"])
                 return stack
             time.sleep(0.1)
         raise TimeoutError(f"stack did not finish {action} in {timeout} s")
+
+    def settle(self, ident, ctx=None, timeout=30) -> bool:
+        """Wait until no resource of the stack or of its nested stacks is IN_PROGRESS.
+
+        A stack is FAILED as soon as one resource fails, while Heat goes on with the
+        others; stopping the engine under them leaves their threads waiting on RPC
+        replies that never come. False: still busy after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            resources = self.client.list_stack_resources(ctx or self.ctx, ident,
+                                                         nested_depth=5)
+            if not any(r["resource_status"] == "IN_PROGRESS" for r in resources):
+                return True
+            time.sleep(0.1)
+        return False
 
     def outputs(self, ident, ctx=None) -> dict:
         stack = self.client.show_stack(ctx or self.ctx, ident, resolve_outputs=True)[0]

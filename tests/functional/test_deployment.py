@@ -58,15 +58,16 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import sqlalchemy as sa
 
+from heat_alarming.shipped import template_path
 from tests.support.databases import ROOT
 
 pytestmark = pytest.mark.timeout(900)
 
 SETUP = ROOT / "tools" / "devstack-lite.sh"
 TEARDOWN = ROOT / "tools" / "devstack-lite-teardown.sh"
-TEMPLATE = ROOT / "templates" / "hot-autoscaling.yaml"
-TARGET_TRACKING = ROOT / "templates" / "hot-target-tracking.yaml"
-PUSH_URL = ROOT / "templates" / "hot-push-url.yaml"
+TEMPLATE = template_path("hot-autoscaling.yaml")
+TARGET_TRACKING = template_path("hot-target-tracking.yaml")
+PUSH_URL = template_path("hot-push-url.yaml")
 PERIOD = 10  # seconds; a multiple of the store resolution (1 s) set below
 HIGH, LOW = 90.0, 5.0  # the template scales out above 50 and in below 15
 

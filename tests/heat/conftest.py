@@ -13,10 +13,7 @@ select_threading_backend()  # before anything imports heat
 
 import pytest  # noqa: E402
 
-from heat_alarming.resources.embedded import ROOT  # noqa: E402
 from tests.support.heat_engine import session_engine  # noqa: E402
-
-__all__ = ["ROOT"]
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,11 @@
 """The seed's CFN autoscaling template, alarm snippet verbatim, scales through AWS policies."""
 import json
-import os
 from unittest import mock
 
 from heat.engine.clients.os import glance, nova
 
+from heat_alarming.shipped import template_path
 from tests.support.heat_engine import settle
-
-from .conftest import ROOT
 
 NO_NOVA = {"resource_registry": {"AWS::EC2::Instance": "OS::Heat::None"}}
 
@@ -19,7 +17,7 @@ def group_size(engine, ident):
 
 
 def test_the_seed_snippet_is_in_the_template_verbatim():
-    with open(os.path.join(ROOT, "templates", "cfn-autoscaling.json")) as handle:
+    with open(template_path("cfn-autoscaling.json")) as handle:
         raw = handle.read()
     snippet = ('"CPUAlarmHigh": {"Type": "OS::Metering::Alarm", "Properties": {"meter_name": '
                '"cpu_util", "threshold": "75", "evaluation_periods": "5", "period": "60", '

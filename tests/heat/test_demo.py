@@ -1,22 +1,34 @@
 """`heat-alarming demo`, the README's first command, tells what the engine did.
 
-The demo runs as a user runs it (the installed command, in its own process)
-on its default compressed clock, keeps its databases, and this test then
-reads Heat's and the alarm store's own tables: the evaluator took the group
-out and back in through the policies, and the group ended at its minimum.
+The demo runs as a user runs it (the command, in its own process) on its default
+compressed clock, keeps its databases, and this test then reads Heat's and the
+alarm store's own tables: the evaluator took the group out and back in through
+the policies, and the group ended at its minimum.
+
+A demo that cannot run says why in one line on stderr: a refused argument or a
+template that does not parse before any engine starts, Heat's own message for a
+template it refuses, and Heat's reason for a stack that failed, with the engine's
+log kept.
 """
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
-import subprocess
 import sys
 
+import pytest
 
-def _command() -> list[str]:
-    installed = shutil.which("heat-alarming", path=os.path.dirname(sys.executable))
-    return [installed] if installed else [sys.executable, "-m", "heat_alarming.cli"]
+from heat_alarming import cli
+from heat_alarming.resources.embedded import ROOT
+from tests.support.commands import run_command
+
+
+def _template(name: str) -> str:
+    with open(os.path.join(ROOT, "templates", name)) as handle:
+        return handle.read()
+
+
+TEMPLATE = _template("hot-autoscaling.yaml")
 
 
 def _signal_reasons(heat_db: str, policy: str) -> list[str]:
@@ -53,9 +65,8 @@ def _transitions(alarm_db: str, alarm_name: str) -> list[tuple[str, str]]:
 
 def test_the_demo_scales_the_group_out_and_back_in(tmp_path):
     workdir, plot = tmp_path / "demo", tmp_path / "demo.png"
-    done = subprocess.run(_command() + ["demo", "--workdir", str(workdir), "--keep",
-                                        "--plot", str(plot)],
-                          capture_output=True, text=True, timeout=300)
+    done = run_command(["demo", "--workdir", str(workdir), "--keep", "--plot", str(plot)],
+                       timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     heat_db, alarm_db = str(workdir / "heat.sqlite"), str(workdir / "alarms.sqlite")
@@ -75,4 +86,104 @@ def test_the_demo_scales_the_group_out_and_back_in(tmp_path):
     assert _members_ever_created(heat_db) >= 2
     assert _group_members(heat_db) == 1
     assert ", 1 at the end" in out and "summary, read from the engine's records" in out
+    # the legend above the table labels the thresholds
+    assert ("thresholds: cpu_alarm_low: avg cpu_util < 15 for 2 periods; "
+            "cpu_alarm_high: avg cpu_util > 50 for 2 periods\n") in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _edited(old: str, new: str) -> str:
+    """The default template with its first ``old`` replaced by ``new``."""
+    assert old in TEMPLATE
+    return TEMPLATE.replace(old, new, 1)
+
+
+def _error_line(captured: str) -> str:
+    assert captured.count("\n") == 1, captured  # one line, and nothing else
+    return captured
+
+
+@pytest.mark.parametrize("argv, error", [
+    (["--speed", "0"], "--speed must be positive"),
+    (["--period", "65"], "--period must be a positive multiple of the store resolution (10 s)"),
+    (["--periods", "0"], "--periods must be positive"),
+    (["--template", "no-such.yaml"],
+     f"--template: no file 'no-such.yaml' here or in {ROOT}/templates"),
+])
+def test_a_refused_argument_is_one_line_and_status_2(capsys, argv, error):
+    assert cli.main(["demo", *argv]) == 2
+    captured = capsys.readouterr()
+    assert _error_line(captured.err) == f"heat-alarming demo: error: {error}\n"
+    assert captured.out == ""
+
+
+def test_plot_without_matplotlib_is_refused_before_the_run(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    workdir = tmp_path / "demo"
+    assert cli.main(["demo", "--plot", str(tmp_path / "x.png"),
+                     "--workdir", str(workdir)]) == 1
+    captured = capsys.readouterr()
+    assert _error_line(captured.err) == (
+        "heat-alarming demo: error: --plot needs matplotlib, which is not installed: "
+        "pip install 'heat-alarming[demo]'\n")
+    assert captured.out == "" and not workdir.exists()
+
+
+@pytest.mark.parametrize("text, error", [
+    (_edited("resources:\n", "resources:\n  bad: [unclosed\n"),
+     "line 29, column 8: expected ',' or ']', but got ':' "
+     "(while parsing a flow sequence from line 28)"),
+    ("{}", "the demo needs an OS::Metering::Alarm (samples are pushed through its signal) "
+           "and an autoscaling group (OS::Heat::AutoScalingGroup, "
+           "AWS::AutoScaling::AutoScalingGroup, OS::Heat::InstanceGroup); it has no resources"),
+    (_template("hot-push-url.yaml"),
+     "the demo needs an OS::Metering::Alarm (samples are pushed through its signal) "
+     "and an autoscaling group (OS::Heat::AutoScalingGroup, "
+     "AWS::AutoScaling::AutoScalingGroup, OS::Heat::InstanceGroup); it has no autoscaling "
+     "group"),
+], ids=["broken-yaml", "empty", "no-group"])
+def test_a_template_that_cannot_run_fails_before_any_engine_starts(capsys, tmp_path, text,
+                                                                   error):
+    path, workdir = tmp_path / "bad.yaml", tmp_path / "demo"
+    path.write_text(text)
+    assert cli.main(["demo", "--template", str(path), "--workdir", str(workdir)]) == 1
+    captured = capsys.readouterr()
+    assert _error_line(captured.err) == f"heat-alarming demo: error: {path}: {error}\n"
+    # nothing started: no header line, no work directory, no engine log
+    assert captured.out == "" and not workdir.exists()
+
+
+@pytest.mark.parametrize("text, error", [
+    (_edited("type: OS::Metering::Alarm", "type: OS::Metering::Alaram"),
+     "The Resource Type (OS::Metering::Alaram) could not be found."),
+    (_edited("comparison_operator: gt", "comparison_operator: bigger"),
+     'Property error: resources.cpu_alarm_high.properties.comparison_operator: "bigger" '
+     'is not an allowed value ["le", "ge", "eq", "lt", "gt", "ne"]'),
+], ids=["misspelled-type", "bigger"])
+def test_a_template_heat_refuses_is_heats_message_in_one_line(tmp_path, text, error):
+    path, workdir = tmp_path / "bad.yaml", tmp_path / "demo"
+    path.write_text(text)
+    done = run_command(["demo", "--template", str(path), "--workdir", str(workdir)],
+                       timeout=120)
+    assert done.returncode == 1
+    assert _error_line(done.stderr) == f"heat-alarming demo: error: {path}: {error}\n"
+    # Heat stored nothing and its message is the whole story: nothing is kept
+    assert not (workdir / "engine.log").exists()
+    assert "stack autoscaling-demo created" not in done.stdout
+
+
+def test_a_stack_that_fails_to_create_keeps_the_engines_log(tmp_path):
+    path, workdir = tmp_path / "failing.yaml", tmp_path / "demo"
+    path.write_text(_edited("resources:\n", "resources:\n  broken:\n"
+                            "    type: OS::Heat::TestResource\n"
+                            "    properties: {fail: true}\n"))
+    done = run_command(["demo", "--template", str(path), "--workdir", str(workdir)],
+                       timeout=180)
+    assert done.returncode == 1
+    log = workdir / "engine.log"
+    assert _error_line(done.stderr) == (
+        "heat-alarming demo: error: the stack autoscaling-demo failed to create: Resource "
+        "CREATE failed: ValueError: resources.broken: Test Resource failed broken; "
+        f"the engine's log is kept in {log}\n")
+    assert "Test Resource failed broken" in log.read_text()
+    assert (workdir / "heat.sqlite").exists()  # the work directory is kept with it

@@ -91,8 +91,8 @@ def environment(name: str, parameters: dict | None = None) -> dict:
     """An environment file of templates/environments, as `-e` hands it to Heat."""
     import yaml
 
-    from heat_alarming.resources.embedded import ROOT
-    with open(os.path.join(ROOT, "templates", "environments", name)) as handle:
+    from heat_alarming.shipped import template_path
+    with open(template_path(os.path.join("environments", name))) as handle:
         env = yaml.safe_load(handle)
     env["parameters"] = dict(parameters or {})
     return env

@@ -4,7 +4,6 @@ read, without creating or migrating anything."""
 import contextlib
 import datetime as dt
 import json
-import logging
 import os
 import sqlite3
 
@@ -68,32 +67,10 @@ class World:
         self.world.close()
 
 
-@contextlib.contextmanager
-def _without_root_log_handlers():
-    """cli.main points the root logger at the stderr of its call, which capsys closes
-    when that test ends: what alembic logs while the block makes a schema must not go
-    to a closed stream. The handlers come back as they were after the block."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    root.handlers[:] = []
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
-@pytest.fixture(autouse=True)
-def _no_stale_log_handlers():
-    with _without_root_log_handlers():
-        yield
-
-
 @pytest.fixture(scope="module", params=DATABASES)
 def world(request, tmp_path_factory):
     with _database(request.param, tmp_path_factory, request) as url:
-        with _without_root_log_handlers():
-            made = World(url)
+        made = World(url)
         yield made
         made.close()
 

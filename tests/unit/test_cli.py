@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from heat_alarming import cli
+from tests.support.commands import run_command
 
 
 def test_help_lists_the_subcommands(capsys):
@@ -45,6 +46,27 @@ def test_the_store_demo_computes_the_load_profile_from_the_store(capsys, tmp_pat
     assert "sample field 'volume': must be a finite number" in out
     assert "answers identical after restore: yes" in out
     assert (tmp_path / "store.snap").exists()
+
+
+TABLE_HEADER = re.compile(r"^  period \(UTC\)\s+count\s+avg\s+max\s+p95\s+std$")
+TABLE_ROW = re.compile(r"^  \d\d:\d\d-\d\d:\d\d(\s+(\d+|-|\d+\.\d))+$")
+
+
+def test_the_store_demo_prints_its_tables_and_no_log_records(tmp_path):
+    """Run as a user runs it: a snapshot is restored (the store logs it) in mid-output."""
+    done = run_command(["store-demo", "--no-progress", "--workdir", str(tmp_path)],
+                       timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    titles = [i for i, line in enumerate(lines) if line.startswith("cpu_util of group ")]
+    assert len(titles) == 2
+    for first in titles:
+        table = lines[first + 1:lines.index("", first)]
+        assert TABLE_HEADER.match(table[0]), table[0]
+        assert len(table) == 7 and all(TABLE_ROW.match(row) for row in table[1:]), table
+    assert "restored 12 series" in done.stdout  # the store-demo's own words for it
+    assert not [line for line in lines if re.match(r"^\d{4}-\d\d-\d\d \d\d:", line)]
+    assert done.stderr == ""  # nothing to warn about
 
 
 def test_the_store_demo_refuses_a_window_longer_than_the_retention(capsys):

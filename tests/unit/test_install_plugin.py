@@ -32,12 +32,21 @@ def test_it_writes_the_shim_and_reports_every_hiding_mapping(tmp_path, capsys):
     plugins = tmp_path / "plugins"
     conf, default = setup(tmp_path, plugin_dirs=str(plugins))
     code = cli.main(["install-plugin", "--heat-conf", str(conf)])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
     assert code == 1
     shim = (plugins / SHIM_NAME).read_text()
     assert "from heat_alarming.resources.plugin import available_resource_mapping" in shim
-    warned = [line for line in out.splitlines() if "maps one of our types away" in line]
-    assert len(warned) == 3  # CloudWatch, Metering and Ceilometer; the comment is skipped
+    assert captured.out == f"wrote {plugins / SHIM_NAME}\n"
+    # one line on stderr naming the three lines: CloudWatch (5), Metering (7) and
+    # Ceilometer (8); the commented-out mapping (6) is skipped
+    assert captured.err == (
+        "heat-alarming install-plugin: error: 3 environment.d mapping(s) map our types away "
+        f"and would silently replace the plugin: "
+        f"{default}:5 (\"AWS::CloudWatch::Alarm\": "
+        "\"file:///etc/heat/templates/AWS_CloudWatch_Alarm.yaml\"), "
+        f"{default}:7 (\"OS::Metering::Alarm\": \"OS::Aodh::Alarm\"), "
+        f"{default}:8 (\"OS::Ceilometer::Alarm\": \"OS::Aodh::Alarm\"); "
+        "run again with --fix to comment them out\n")
     assert default.read_text() == STOCK, "nothing changes without --fix"
 
 
@@ -57,8 +66,11 @@ def test_a_plugin_dir_missing_from_plugin_dirs_is_reported(tmp_path, capsys):
     other = tmp_path / "elsewhere"
     assert cli.main(["install-plugin", "--heat-conf", str(conf), "--plugin-dir", str(other),
                      "--fix"]) == 1
-    out = capsys.readouterr().out
-    assert f"plugin_dirs = /usr/lib/heat,{other}" in out
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"heat-alarming install-plugin: error: {other} is not in plugin_dirs of {conf}; "
+        f"add it: [DEFAULT] plugin_dirs = /usr/lib/heat,{other}\n")
+    assert "commented out 3 line(s)" in captured.out  # --fix did its part
     assert os.path.exists(other / SHIM_NAME)
 
 

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 from oslo_log import log as logging
 
+from heat_alarming.errors import import_extra
 from heat_alarming.metering.batch import SampleBatch, SeriesDescriptor
 from heat_alarming.metering.clock import Clock, system_clock
 from heat_alarming.metering.pipeline.base import PipelineError, Publisher, PublishError
@@ -543,7 +544,7 @@ class NotifierPublisher(_Counting):
         self._series = _Series(lambda d: _MeterSeries(d, self.secret))
         # oslo.messaging is imported here, not with the module: importing it picks
         # oslo.service's backend, which heat-engine must pick first
-        import oslo_messaging
+        oslo_messaging = import_extra("oslo_messaging", "notifier://", "messaging")
 
         try:
             oslo_messaging.TransportURL.parse(conf, transport_url)

@@ -2,14 +2,13 @@
 every alarm database (the page's in-memory SQLite, a SQLite file, PostgreSQL, MariaDB)."""
 import contextlib
 import io
-import pathlib
-import re
 
 import pytest
 
 from tests.support.databases import DATABASES, database_url
+from tests.support.docs import LIBRARY as DOC
+from tests.support.docs import printed, python_example
 
-DOC = pathlib.Path(__file__).resolve().parents[3] / "docs" / "library.md"
 IN_MEMORY = 'AlarmStore("sqlite://")'
 
 
@@ -17,8 +16,7 @@ IN_MEMORY = 'AlarmStore("sqlite://")'
 def test_the_documented_example_runs_and_prints_the_documented_output(kind, tmp_path,
                                                                       request):
     text = DOC.read_text()
-    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
-    expected = re.search(r"It prints:\n\n```\n(.*?)```", text, re.S).group(1)
+    code, expected = python_example(text), printed(text)
     if kind != "as written":
         assert IN_MEMORY in code
         code = code.replace(IN_MEMORY, f"AlarmStore({database_url(kind, tmp_path, request)!r})")

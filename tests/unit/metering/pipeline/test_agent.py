@@ -82,13 +82,13 @@ def test_check_names_each_problem_in_one_line_on_stderr(tmp_path, parts, capsys,
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1
-    assert captured.err.startswith(f"heat-alarming agent: {path}: {error}")
+    assert captured.err.startswith(f"heat-alarming agent: error: {path}: {error}")
 
 
 def test_a_file_that_cannot_be_read_exits_2(tmp_path, capsys):
     missing = str(tmp_path / "none.yaml")
     assert cli.main(["agent", "--pipeline", missing, "--check"]) == 2
-    assert capsys.readouterr().err == (f"heat-alarming agent: {missing}: cannot read it: "
+    assert capsys.readouterr().err == (f"heat-alarming agent: error: {missing}: cannot read it: "
                                        f"No such file or directory\n")
 
 
@@ -110,7 +110,7 @@ def test_once_fails_in_one_line_when_a_source_fails(tmp_path, parts, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines()[-1] == (
-        f"heat-alarming agent: {path}: source fake: source down: connection refused")
+        f"heat-alarming agent: error: {path}: source fake: source down: connection refused")
 
 
 def test_sd_notify_reaches_an_abstract_socket(monkeypatch):
