@@ -66,8 +66,6 @@ setup(
             # tests of the Prometheus collector: an exporter the test runs in-process,
             # scraped by the real Prometheus of tools/ensure-prometheus.sh
             "prometheus-client>=0.17",
-            # tests of the openstack CLI plugin (heat_alarming/osc)
-            "osc-lib>=2.0",
         ],
         # heat-alarming demo: Heat's engine; --plot draws with matplotlib, --source host
         # reads psutil
