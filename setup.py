@@ -63,9 +63,6 @@ setup(
             # tests/unit/engine/test_listener.py publishes with Ceilometer's own notifier://
             # publisher (it adds no newer heat or oslo release than heat-engine needs)
             "ceilometer>=27.0.0,<28",
-            # tests of the Prometheus collector: an exporter the test runs in-process,
-            # scraped by the real Prometheus of tools/ensure-prometheus.sh
-            "prometheus-client>=0.17",
         ],
         # heat-alarming demo: Heat's engine; --plot draws with matplotlib, --source host
         # reads psutil

@@ -12,19 +12,18 @@ log kept.
 """
 from __future__ import annotations
 
-import os
 import sqlite3
 import sys
 
 import pytest
 
 from heat_alarming import cli
-from heat_alarming.resources.embedded import ROOT
+from heat_alarming.shipped import template_dir, template_path
 from tests.support.commands import run_command
 
 
 def _template(name: str) -> str:
-    with open(os.path.join(ROOT, "templates", name)) as handle:
+    with open(template_path(name)) as handle:
         return handle.read()
 
 
@@ -108,7 +107,7 @@ def _error_line(captured: str) -> str:
     (["--period", "65"], "--period must be a positive multiple of the store resolution (10 s)"),
     (["--periods", "0"], "--periods must be positive"),
     (["--template", "no-such.yaml"],
-     f"--template: no file 'no-such.yaml' here or in {ROOT}/templates"),
+     f"--template: no file 'no-such.yaml' here or in {template_dir()}"),
 ])
 def test_a_refused_argument_is_one_line_and_status_2(capsys, argv, error):
     assert cli.main(["demo", *argv]) == 2

@@ -83,7 +83,7 @@ def test_the_agent_without_oslo_messaging_refuses_notifier_in_one_line(
     path.write_text(PIPELINE.format(publisher="notifier://guest:guest@127.0.0.1:5672/"))
     assert cli.main(["agent", "--pipeline", str(path), "--check"]) == 1
     line = one_line(capsys)
-    assert line.startswith(f"heat-alarming agent: {path}: ")
+    assert line.startswith(f"heat-alarming agent: error: {path}: ")
     assert line.endswith("notifier:// needs oslo_messaging, which is not installed: "
                          "pip install 'heat-alarming[messaging]')")
 
