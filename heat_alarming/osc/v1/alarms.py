@@ -238,10 +238,15 @@ class ListAlarm(_AlarmCommand, command.Lister):
 
     def take_action(self, parsed_args):
         client = self._client()
-        refs = list_alarms(client, check_stack(parsed_args.stack), parsed_args.nested_depth)
-        rows = [(ref.stack_name, ref.name, ref.alarm_id, ref.type,
-                 attributes(client, ref).get("state") if ref.alarm_id else None)
-                for ref in refs]
+        rows = []
+        for ref in list_alarms(client, check_stack(parsed_args.stack),
+                               parsed_args.nested_depth):
+            try:
+                state = attributes(client, ref).get("state") if ref.alarm_id else None
+            except exceptions.CommandError:  # its stack was deleted since it was listed
+                LOG.debug("alarm %s went away while alarms were listed", ref.alarm_id)
+                continue
+            rows.append((ref.stack_name, ref.name, ref.alarm_id, ref.type, state))
         return ("Stack", "Name", "ID", "Type", "State"), rows
 
 
