@@ -81,6 +81,16 @@ setup(
         "console_scripts": [
             "heat-alarming = heat_alarming.cli:main",
         ],
+        # the openstack CLI plugin: openstack metering alarm list|show|state|history
+        "openstack.cli.extension": [
+            "metering = heat_alarming.osc.plugin",
+        ],
+        "openstack.metering.v1": [
+            "metering_alarm_list = heat_alarming.osc.v1.alarms:ListAlarm",
+            "metering_alarm_show = heat_alarming.osc.v1.alarms:ShowAlarm",
+            "metering_alarm_state = heat_alarming.osc.v1.alarms:StateAlarm",
+            "metering_alarm_history = heat_alarming.osc.v1.alarms:HistoryAlarm",
+        ],
         "oslo.config.opts": [
             "heat_alarming = heat_alarming.opts:list_opts",
         ],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 
 from heat.common import exception
@@ -24,6 +25,7 @@ from oslo_config import cfg
 
 from heat_alarming import opts
 from heat_alarming.engine.alarm import MISSING_DATA, Alarm, AlarmError
+from heat_alarming.engine.alarm_store import UnknownMarker
 from heat_alarming.metering.sample import Sample
 from heat_alarming.resources import actions
 from heat_alarming.resources.runtime import get_runtime
@@ -317,6 +319,8 @@ class MeteringAlarm(signal_responder.SignalResponder):
     def _resolve_attribute(self, name):
         if self.resource_id is None:
             return None
+        if is_history_page(name):
+            return self._history_page(name)
         if name == self.PUSH_URL:
             return self._push_url()
         if name == self.SIGNAL_URL:
@@ -336,10 +340,34 @@ class MeteringAlarm(signal_responder.SignalResponder):
                 return None
             return dt.datetime.fromtimestamp(alarm.state_timestamp, dt.timezone.utc).isoformat()
         if name == self.HISTORY:
-            return [{"timestamp": h.timestamp, "previous": h.previous, "current": h.current,
-                     "reason": h.reason, "type": h.type}
-                    for h in evaluator.history(self.resource_id, limit=10)]
+            return [_history_row(h) for h in evaluator.history(self.resource_id, limit=10)]
         return None
+
+    def _history_page(self, name: str) -> dict:
+        """One page of the alarm's whole history, for a ``history_page`` name.
+
+        heat-api's ``with_attr`` query parameter hands any name to the resource
+        (Heat's ``format_resource_attributes`` resolves each one, after its own
+        check that the stack is of the caller's project, without looking in the
+        attributes schema), so ``openstack metering alarm history`` asks for
+        ``history_page:<limit>`` and then ``history_page:<limit>:<marker>``
+        with the last ``event_id`` of the page before. Heat turns an exception
+        into ``None``; a bad name is answered ``{"error": "..."}`` instead, for
+        the caller to see why.
+        """
+        try:
+            limit, marker = parse_history_page(name)
+        except ValueError as exc:
+            return {"error": str(exc)}
+        evaluator = get_runtime(start=False).evaluator
+        try:
+            rows = evaluator.history(self.resource_id, limit + 1, marker)
+        except UnknownMarker:
+            return {"error": _("%(page)s: marker %(marker)s is no event of this alarm")
+                    % {"page": HISTORY_PAGE, "marker": marker}}
+        entries = [_history_row(h) for h in rows[:limit]]
+        more = len(rows) > limit
+        return {"entries": entries, "next_marker": entries[-1]["event_id"] if more else None}
 
     # -- pushed samples -----------------------------------------------------
     def _signal_check_hook(self, details):
@@ -431,6 +459,48 @@ class SamplesStored(resource.NoActionRequired):
         self.stored = stored
         Exception.__init__(self, _("%(res)s: %(n)d samples stored")
                            % {"res": res_name, "n": stored})
+
+
+#: the name of a page of the whole history: ``history_page:<limit>[:<marker>]``
+HISTORY_PAGE = "history_page"
+#: the most entries one page holds
+HISTORY_PAGE_MAX = 500
+#: an event id as the alarm database keeps them (at most 64 characters)
+_EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_PAGE_LIMIT = re.compile(r"[0-9]{1,3}")
+
+
+def is_history_page(name) -> bool:
+    """Whether an attribute name asks for a page of the history (well formed or not)."""
+    return isinstance(name, str) and name.split(":", 1)[0] == HISTORY_PAGE
+
+
+def parse_history_page(name: str) -> tuple[int, str | None]:
+    """``(limit, marker)`` of ``history_page:<limit>[:<marker>]``.
+
+    Raises ``ValueError`` naming the part that is wrong: the limit is a whole
+    number from 1 to :data:`HISTORY_PAGE_MAX` in ASCII digits, the marker an
+    event id (letters, digits, ``-`` and ``_``, at most 64).
+    """
+    parts = name.split(":", 3)
+    if len(parts) > 3:
+        raise ValueError(_("%s: takes a limit and a marker, no more (history_page:"
+                           "<limit>[:<marker>])") % HISTORY_PAGE)
+    limit_text = parts[1] if len(parts) > 1 else ""
+    if not _PAGE_LIMIT.fullmatch(limit_text) or not 1 <= int(limit_text) <= HISTORY_PAGE_MAX:
+        raise ValueError(_("%(page)s: limit must be a whole number from 1 to %(max)d")
+                         % {"page": HISTORY_PAGE, "max": HISTORY_PAGE_MAX})
+    marker = parts[2] if len(parts) == 3 else None
+    if marker is not None and not _EVENT_ID.fullmatch(marker):
+        raise ValueError(_("%s: marker must be an event id (at most 64 letters, digits, "
+                           "'-' or '_')") % HISTORY_PAGE)
+    return int(limit_text), marker
+
+
+def _history_row(entry) -> dict:
+    """One history entry as the ``history`` attribute and history pages show it."""
+    return {"event_id": entry.event_id, "timestamp": entry.timestamp, "type": entry.type,
+            "previous": entry.previous, "current": entry.current, "reason": entry.reason}
 
 
 #: what a pushed sample may carry (Sample.from_dict's names for its fields)

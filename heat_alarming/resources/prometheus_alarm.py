@@ -16,7 +16,7 @@ from heat.engine.resources import alarm_base
 from oslo_config import cfg
 
 from heat_alarming import opts
-from heat_alarming.resources.alarm import MeteringAlarm
+from heat_alarming.resources.alarm import MeteringAlarm, is_history_page
 
 COMMON = alarm_base.common_properties_schema
 
@@ -88,7 +88,7 @@ class PrometheusAlarm(MeteringAlarm):
         self._signal_check_hook(details)
 
     def _resolve_attribute(self, name):
-        if name not in self.ATTRIBUTES:
+        if name not in self.ATTRIBUTES and not is_history_page(name):
             return None
         return super()._resolve_attribute(name)
 

@@ -24,7 +24,10 @@ the deployment's vhost with a ``telemetry_secret``; Ceilometer's own ``notifier:
 publisher (tests/support/ceilometer.py), and then the real ceilometer-polling and
 ceilometer-agent-notification (tests/support/ceilometer_agents.py), publish cpu_util
 carrying the group in ``user_metadata.server_group``, and the group scales, while samples
-signed with another secret count for nothing. Authentication
+signed with another secret count for nothing. ``openstack metering alarm`` (the CLI plugin
+of heat_alarming/osc) lists the alarms, shows their state and pages through a whole history
+over heat-api, and a user of another project (made in keystone by admin) reads none of it.
+Authentication
 is real keystone rather than heat-api's ``noauth`` flavor because Heat's stock scaling
 policy creates keystone stack-domain users and EC2 keys, and heat-engine creates a trust for
 every stack (docs/devstack-lite.md).
@@ -47,6 +50,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from urllib.parse import parse_qsl, urlsplit
 
@@ -565,3 +570,147 @@ def test_real_ceilometer_agents_scale_the_group_out(deployment, tmp_path):
         agents.stop()
     reasons = d.signal_reasons("polled", "scale_up")
     assert len(reasons) == 1 and "most recent: 90.0" in reasons[0], reasons
+
+
+# -- openstack metering alarm: the CLI plugin of heat_alarming/osc --------------------------
+#: two alarms on the CPU of the stack's servers, judged on each period of PERIOD seconds
+WATCHED_ALARMS = {
+    "heat_template_version": "2016-10-14",
+    "resources": {name: {"type": "OS::Metering::Alarm", "properties": {
+        "meter_name": "cpu_util", "statistic": "max", "period": PERIOD,
+        "evaluation_periods": 1, "threshold": threshold, "comparison_operator": operator,
+        "matching_metadata": {"metering.server_group": {"get_param": "OS::stack_id"}}}}
+        for name, threshold, operator in (("cpu_high", 50, "gt"), ("cpu_low", 15, "lt"))},
+}
+
+
+def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """The openstack CLI (of this Python environment) as the user of ``env``."""
+    openstack = os.path.join(os.path.dirname(sys.executable), "openstack")
+    return subprocess.run([openstack if os.path.exists(openstack) else "openstack", *args],
+                          env=env, capture_output=True, text=True, timeout=180)
+
+
+def metering(deployment, *args: str):
+    """``openstack metering alarm ARGS -f json`` as demo, parsed."""
+    return deployment.openstack("metering", "alarm", *args, "-f", "json")
+
+
+def alarm_state(deployment, alarm_id: str) -> str:
+    return metering(deployment, "state", alarm_id)["state"]
+
+
+def recorded_history(deployment, alarm_id: str) -> list[str]:
+    """The alarm's event ids as the alarm database holds them, newest first."""
+    engine = sa.create_engine(deployment.alarm_database)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(sa.text(
+                "SELECT event_id FROM ha_alarm_history WHERE alarm_id = :id "
+                "ORDER BY timestamp DESC, id DESC"), {"id": alarm_id}).scalars())
+    finally:
+        engine.dispose()
+
+
+def another_project_user(deployment, name: str) -> dict:
+    """A ``member`` of a project of its own (made by admin), as an openrc environment."""
+    password = uuid.uuid4().hex
+    deployment.openstack("project", "create", name, admin=True)
+    deployment.openstack("user", "create", "--project", name, "--password", password, name,
+                         admin=True)
+    deployment.openstack("role", "add", "--user", name, "--project", name, "member",
+                         admin=True)
+    return dict(deployment.env, OS_USERNAME=name, OS_PASSWORD=password, OS_PROJECT_NAME=name)
+
+
+def test_openstack_metering_alarm_commands_read_the_alarms_through_heat_api(deployment,
+                                                                            tmp_path):
+    d = deployment
+    template = tmp_path / "watched.yaml"
+    template.write_text(json.dumps(WATCHED_ALARMS))
+    stack = d.openstack("stack", "create", "-t", str(template), "--wait", "watched",
+                        "-f", "json")
+    stack_id = stack["id"]
+    listed = sorted(metering(d, "list", "--stack", "watched"), key=lambda row: row["Name"])
+    alarm_id, other_id = listed[0]["ID"], listed[1]["ID"]
+    assert listed == [
+        {"Stack": "watched", "Name": name, "ID": ident, "Type": "OS::Metering::Alarm",
+         "State": "insufficient data"}
+        for name, ident in (("cpu_high", alarm_id), ("cpu_low", other_id))]
+
+    # three transitions at least: to alarm, to ok, and to insufficient data once the
+    # server stops reporting
+    with Reporter(d, "watched", "cpu_high", stack_id, HIGH) as server:
+        until(lambda: alarm_state(d, alarm_id) == "alarm", 120, "cpu_high to fire", every=0)
+        server.level = LOW
+        until(lambda: alarm_state(d, alarm_id) == "ok", 120, "cpu_high to clear", every=0)
+    until(lambda: alarm_state(d, alarm_id) == "insufficient data", 120,
+          "cpu_high to lack data once the server is silent", every=0)
+
+    # every alarm of the project's stacks, found by ID or by resource name across them
+    everything = metering(d, "list")
+    assert {"Stack": "watched", "Name": "cpu_high", "ID": alarm_id,
+            "Type": "OS::Metering::Alarm", "State": "insufficient data"} in everything
+    stacks = {s["Stack Name"] for s in d.openstack("stack", "list", "-f", "json")}
+    assert {row["Stack"] for row in everything} <= stacks, everything
+    state = metering(d, "state", "cpu_high", "--stack", "watched")
+    assert state["id"] == alarm_id and state["state"] == "insufficient data"
+    assert state["state_reason"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z",
+                                                 state["state_timestamp"])
+    shown = metering(d, "show", alarm_id)
+    assert (shown["name"], shown["stack"], shown["type"], shown["status"]) == (
+        "cpu_high", f"watched/{stack_id}", "OS::Metering::Alarm", "CREATE_COMPLETE")
+    assert shown["state"] == "insufficient data" and "push_url" in shown
+    assert [h["current"] for h in shown["history"]][:1] == ["insufficient data"]
+
+    # the whole history, one entry a request: every entry once, newest first, as stored
+    recorded = recorded_history(d, alarm_id)
+    assert len(recorded) >= 3, recorded
+    for page_size in ("1", "2"):
+        rows = metering(d, "history", alarm_id, "--page-size", page_size)
+        assert [row["Event ID"] for row in rows] == recorded, page_size
+    currents = [row["Current"] for row in rows]
+    assert currents[0] == "insufficient data" and "ok" in currents and "alarm" in currents
+    stamps = [row["Timestamp"] for row in rows]
+    assert stamps == sorted(stamps, reverse=True)
+    # the pages went through heat-api as with_attr names, each after the one before
+    access_log = open(os.path.join(d.state, "logs", "heat-api-access.log")).read()
+    for marker in recorded[:-1]:
+        assert f"with_attr=history_page%3A1%3A{marker} " in access_log, marker
+    # --limit and --marker take part of it
+    first = metering(d, "history", alarm_id, "--limit", "2", "--page-size", "1")
+    assert [row["Event ID"] for row in first] == recorded[:2]
+    rest = metering(d, "history", alarm_id, "--marker", recorded[1])
+    assert [row["Event ID"] for row in rest] == recorded[2:]
+
+    # what the commands refuse, in one line
+    refused = cli(d.env, "metering", "alarm", "history", alarm_id, "--marker", "x' OR 1=1")
+    assert refused.returncode == 1 and refused.stderr.strip().endswith(
+        "--marker: must be an event ID (at most 64 letters, digits, '-' or '_')"), refused
+    (foreign, *_) = recorded_history(d, other_id)  # an event of the stack's other alarm
+    refused = cli(d.env, "metering", "alarm", "history", alarm_id, "--marker", foreign)
+    assert refused.returncode == 1 and refused.stderr.strip().endswith(
+        f"alarm {alarm_id}: history_page: marker {foreign} is no event of this alarm"), refused
+
+    # another project sees none of it, by the commands or by heat-api itself
+    intruder = another_project_user(d, f"intruder-{uuid.uuid4().hex[:8]}")
+    assert json.loads(cli(intruder, "metering", "alarm", "list", "-f", "json").stdout) == []
+    refused = cli(intruder, "metering", "alarm", "history", alarm_id)
+    assert refused.returncode == 1 and refused.stderr.strip().endswith(
+        f"alarm {alarm_id}: no alarm of this ID or name in the project's stacks"), refused
+    refused = cli(intruder, "metering", "alarm", "history", alarm_id, "--stack", stack_id)
+    assert refused.returncode == 1 and refused.stderr.strip().endswith(
+        f"stack {stack_id}: not found"), refused
+    token = cli(intruder, "token", "issue", "-f", "value", "-c", "id").stdout.strip()
+    resource_url = shown["signal_url"].removesuffix("/signal")  # of demo's project
+    intruder_project = cli(intruder, "token", "issue", "-f", "value",
+                           "-c", "project_id").stdout.strip()
+    own_project_url = re.sub(r"/v1/[0-9a-f]+/", f"/v1/{intruder_project}/", resource_url)
+    for url in (resource_url, own_project_url):
+        request = urllib.request.Request(f"{url}?with_attr=history_page%3A500",
+                                         headers={"X-Auth-Token": token})
+        with pytest.raises(urllib.error.HTTPError) as refusal:
+            urllib.request.urlopen(request, timeout=60)
+        body = refusal.value.read().decode()
+        assert refusal.value.code in (403, 404) and recorded[0] not in body, (url, body)
+    d.openstack("stack", "delete", "--yes", "--wait", "watched")

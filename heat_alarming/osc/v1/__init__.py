@@ -1,0 +1,1 @@
+"""Version 1 of the metering commands (Heat API v1)."""
