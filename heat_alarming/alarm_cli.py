@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 import urllib.parse
 from collections.abc import Iterator, Sequence
@@ -131,18 +132,18 @@ def open_store(spec: str, origin: str | None = None):
         raise CommandError("--alarm-database: no database given")
     try:
         url = sa.engine.make_url(database_url(spec))
-    except sa.exc.ArgumentError:
-        raise CommandError(f"--alarm-database: {spec!r} is neither a SQLAlchemy URL "
-                           f"nor a file path") from None
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is no number
+        raise CommandError(f"--alarm-database: {_masked(spec)!r} is neither a SQLAlchemy "
+                           f"URL nor a file path") from None
     shown = url.render_as_string(hide_password=True)
     if url.get_backend_name() == "sqlite":
         _check_sqlite_file(url.database, shown, origin)
     try:
-        store = AlarmStore(database_url(spec), upgrade=False)
+        store = AlarmStore(database_url(spec), read_only=True)
     except ImportError as exc:
         raise CommandError(f"the alarm database {shown} needs the module "
                            f"{exc.name or exc}, which is not installed") from None
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError, TypeError) as exc:
         raise CommandError(f"--alarm-database {shown}: {_first_line(exc, url)}") from None
     try:
         _check_schema(store, shown, url)
@@ -150,6 +151,11 @@ def open_store(spec: str, origin: str | None = None):
         store.close()
         raise
     return store, shown
+
+
+def _masked(spec: str) -> str:
+    """``spec`` with any password of a URL-like text replaced by ``***``."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", spec)
 
 
 def _check_sqlite_file(path: str | None, shown: str, origin: str | None) -> None:

@@ -121,6 +121,12 @@ def comment_out(lines: list[tuple[str, int, str]]) -> None:
         os.replace(tmp, path)
 
 
+def _cannot_write(exc: OSError, fallback: str) -> CommandError:
+    """A write refused by the system (not root, a file where a directory should be)."""
+    return CommandError(f"{exc.filename or fallback}: cannot write it: "
+                        f"{exc.strerror or exc}")
+
+
 def run(args: argparse.Namespace, conf=None) -> int:
     # the shim imports heat_alarming.resources, which heat-engine can load only beside Heat
     require("heat", "the plugin", "heat")
@@ -128,10 +134,13 @@ def run(args: argparse.Namespace, conf=None) -> int:
     configured = _configured_plugin_dirs(heat_conf)
     plugin_dirs = configured or HEAT_DEFAULT_PLUGIN_DIRS
     plugin_dir = args.plugin_dir or (configured[0] if configured else "/usr/local/lib/heat")
-    os.makedirs(plugin_dir, exist_ok=True)
     shim = os.path.join(plugin_dir, SHIM_NAME)
-    with open(shim, "w", encoding="utf-8") as handle:
-        handle.write(SHIM)
+    try:
+        os.makedirs(plugin_dir, exist_ok=True)
+        with open(shim, "w", encoding="utf-8") as handle:
+            handle.write(SHIM)
+    except OSError as exc:
+        raise _cannot_write(exc, shim) from None
     print(f"wrote {shim}")
     problems = []
     if os.path.abspath(plugin_dir) not in {os.path.abspath(d) for d in plugin_dirs}:
@@ -141,7 +150,10 @@ def run(args: argparse.Namespace, conf=None) -> int:
     environment_dir = heat_conf.environment_dir
     lines = conflicting_lines(environment_dir)
     if lines and args.fix:
-        comment_out(lines)
+        try:
+            comment_out(lines)
+        except OSError as exc:
+            raise _cannot_write(exc, environment_dir) from None
         print(f"commented out {len(lines)} line(s) in {environment_dir}; restart heat-engine")
     elif lines:
         where = ", ".join(f"{path}:{number} ({text.strip()})" for path, number, text in lines)

@@ -13,8 +13,10 @@ import contextlib
 import dataclasses
 import json
 import os
+import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
@@ -108,10 +110,20 @@ DEFAULT_URL = "heat-alarming.sqlite"
 class AlarmStore:
     """Alarm definitions and their state, history and notifications in SQL."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, upgrade: bool = True) -> None:
+    def __init__(self, url: str = DEFAULT_URL, *, upgrade: bool = True,
+                 read_only: bool = False) -> None:
+        """``read_only`` (a reader such as ``heat-alarming alarm``): a SQLite file is
+        opened read-only and left in its journal mode; implies ``upgrade=False``."""
         self.url = database_url(url)
         kwargs: dict[str, Any] = {"future": True}
-        if self.url.startswith("sqlite"):
+        sqlite_file = sa.engine.make_url(self.url).database if self.url.startswith(
+            "sqlite") else None
+        upgrade = upgrade and not read_only
+        if read_only and sqlite_file and sqlite_file != ":memory:":
+            location = f"file:{urllib.parse.quote(os.path.abspath(sqlite_file))}?mode=ro"
+            kwargs["creator"] = lambda: sqlite3.connect(
+                location, uri=True, check_same_thread=False, timeout=30)
+        elif self.url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             if self.url in ("sqlite://", "sqlite:///:memory:"):
                 # an in-memory database lives in its one connection: a pool of exactly
@@ -126,7 +138,7 @@ class AlarmStore:
             # a concurrent definition's insert then waits, and can deadlock)
             kwargs["isolation_level"] = "READ COMMITTED"
         self.engine = sa.create_engine(self.url, **kwargs)
-        if self.url.startswith("sqlite"):
+        if self.url.startswith("sqlite") and "creator" not in kwargs:  # read-only: as it is
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         elif self.engine.dialect.name in models.MYSQL:
             sa.event.listen(self.engine, "connect", _mysql_strict)

@@ -653,8 +653,13 @@ class Evaluator:
                 self._reload()
                 raise
             if now - self._last_prune > 3600:
-                self.alarm_store.prune_history(now - self.history_retention)
+                # the round is stored: a prune that fails is not a failed round, and
+                # waits for the next hour like one that succeeded
                 self._last_prune = now
+                try:
+                    self.alarm_store.prune_history(now - self.history_retention)
+                except Exception as exc:
+                    LOG.warning("Pruning the alarm history failed: %s", exc)
         if round_.notifications:
             self.dispatcher.wake()
         return round_.results

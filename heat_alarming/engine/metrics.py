@@ -283,7 +283,16 @@ class WorkerMetrics:
                               "%g s", self.textfile, exc, self.interval)
                 self._write_failed = True
             if self._stop.wait(self.interval):
+                # also here: a write still running when stop() gave up waiting ends
+                # with the file removed, not rewritten
+                self._remove_textfile()
                 return
+
+    def _remove_textfile(self) -> None:
+        try:
+            os.unlink(self.textfile)
+        except FileNotFoundError:
+            pass
 
     def stop(self) -> None:
         """Close the endpoint, stop the writer and remove the textfile (a stopped
@@ -299,10 +308,10 @@ class WorkerMetrics:
                 self._server_thread.join(5)
         if writer is not None:
             writer.join(10)
-            try:
-                os.unlink(self.textfile)
-            except FileNotFoundError:
-                pass
+            if writer.is_alive():  # a slow collection: its file must not outlive us
+                LOG.warning("Metrics of worker %s: the textfile writer is still busy",
+                            self.worker.worker_id)
+            self._remove_textfile()
         if self._slot_fd is not None:
             os.close(self._slot_fd)
             self._slot_fd = None
@@ -329,7 +338,12 @@ def metrics_from_conf(conf: cfg.ConfigOpts, worker,
     if slot is None:
         base = options.metrics_textfile or os.path.join(
             tempfile.gettempdir(), f"heat-alarming-metrics-{options.metrics_port}")
-        slot, _, slot_fd = claim_slot(base)
+        try:
+            slot, _, slot_fd = claim_slot(base)
+        except OSError as exc:  # the metrics are off; the worker goes on without them
+            LOG.error("Worker metrics are off: cannot claim a slot at %s.<n>.lock (%s)",
+                      base, exc.strerror or exc)
+            return None
     return WorkerMetrics(worker, slot=slot, port=options.metrics_port,
                          host=options.metrics_host, textfile=options.metrics_textfile,
                          interval=worker.membership.heartbeat_interval, slot_fd=slot_fd)

@@ -300,6 +300,29 @@ def test_an_unmigrated_sqlite_database_is_refused_and_left_as_it_was(capsys, tmp
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
+def test_reading_an_alarm_database_leaves_its_journal_mode_and_files_as_they_were(
+        capsys, tmp_path):
+    path = tmp_path / "alarms.sqlite"
+    store = AlarmStore(str(path))  # the alarm store writes in WAL mode
+    store.close()
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA journal_mode=DELETE")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, _ = alarm(capsys, "list", url=str(path))
+    assert code == 0 and out.startswith("ID  NAME")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before == ["alarms.sqlite"]
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+@pytest.mark.parametrize("url", ["my-sql://heat:s3cret@127.0.0.1/heat",
+                                 "postgresql://heat:s3cret@127.0.0.1:5432x/heat"])
+def test_a_url_that_cannot_be_read_is_one_line_without_its_password(capsys, url):
+    error = one_error_line(*alarm(capsys, "list", url=url))
+    assert "is neither a SQLAlchemy URL nor a file path" in error
+    assert "s3cret" not in error and "heat:***@127.0.0.1" in error
+
+
 def test_an_older_schema_is_refused_not_upgraded(capsys, tmp_path):
     path = tmp_path / "old.sqlite"
     config = Config()

@@ -142,3 +142,34 @@ def test_a_heat_conf_oslo_config_cannot_parse_is_one_line_of_error(tmp_path, cap
     err = capsys.readouterr().err
     assert err.startswith(f"heat-alarming install-plugin: error: {conf}: ")
     assert err.count("\n") == 1
+
+
+def test_a_plugin_dir_that_cannot_be_written_is_one_line_of_error(tmp_path, capsys):
+    conf, _ = setup(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    plugin_dir = blocker / "plugins"  # under a regular file: no directory can be made
+    assert cli.main(["install-plugin", "--heat-conf", str(conf),
+                     "--plugin-dir", str(plugin_dir)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (f"heat-alarming install-plugin: error: {plugin_dir}: cannot "
+                            "write it: Not a directory\n")
+    assert captured.out == ""
+
+
+def test_mappings_fix_cannot_write_is_one_line_of_error_and_the_file_is_kept(
+        tmp_path, capsys):
+    conf, default = setup(tmp_path)
+    env_dir = default.parent
+    env_dir.chmod(0o500)  # the temporary copy --fix writes beside the file is refused
+    try:
+        if os.access(env_dir, os.W_OK):  # root writes anyway: make the copy's name a dir
+            (env_dir / "default.yaml.heat-alarming.tmp").mkdir()
+        assert cli.main(["install-plugin", "--heat-conf", str(conf), "--fix",
+                         "--plugin-dir", str(tmp_path / "plugins")]) == 1
+    finally:
+        env_dir.chmod(0o700)
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"heat-alarming install-plugin: error: {default}.")
+    assert "cannot write it: " in captured.err and captured.err.count("\n") == 1
+    assert default.read_text() == STOCK

@@ -119,6 +119,21 @@ def test_a_failed_round_counts_and_a_part_that_cannot_be_read_is_left_out(
     assert len(warnings) == 1 and "dispatcher" in warnings[0], "logged once, not per scrape"
 
 
+def test_a_stored_round_whose_history_prune_fails_is_not_a_failed_round(
+        world, worker, metrics, caplog):
+    with world.evaluator.alarm_store.engine.begin() as connection:  # the prune's table
+        connection.execute(sa.text("DROP TABLE ha_alarm_history"))
+    caplog.set_level(logging.WARNING, logger="heat_alarming.engine.evaluator")
+    world.feed(90, project=PROJECT)  # one period of three: no transition, no history row
+    served = scrape(metrics.address)
+    assert value(served, "heat_alarming_evaluation_rounds_total") == 1
+    assert value(served, "heat_alarming_evaluation_failed_rounds_total") == 0
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "Pruning the alarm history failed"]
+    world.feed(90, project=PROJECT)  # the next prune waits for the next hour
+    assert len(caplog.records) == 1
+
+
 def test_the_textfile_is_written_whole_rewritten_and_removed(world, worker, tmp_path):
     world.feed(90, project=PROJECT)
     metrics = WorkerMetrics(worker, slot=3, textfile=str(tmp_path / "heat-alarming"),
@@ -218,6 +233,18 @@ def test_a_node_exporter_reads_two_workers_textfiles_side_by_side(tmp_path):
 
 def test_metrics_are_off_unless_configured(worker):
     assert metrics_from_conf(configured(), worker) is None
+
+
+def test_a_textfile_directory_that_cannot_be_written_turns_only_the_metrics_off(
+        worker, tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    caplog.set_level(logging.ERROR, logger="heat_alarming.engine.metrics")
+    conf = configured(metrics_textfile=str(blocker / "metrics" / "heat-alarming"))
+    assert metrics_from_conf(conf, worker) is None
+    (record,) = caplog.records
+    assert record.getMessage().startswith("Worker metrics are off: cannot claim a slot at ")
+    assert worker.stats()["owned_projects"] == 1  # the worker goes on owning its project
 
 
 def test_a_port_taken_is_one_line_in_the_log_and_the_worker_runs_on(world, worker, caplog):
