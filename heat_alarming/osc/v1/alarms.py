@@ -203,7 +203,14 @@ def _nested_depth(text: str) -> int:
 
 
 class _AlarmCommand:
-    """Options of the commands that find alarms."""
+    """Options of the commands that find alarms: one alarm (``ONE``) or a list."""
+
+    ONE = True
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        self._add_location(parser, one=self.ONE)
+        return parser
 
     def _add_location(self, parser, one: bool) -> None:
         parser.add_argument(
@@ -231,10 +238,7 @@ class _AlarmCommand:
 class ListAlarm(_AlarmCommand, command.Lister):
     """List the alarms of the project's stacks, with their state."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        self._add_location(parser, one=False)
-        return parser
+    ONE = False
 
     def take_action(self, parsed_args):
         client = self._client()
@@ -253,11 +257,6 @@ class ListAlarm(_AlarmCommand, command.Lister):
 class ShowAlarm(_AlarmCommand, command.ShowOne):
     """Show an alarm: where it is, its state, its last history and its other attributes."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        self._add_location(parser, one=True)
-        return parser
-
     def take_action(self, parsed_args):
         ref = self._find(parsed_args)
         shown = attributes(self._client(), ref)
@@ -273,11 +272,6 @@ class ShowAlarm(_AlarmCommand, command.ShowOne):
 class StateAlarm(_AlarmCommand, command.ShowOne):
     """Show an alarm's state, why it is in it and since when."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        self._add_location(parser, one=True)
-        return parser
-
     def take_action(self, parsed_args):
         ref = self._find(parsed_args)
         shown = attributes(self._client(), ref)
@@ -291,7 +285,6 @@ class HistoryAlarm(_AlarmCommand, command.Lister):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        self._add_location(parser, one=True)
         parser.add_argument(
             "--limit", metavar="<count>", type=_positive(),
             help="At most this many entries (default: all)")
