@@ -105,6 +105,9 @@ def database_url(path_or_url: str) -> str:
 
 #: the alarm database when none is named: a SQLite file in the working directory
 DEFAULT_URL = "heat-alarming.sqlite"
+#: seconds a new SQLite connection waits for the database's lock (its busy timeout, and
+#: the longest it retries switching a fresh file to WAL)
+SQLITE_BUSY_TIMEOUT = 30.0
 
 
 class AlarmStore:
@@ -122,9 +125,10 @@ class AlarmStore:
         if read_only and sqlite_file and sqlite_file != ":memory:":
             location = f"file:{urllib.parse.quote(os.path.abspath(sqlite_file))}?mode=ro"
             kwargs["creator"] = lambda: sqlite3.connect(
-                location, uri=True, check_same_thread=False, timeout=30)
+                location, uri=True, check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT)
         elif self.url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["connect_args"] = {"check_same_thread": False,
+                                    "timeout": SQLITE_BUSY_TIMEOUT}
             if self.url in ("sqlite://", "sqlite:///:memory:"):
                 # an in-memory database lives in its one connection: a pool of exactly
                 # that connection, which a second thread waits for instead of sharing
@@ -499,8 +503,20 @@ def _mysql_strict(dbapi_connection, _record) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL and full syncs on every connection. Switching a file to WAL needs the
+    database alone, and SQLite answers "locked" at once, without its busy wait, when
+    another connection holds it (several workers opening one fresh file at once): the
+    switch is retried until the busy timeout is spent."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 

@@ -267,7 +267,8 @@ class Evaluator:
         self.alarm_store = alarm_store or AlarmStore("sqlite://")
         self.clock = clock or store.clock
         self.notifiers = notifiers or NotifierManager()
-        self.dispatcher = dispatcher or Dispatcher(self.alarm_store, self.notifiers)
+        self.dispatcher = dispatcher or Dispatcher(self.alarm_store, self.notifiers,
+                                                   clock=self.clock)
         self.notifiers.use_alarms(self.alarm_store.load_alarm)  # owners, at delivery
         self.interval = float(interval)
         self.period_close_delay = float(period_close_delay)
@@ -1032,9 +1033,10 @@ def evaluator_from_conf(conf: cfg.ConfigOpts, store: RollingStore,
                     alarms_per_project=group.max_alarms_per_project,
                     time_constraints=group.max_time_constraints,
                     actions_per_state=group.max_actions_per_state)
+    clock = clock or store.clock
     return Evaluator(store, alarm_store, clock=clock, notifiers=manager,
-                     dispatcher=dispatcher_from_conf(conf, alarm_store, manager),
+                     dispatcher=dispatcher_from_conf(conf, alarm_store, manager, clock),
                      interval=group.evaluation_interval,
                      period_close_delay=group.period_close_delay,
                      history_retention=group.history_retention, limits=limits,
-                     promql=source_from_conf(conf, GROUP, clock=clock or store.clock))
+                     promql=source_from_conf(conf, GROUP, clock=clock))

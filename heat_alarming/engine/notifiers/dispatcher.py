@@ -273,13 +273,14 @@ dispatcher_opts = [
 
 
 def dispatcher_from_conf(conf: cfg.ConfigOpts, alarm_store: AlarmStore,
-                         manager: NotifierManager) -> Dispatcher:
+                         manager: NotifierManager,
+                         clock: Callable[[], float] = time.time) -> Dispatcher:
     """A dispatcher of ``alarm_store``'s notifications through ``manager``, paced and
-    bounded by ``[heat_alarming]``."""
+    bounded by ``[heat_alarming]``, on ``clock`` (the evaluator's)."""
     conf.register_opts(dispatcher_opts, group=GROUP)
     group = conf[GROUP]
     return Dispatcher(alarm_store, manager, workers=group.notification_workers,
                       workers_per_project=group.notification_workers_per_project,
                       max_attempts=group.notification_max_attempts,
                       backoff=group.notification_backoff,
-                      max_backoff=group.notification_max_backoff)
+                      max_backoff=group.notification_max_backoff, clock=clock)

@@ -71,7 +71,9 @@ def test_a_range_query_answers_every_step_of_what_was_scraped(prometheus, export
     start = time.time()
     gauge.set(20)
     prometheus.wait_for(selector, 20.0)
-    end = time.time()
+    # one step past now: the last step is after the scrape that read 20, however close
+    # to now that scrape was
+    end = time.time() + 0.25
 
     (series,) = prometheus.client().query_range(selector, start, end, 0.25)
 
