@@ -1,12 +1,8 @@
-"""Composite rules: and/or over threshold rules and other alarms, as Aodh decides them.
+"""Composite rules' words: Aodh's composition form and reason text.
 
-Each leaf has a state for this round: a threshold leaf's verdict (a mixed
-verdict counts as the state it is leaving: trending to alarm means still
-ok, trending to ok means still alarm; while the composite itself is in
-insufficient data the trend is taken), an alarm leaf the referenced
-alarm's current state.  The alarm expression (the tree with "leaf is
-alarm") decides alarm; failing that, its dual (and <-> or, "leaf is ok")
-decides ok; otherwise the composite has insufficient data.
+How a composite decides (its leaves' states, the and/or tree and its dual)
+is in :mod:`heat_alarming.engine.rules` (:func:`~heat_alarming.engine.rules.leaf_state`,
+:func:`~heat_alarming.engine.rules.composite_state`), with every other rule.
 """
 from __future__ import annotations
 
@@ -27,35 +23,6 @@ def expression(rule: CompositeRule) -> str:
             return "(" + f" {node[0]} ".join(show(c) for c in node[1]) + ")"
         return f"rule{next(counter)}"
     return show(rule.tree)
-
-
-def decide(rule: CompositeRule, leaf_states: list[str]) -> str:
-    """The composite's new state from its leaves' states (in leaf order)."""
-    states = iter(leaf_states)
-    leaves: list[str] = []
-
-    def collect(node: tuple) -> tuple:
-        if node[0] in ("and", "or"):
-            return (node[0], [collect(c) for c in node[1]])
-        leaves.append(next(states))
-        return ("leaf", len(leaves) - 1)
-
-    tree = collect(rule.tree)
-
-    def holds(node: tuple, wanted: str, dual: bool) -> bool:
-        if node[0] == "leaf":
-            return leaves[node[1]] == wanted
-        op = node[0]
-        if dual:
-            op = "or" if op == "and" else "and"
-        results = (holds(c, wanted, dual) for c in node[1])
-        return all(results) if op == "and" else any(results)
-
-    if holds(tree, ALARM, False):
-        return ALARM
-    if holds(tree, OK, True):
-        return OK
-    return UNKNOWN
 
 
 def reason(rule: CompositeRule, state: str, transition: bool,

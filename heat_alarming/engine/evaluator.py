@@ -27,11 +27,10 @@ from oslo_log import log as logging
 
 from heat_alarming import GROUP
 from heat_alarming.engine import composite as composite_mod
+from heat_alarming.engine import rules
 from heat_alarming.engine.alarm import (
-    ALARM,
     COMPOSITE,
     MAX_NESTING,
-    OK,
     PROMETHEUS,
     THRESHOLD,
     UNKNOWN,
@@ -55,19 +54,9 @@ from heat_alarming.engine.notifiers.dispatcher import Dispatcher
 from heat_alarming.engine.promql import PromQLError
 from heat_alarming.engine.promql_source import PromQLSource
 from heat_alarming.engine.promql_source import unknown_reason as promql_unknown_reason
-from heat_alarming.engine.threshold import (
-    V_ALARM,
-    V_KEEP,
-    V_MIXED,
-    V_OK,
-    V_UNKNOWN,
-    ThresholdGroup,
-    Verdicts,
-    reason_for,
-    unknown_reason,
-)
+from heat_alarming.engine.rules import V_ALARM, V_KEEP, V_OK, V_UNKNOWN, Verdicts
+from heat_alarming.engine.threshold import ThresholdGroup, reason_for, unknown_reason
 from heat_alarming.engine.timeconstraints import within
-from heat_alarming.metering.query import COMPARE
 from heat_alarming.metering.store import RollingStore
 
 LOG = logging.getLogger(__name__)
@@ -76,8 +65,7 @@ LOG = logging.getLogger(__name__)
 #: history is kept (30 days)
 INTERVAL, PERIOD_CLOSE_DELAY, HISTORY_RETENTION = 60.0, 0.5, 30 * 86400
 
-_CODE = {OK: V_OK, ALARM: V_ALARM, UNKNOWN: V_UNKNOWN}
-_STATE = {V_OK: OK, V_ALARM: ALARM, V_UNKNOWN: UNKNOWN}
+_CODE, _STATE = rules.CODE, rules.STATE
 
 
 def _measurement(alarm: Alarm) -> tuple:
@@ -119,10 +107,12 @@ class _Group:
         self.leaf_columns = {ref: i for i, (_, _, ref) in enumerate(entries) if ref is not None}
         self.last: Verdicts | None = None
         self.failed: dict[int, str] = {}  # column -> why the last round could not decide it
+        self.evaluated_at: float | None = None  # the time of the last round that decided
 
     def evaluate(self, store: RollingStore, now: float) -> None:
         """This round's verdicts: the whole group at once; only if that raises are the
         failing rules narrowed down (halving), so that they alone are left undecided."""
+        self.evaluated_at = now
         try:
             self.last, self.failed = self.group.evaluate(store, now), {}
         except Exception as exc:  # isolated below, reported per alarm
@@ -239,16 +229,8 @@ class _PromQLGroup:
         done[alarm.alarm_id] = answer.seq
         self.decided.add(alarm.alarm_id)
         verdict, points, outside, worst = out
-        values = np.array(answer.values, dtype=np.float64)
-        values = values[~np.isnan(values)]
-        if values.size == 0:
-            verdict[j] = V_UNKNOWN
-            return None
-        with np.errstate(invalid="ignore"):
-            breach = COMPARE[rule.comparison_operator](values, rule.threshold)
-        points[j], outside[j] = values.size, int(breach.sum())
-        worst[j] = values.min() if rule.comparison_operator in ("lt", "le") else values.max()
-        verdict[j] = V_ALARM if breach.all() else V_OK if not breach.any() else V_MIXED
+        verdict[j], points[j], outside[j], worst[j] = rules.promql_verdict(
+            answer.values, rule.comparison_operator, rule.threshold)
         return None
 
 
@@ -647,8 +629,11 @@ class Evaluator:
                 for alarm in self._composites:
                     round_.isolated(self._composite_alarm, alarm)
                 self._invalid_alarms(round_)
-                round_.settle_pending()
+                self._pending = {i for i in self._pending if i in self._alarms}
+                round_.settle_pending([self._alarms[i] for i in sorted(self._pending)])
                 round_.commit()
+                self._pending |= {i for i, waits in round_.waiting.items() if waits}
+                self._pending -= {i for i, waits in round_.waiting.items() if not waits}
             except Exception:
                 # what this round changed in memory was not stored: go back to the store
                 self._reload()
@@ -721,17 +706,8 @@ class Evaluator:
             active[j] = False
             round_.fail(g.top_alarms[j], error)
             g.state[j] = _CODE[g.top_alarms[j].state]
-        unknown_now = current == V_UNKNOWN
-        mixed = verdict == V_MIXED
-        new = np.full(verdict.shape, -1, dtype=np.int8)
-        # Aodh: a mixed verdict keeps the state; from insufficient data it follows the trend
-        keep_or_trend = mixed & (unknown_now | g.repeat)
-        new[keep_or_trend] = np.where(unknown_now, trend, current)[keep_or_trend]
-        to_unknown = (verdict == V_UNKNOWN) & ~unknown_now
-        new[to_unknown] = V_UNKNOWN
-        decided = ((verdict == V_OK) | (verdict == V_ALARM)) & ((verdict != current) | g.repeat)
-        new[decided] = verdict[decided]
-        touch = (new >= 0) & active
+        new = rules.proposed_states(verdict, trend, current, g.repeat)
+        touch = (new != rules.NONE) & active
         for j in np.flatnonzero(touch):
             alarm = g.top_alarms[j]
             round_.isolated(self._threshold_alarm, alarm, _STATE[int(new[j])], v,
@@ -766,17 +742,8 @@ class Evaluator:
                 states.append(UNKNOWN)
                 continue
             column = group.leaf_columns[(alarm.alarm_id, i)]
-            code = int(verdicts.verdict[column])
-            if code == V_MIXED:
-                trend = _STATE[int(verdicts.trend[column])]
-                if alarm.state == UNKNOWN:
-                    states.append(trend)
-                else:  # the state it is leaving
-                    states.append(OK if trend == ALARM else ALARM)
-            elif code == V_KEEP:
-                states.append(alarm.state)
-            else:
-                states.append(_STATE[code])
+            states.append(rules.leaf_state(int(verdicts.verdict[column]),
+                                           int(verdicts.trend[column]), alarm.state))
         return states
 
     def _composite_alarm(self, alarm: Alarm, round_: _Round) -> None:
@@ -784,7 +751,7 @@ class Evaluator:
         if not alarm.enabled or not within(alarm.time_constraints, round_.now):
             return
         leaf_states = self._leaf_states(alarm)
-        state = composite_mod.decide(alarm.rule, leaf_states)
+        state = rules.composite_state(alarm.rule.tree, leaf_states)
         if state == UNKNOWN and alarm.state == UNKNOWN:
             return
         if state == alarm.state and not alarm.repeat_actions:
@@ -865,7 +832,7 @@ class _Round:
     """Collects one round's changes, history and notifications for one commit."""
 
     def __init__(self, evaluator: Evaluator, now: float) -> None:
-        self.evaluator = evaluator
+        self.alarm_store, self.dispatcher = evaluator.alarm_store, evaluator.dispatcher
         self.now = now
         self.changed: dict[str, Alarm] = {}
         self.history: list[HistoryEntry] = []
@@ -874,6 +841,9 @@ class _Round:
         self.proposed: dict[str, str] = {}
         self.periods: set[int] = set()  # threshold groups evaluated in this round
         self.promql: set[str] = set()  # PromQL alarms decided on a new answer
+        #: alarms whose transition waits in the stabilisation window after this round
+        #: (True) or no longer waits (False); the evaluator applies it once committed
+        self.waiting: dict[str, bool] = {}
 
     def still(self, alarm: Alarm, state: str) -> None:
         self.proposed[alarm.alarm_id] = state
@@ -890,10 +860,7 @@ class _Round:
         stabilization window), with the error as its reason."""
         text = f"Alarm could not be evaluated: {error}"
         self.proposed[alarm.alarm_id] = UNKNOWN
-        if alarm.pending_state is not None:
-            alarm.pending_state = alarm.pending_since = None
-            self.evaluator._pending.discard(alarm.alarm_id)
-            self.changed[alarm.alarm_id] = alarm
+        self._set_pending(alarm, None)
         if alarm.state == UNKNOWN:
             if alarm.state_reason != text:  # the reason says why, without a notification
                 alarm.state_reason = text
@@ -914,27 +881,29 @@ class _Round:
                                          self.now, previous, UNKNOWN, text,
                                          {"type": "error", "error": error}, ""))
 
+    def _set_pending(self, alarm: Alarm | InvalidAlarm,
+                     pending: tuple[str, float] | None) -> None:
+        """Record the alarm's waiting transition (None: none), if it changed."""
+        now_pending = None if alarm.pending_state is None else (alarm.pending_state,
+                                                                 alarm.pending_since)
+        if pending == now_pending:
+            return
+        alarm.pending_state, alarm.pending_since = pending or (None, None)
+        self.waiting[alarm.alarm_id] = pending is not None
+        self.changed[alarm.alarm_id] = alarm
+
     def refresh(self, alarm: Alarm, state: str, reason: str, reason_data: dict,
                 stabilize: bool = True) -> None:
-        """Aodh's _refresh, plus the stabilization window."""
+        """Apply :func:`rules.step` to a proposed state: wait, record and notify."""
         self.proposed[alarm.alarm_id] = state
-        transition = state != alarm.state
-        pending = self.evaluator._pending
-        if transition and alarm.stabilization_window and stabilize:
-            if alarm.pending_state != state:
-                alarm.pending_state, alarm.pending_since = state, self.now
-                pending.add(alarm.alarm_id)
-                self.changed[alarm.alarm_id] = alarm
-                return
-            if self.now - alarm.pending_since < alarm.stabilization_window:
-                return
-        if alarm.pending_state is not None:
-            alarm.pending_state = alarm.pending_since = None
-            pending.discard(alarm.alarm_id)
-            self.changed[alarm.alarm_id] = alarm
-        previous = alarm.state
-        if not transition and not alarm.repeat_actions:
+        pending = None if alarm.pending_state is None else (alarm.pending_state,
+                                                             alarm.pending_since)
+        decision = rules.step(alarm.state, state, alarm.repeat_actions, pending,
+                              alarm.stabilization_window, self.now, stabilize)
+        self._set_pending(alarm, decision.pending)
+        if not decision.fire:
             return
+        previous, transition = alarm.state, decision.transition
         event_id = str(uuid.uuid4())
         if transition:
             alarm.state, alarm.state_reason, alarm.state_timestamp = state, reason, self.now
@@ -947,30 +916,25 @@ class _Round:
         payload = {"alarm_id": alarm.alarm_id, "alarm_name": alarm.name,
                    "severity": alarm.severity, "previous": previous, "current": state,
                    "reason": reason, "reason_data": reason_data}
-        due = self.evaluator.dispatcher.clock()  # due now, by the dispatcher's own clock
+        due = self.dispatcher.clock()  # due now, by the dispatcher's own clock
         for action in alarm.actions_for(state):
             self.notifications.append(Notification(event_id, alarm.alarm_id, action, payload,
                                                    next_attempt=due, created=self.now))
         self.results.append(Transition(payload, transition=transition, event_id=event_id))
 
-    def settle_pending(self) -> None:
-        """Drop a pending transition when a round that evaluated its alarm did not
-        propose that state again (the stabilization window starts over)."""
-        evaluator = self.evaluator
-        for alarm_id in list(evaluator._pending):
-            alarm = evaluator._alarms.get(alarm_id)
-            if alarm is None:
-                evaluator._pending.discard(alarm_id)
-                continue
+    def settle_pending(self, waiting: Iterable[Alarm]) -> None:
+        """Drop the waiting transitions of ``waiting`` that this round did not keep
+        (:func:`rules.keeps_pending`): the stabilization window starts over."""
+        for alarm in waiting:
+            if alarm.alarm_id in self.waiting:
+                continue  # this round decided its window already
             try:
                 evaluated = self._evaluated(alarm)
             except Exception:  # its constraints fail: it was not evaluated
                 evaluated = False
-            if not evaluated or self.proposed.get(alarm_id) == alarm.pending_state:
-                continue
-            evaluator._pending.discard(alarm_id)
-            alarm.pending_state = alarm.pending_since = None
-            self.changed[alarm_id] = alarm
+            if not rules.keeps_pending(alarm.pending_state,
+                                       self.proposed.get(alarm.alarm_id), evaluated):
+                self._set_pending(alarm, None)
 
     def _evaluated(self, alarm: Alarm) -> bool:
         if alarm.type == PROMETHEUS:
@@ -980,7 +944,7 @@ class _Round:
         return in_round and alarm.enabled and within(alarm.time_constraints, self.now)
 
     def commit(self) -> None:
-        self.evaluator.alarm_store.commit_round(list(self.changed.values()), self.history,
+        self.alarm_store.commit_round(list(self.changed.values()), self.history,
                                                 self.notifications, defined_only=True)
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from heat_alarming.engine.alarm import ALARM, OK, UNKNOWN, ThresholdRule
-from heat_alarming.engine.threshold import V_MIXED, V_OK, ThresholdGroup
+from heat_alarming.engine.rules import V_MIXED, V_OK
+from heat_alarming.engine.threshold import ThresholdGroup
 
 B, G = 80.0, 20.0  # a breaching and a good period average (threshold 50, gt)
 

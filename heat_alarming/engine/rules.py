@@ -1,0 +1,335 @@
+"""One alarm's transition rules, as pure functions: every path that decides calls them.
+
+The live round (:mod:`heat_alarming.engine.evaluator`), ``explain`` and the
+backtest all decide here, so they cannot disagree. Nothing in this module
+reads a clock, a store or a database: each function gets the facts and
+returns the decision.
+
+The steps, in the order a round takes them:
+
+1. **Verdicts** (:func:`threshold_verdicts`): per threshold rule, from the
+   per-period sample counts and statistics of its look-back window (shape
+   periods x rules, whole-array): ok, alarm, insufficient data, mixed (with
+   the trend of the newest datapoint) or keep (``missing_data: ignore``).
+   PromQL answers give the same verdicts (:func:`promql_verdict`).
+2. **Proposed state** (:func:`proposed_states`, whole-array): Aodh's state
+   machine. A definite verdict is proposed when it differs from the state or
+   actions repeat; a mixed verdict keeps the state, and from insufficient
+   data follows the trend; insufficient data is proposed when the state is
+   not that already.
+3. **Composites** (:func:`leaf_state`, :func:`composite_state`): each leaf's
+   state (a mixed threshold leaf counts as the state the composite is leaving),
+   then the and/or tree: the alarm expression decides alarm, its dual ok,
+   otherwise insufficient data.
+4. **Stabilisation and repeats** (:func:`step`): whether a proposed state
+   fires now (a transition or a repeat), starts or continues waiting in the
+   stabilisation window, or does nothing; and (:func:`keeps_pending`) whether
+   a waiting transition survives a round that did not propose it again.
+
+Semantics of the verdicts, per rule with N = evaluation_periods:
+
+* Only closed periods are datapoints; a period with no sample is absent
+  (Aodh reads only periods that have data).
+* The look-back window is N + 1 closed periods (N + N with
+  ``exclude_outliers``, so a count trend can be seen); the last N datapoints
+  in it are evaluated, and fewer than N give ``insufficient data``.
+* ``exclude_outliers`` drops datapoints whose sample count is outside the
+  mean +- 2 standard deviations of the window's counts (as Aodh).
+* All breaching -> alarm, none -> ok, a mix -> mixed.
+* ``datapoints_to_alarm`` M: alarm when at least M of the N breach, else ok.
+* ``missing_data``: ``missing`` is the above; ``ignore`` keeps the current
+  state instead of going to insufficient data; ``breaching`` and
+  ``not_breaching`` evaluate exactly the last N closed periods, an empty one
+  counting as breaching or not.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from heat_alarming.engine.alarm import ALARM, MISSING_DATA, OK, UNKNOWN, ThresholdRule
+from heat_alarming.metering.query import COMPARE, OPERATORS
+
+# verdicts
+V_OK, V_ALARM, V_UNKNOWN, V_MIXED, V_KEEP = 0, 1, 2, 3, 4
+#: "no state proposed" in :func:`proposed_states`
+NONE = -1
+CODE = {OK: V_OK, ALARM: V_ALARM, UNKNOWN: V_UNKNOWN}
+STATE = {V_OK: OK, V_ALARM: ALARM, V_UNKNOWN: UNKNOWN}
+VERDICT_NAMES = {V_OK: "ok", V_ALARM: "alarm", V_UNKNOWN: "insufficient data",
+                 V_MIXED: "mixed", V_KEEP: "keep"}
+_MISSING = {name: i for i, name in enumerate(MISSING_DATA)}
+
+
+@dataclasses.dataclass
+class Verdicts:
+    """Per-rule results of one round, arrays aligned with the rules."""
+
+    verdict: np.ndarray       # V_OK, V_ALARM, V_UNKNOWN, V_MIXED or V_KEEP
+    trend: np.ndarray         # for V_MIXED: V_ALARM if the newest datapoint breaches
+    points: np.ndarray        # datapoints evaluated
+    outside: np.ndarray       # of which breaching
+    most_recent: np.ndarray   # value of the newest evaluated datapoint (NaN: none)
+
+
+@dataclasses.dataclass
+class PeriodFacts:
+    """What :func:`threshold_verdicts` saw in each period (shape periods x rules), for
+    an explanation: a period ``present`` has data, ``outlier`` was excluded for its
+    sample count, ``judged`` is one of the N datapoints evaluated, ``breach`` is
+    beyond the threshold (for a judged empty period: as ``missing_data`` counts it)."""
+
+    value: np.ndarray
+    present: np.ndarray
+    outlier: np.ndarray
+    judged: np.ndarray
+    breach: np.ndarray
+
+
+class ThresholdSpec:
+    """The rules of one period as arrays: what :func:`threshold_verdicts` reads."""
+
+    def __init__(self, rules: Sequence[ThresholdRule]) -> None:
+        n_rules = len(rules)
+        self.threshold = np.array([r.threshold for r in rules], dtype=np.float64)
+        self.op = np.array([OPERATORS.index(r.comparison_operator) for r in rules],
+                           dtype=np.int8)
+        self.n = np.array([r.evaluation_periods for r in rules], dtype=np.int64)
+        self.m = np.array([r.datapoints_to_alarm or 0 for r in rules], dtype=np.int64)
+        self.missing = np.array([_MISSING[r.missing_data] for r in rules], dtype=np.int8)
+        self.outliers = np.array([r.exclude_outliers for r in rules], dtype=bool)
+        self.window = np.array([r.look_back for r in rules], dtype=np.int64)
+        self.max_window = int(self.window.max()) if n_rules else 0
+        self.statistics = sorted({r.statistic for r in rules})
+        self.stat_index = np.array([self.statistics.index(r.statistic) for r in rules],
+                                   dtype=np.int64)
+        self.ops_used = [(code, COMPARE[name], self.op == code)
+                         for code, name in enumerate(OPERATORS) if (self.op == code).any()]
+        self.any_fill = bool((self.missing >= _MISSING["breaching"]).any())
+        self.any_m = bool((self.m > 0).any())
+
+    def __len__(self) -> int:
+        return len(self.threshold)
+
+    def column(self, index: int) -> ThresholdSpec:
+        """The spec of rule ``index`` alone (an explanation re-decides one rule)."""
+        one = object.__new__(ThresholdSpec)
+        for name in ("threshold", "op", "n", "m", "missing", "outliers", "window",
+                     "stat_index"):
+            setattr(one, name, getattr(self, name)[index:index + 1])
+        one.statistics = self.statistics
+        one.max_window = self.max_window
+        one.ops_used = [(code, compare, columns[index:index + 1])
+                        for code, compare, columns in self.ops_used if columns[index]]
+        one.any_fill = bool(one.missing[0] >= _MISSING["breaching"])
+        one.any_m = bool(one.m[0] > 0)
+        return one
+
+
+def threshold_verdicts(spec: ThresholdSpec, counts: np.ndarray,
+                       values: dict[str, np.ndarray], detail: bool = False):
+    """Verdicts from per-period counts and statistics, shape (periods, rules); with
+    ``detail``, ``(Verdicts, PeriodFacts)``.
+
+    The period axis is short (N + 1 or 2N), so it is walked with a loop of
+    whole-row operations; every operation spans all rules at once.
+    """
+    n_periods, n_rules = counts.shape
+    rules = np.arange(n_rules)
+    if len(spec.statistics) == 1:
+        value = values[spec.statistics[0]]
+    else:
+        stacked = np.stack([values[s] for s in spec.statistics])
+        value = stacked[spec.stat_index, :, rules].T
+    in_window = _window_mask(spec, n_periods)
+    present = (counts > 0) & ~np.isnan(value)
+    if in_window is not None:
+        present &= in_window
+    outlier = np.zeros_like(present)
+    if spec.outliers.any():
+        outlier = _outliers(spec, counts, present)
+        present &= ~outlier
+
+    with np.errstate(invalid="ignore"):
+        if len(spec.ops_used) == 1:
+            breach = spec.ops_used[0][1](value, spec.threshold)
+        else:
+            breach = np.zeros(value.shape, dtype=bool)
+            for _, compare, columns in spec.ops_used:
+                breach[:, columns] = compare(value[:, columns], spec.threshold[columns])
+
+    # walk back from the newest period: the newest N present periods are judged
+    selected = np.empty_like(present)
+    seen = np.zeros(n_rules, dtype=np.int64)
+    for p in range(n_periods - 1, -1, -1):
+        seen += present[p]
+        selected[p] = present[p] & (seen <= spec.n)
+    if spec.any_fill:
+        fill = spec.missing >= _MISSING["breaching"]
+        last_n = np.arange(n_periods)[:, None] >= (n_periods - spec.n)[None, :]
+        selected[:, fill] = last_n[:, fill]
+        filled = np.where(present, breach, (spec.missing == _MISSING["breaching"])[None, :])
+        breach[:, fill] = filled[:, fill]
+    judged_breach = selected & breach
+    points = selected.sum(axis=0)
+    outside = judged_breach.sum(axis=0)
+
+    # the newest judged period, and the newest one that has a value
+    newest = np.zeros(n_rules, dtype=np.int64)
+    newest_real = np.full(n_rules, -1, dtype=np.int64)
+    for p in range(n_periods):
+        newest[selected[p]] = p
+        newest_real[selected[p] & present[p]] = p
+    most_recent = np.where(newest_real >= 0, value[np.maximum(newest_real, 0), rules],
+                           np.nan)
+    trend = np.where(breach[newest, rules], V_ALARM, V_OK).astype(np.int8)
+
+    verdict = np.where(outside == points, V_ALARM,
+                       np.where(outside == 0, V_OK, V_MIXED)).astype(np.int8)
+    if spec.any_m:
+        use_m = spec.m > 0
+        verdict[use_m] = np.where(outside[use_m] >= spec.m[use_m], V_ALARM, V_OK)
+    insufficient = points < spec.n
+    if insufficient.any():
+        verdict[insufficient] = np.where(
+            spec.missing[insufficient] == _MISSING["ignore"], V_KEEP, V_UNKNOWN)
+    verdicts = Verdicts(verdict, trend, points, outside, most_recent)
+    if not detail:
+        return verdicts
+    return verdicts, PeriodFacts(value, present, outlier, selected, breach)
+
+
+def _window_mask(spec: ThresholdSpec, n_periods: int) -> np.ndarray | None:
+    """Which periods lie in each rule's own look-back window (None: all of them)."""
+    if (spec.window >= n_periods).all():
+        return None
+    return np.arange(n_periods)[:, None] >= (n_periods - spec.window)[None, :]
+
+
+def _outliers(spec: ThresholdSpec, counts: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Datapoints whose sample count is beyond mean +- 2 sigma of the window's counts."""
+    k = present.sum(axis=0)
+    c = np.where(present, counts, 0).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = c.sum(axis=0) / k
+        var = np.where(present, (counts - mean[None, :]) ** 2, 0.0).sum(axis=0) / k
+    sigma = np.sqrt(var)
+    lower, upper = mean - 2 * sigma, mean + 2 * sigma
+    weak = present & ((counts < lower[None, :]) | (counts > upper[None, :]))
+    return weak & spec.outliers[None, :]
+
+
+def promql_verdict(values: np.ndarray, operator: str,
+                   threshold: float) -> tuple[int, int, int, float]:
+    """(verdict, points, outside, worst) of one PromQL answer: one datapoint per series,
+    all beyond the threshold -> alarm, none -> ok, a mix -> mixed (trend: alarm), no
+    series -> insufficient data. ``worst`` is the highest value for gt/ge/eq/ne, the
+    lowest for lt/le."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return V_UNKNOWN, 0, 0, float("nan")
+    with np.errstate(invalid="ignore"):
+        breach = COMPARE[operator](values, threshold)
+    worst = values.min() if operator in ("lt", "le") else values.max()
+    verdict = V_ALARM if breach.all() else V_OK if not breach.any() else V_MIXED
+    return verdict, int(values.size), int(breach.sum()), float(worst)
+
+
+def proposed_states(verdict: np.ndarray, trend: np.ndarray, current: np.ndarray,
+                    repeat: np.ndarray) -> np.ndarray:
+    """Aodh's state machine over whole arrays: the state each alarm is proposed to take
+    (a ``CODE``), or ``NONE`` where nothing is proposed."""
+    unknown_now = current == V_UNKNOWN
+    new = np.full(verdict.shape, NONE, dtype=np.int8)
+    # a mixed verdict keeps the state; from insufficient data it follows the trend
+    keep_or_trend = (verdict == V_MIXED) & (unknown_now | repeat)
+    new[keep_or_trend] = np.where(unknown_now, trend, current)[keep_or_trend]
+    to_unknown = (verdict == V_UNKNOWN) & ~unknown_now
+    new[to_unknown] = V_UNKNOWN
+    decided = ((verdict == V_OK) | (verdict == V_ALARM)) & ((verdict != current) | repeat)
+    new[decided] = verdict[decided]
+    return new
+
+
+def leaf_state(verdict: int, trend: int, composite: str) -> str:
+    """A threshold leaf's state in a composite that is in state ``composite``: a mixed
+    verdict counts as the state it is leaving (trending to alarm: still ok), or the
+    trend while the composite has insufficient data; keep counts as the composite's
+    own state."""
+    if verdict == V_MIXED:
+        toward = STATE[trend]
+        if composite == UNKNOWN:
+            return toward
+        return OK if toward == ALARM else ALARM
+    if verdict == V_KEEP:
+        return composite
+    return STATE[verdict]
+
+
+def composite_state(tree: tuple, leaf_states: Sequence[str]) -> str:
+    """A composite's state from its leaves' states (in leaf order): alarm when the tree
+    with "leaf is alarm" holds, else ok when its dual (and <-> or) with "leaf is ok"
+    holds, else insufficient data."""
+    states = iter(leaf_states)
+
+    def number(node: tuple) -> tuple:
+        if node[0] in ("and", "or"):
+            return (node[0], [number(child) for child in node[1]])
+        return ("leaf", next(states))
+
+    numbered = number(tree)
+
+    def holds(node: tuple, wanted: str, dual: bool) -> bool:
+        if node[0] == "leaf":
+            return node[1] == wanted
+        op = node[0]
+        if dual:
+            op = "or" if op == "and" else "and"
+        results = (holds(child, wanted, dual) for child in node[1])
+        return all(results) if op == "and" else any(results)
+
+    if holds(numbered, ALARM, False):
+        return ALARM
+    if holds(numbered, OK, True):
+        return OK
+    return UNKNOWN
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """What a proposed state does to an alarm this round (:func:`step`).
+
+    ``fire``: record it and run its actions now (``transition`` tells a change
+    of state from a repeat); ``pending``: the transition waiting in the
+    stabilisation window afterwards, as (state, since), or None.
+    """
+
+    fire: bool
+    transition: bool
+    pending: tuple[str, float] | None
+
+
+def step(current: str, proposed: str, repeat_actions: bool,
+         pending: tuple[str, float] | None, window: float, now: float,
+         stabilize: bool = True) -> Step:
+    """Aodh's refresh plus the stabilisation window: a new state must be proposed
+    in every round for ``window`` seconds before it is taken (``stabilize=False``:
+    at once, as for an alarm that cannot be evaluated). A state the alarm already
+    has fires again only when actions repeat; any decision to fire or to stay ends
+    a waiting transition."""
+    transition = proposed != current
+    if transition and window and stabilize:
+        if pending is None or pending[0] != proposed:
+            return Step(False, True, (proposed, now))  # the window starts
+        if now - pending[1] < window:
+            return Step(False, True, pending)  # still waiting
+    return Step(transition or repeat_actions, transition, None)
+
+
+def keeps_pending(pending_state: str, proposed: str | None, evaluated: bool) -> bool:
+    """A waiting transition survives a round that did not decide its alarm, or one
+    that proposed the same state again; any other round starts the window over."""
+    return not evaluated or proposed == pending_state
