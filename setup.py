@@ -81,7 +81,7 @@ setup(
         "console_scripts": [
             "heat-alarming = heat_alarming.cli:main",
         ],
-        # the openstack CLI plugin: openstack metering alarm list|show|state|history
+        # the openstack CLI plugin: openstack metering alarm list|show|state|history|explain
         "openstack.cli.extension": [
             "metering = heat_alarming.osc.plugin",
         ],
@@ -90,6 +90,7 @@ setup(
             "metering_alarm_show = heat_alarming.osc.v1.alarms:ShowAlarm",
             "metering_alarm_state = heat_alarming.osc.v1.alarms:StateAlarm",
             "metering_alarm_history = heat_alarming.osc.v1.alarms:HistoryAlarm",
+            "metering_alarm_explain = heat_alarming.osc.v1.alarms:ExplainAlarm",
         ],
         "oslo.config.opts": [
             "heat_alarming = heat_alarming.opts:list_opts",

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, conf) -> int:
         args.alarm_run(store, shown, args)
     except sa.exc.DBAPIError as exc:  # the server went away, or a lock timed out
         raise CommandError(f"reading the alarm database {shown} failed: "
-                           f"{_first_line(exc.orig, sa.engine.make_url(store.url))}") from None
+                           f"{first_line(exc.orig, sa.engine.make_url(store.url))}") from None
     finally:
         store.close()
     return 0
@@ -144,7 +144,7 @@ def open_store(spec: str, origin: str | None = None):
         raise CommandError(f"the alarm database {shown} needs the module "
                            f"{exc.name or exc}, which is not installed") from None
     except (sa.exc.ArgumentError, ValueError, TypeError) as exc:
-        raise CommandError(f"--alarm-database {shown}: {_first_line(exc, url)}") from None
+        raise CommandError(f"--alarm-database {shown}: {first_line(exc, url)}") from None
     try:
         _check_schema(store, shown, url)
     except BaseException:
@@ -200,7 +200,7 @@ def _check_schema(store, shown: str, url) -> None:
             pass
     except sa.exc.DBAPIError as exc:
         raise CommandError(f"cannot connect to the alarm database {shown}: "
-                           f"{_first_line(exc.orig, url)}") from None
+                           f"{first_line(exc.orig, url)}") from None
     version = store.schema_version()
     if version is None:
         raise CommandError(_no_schema(shown))
@@ -217,7 +217,7 @@ def _check_schema(store, shown: str, url) -> None:
                        f"not know (a newer heat-alarming wrote it)")
 
 
-def _first_line(exc: BaseException, url) -> str:
+def first_line(exc: BaseException, url) -> str:
     """An error's first line, with the URL's password (should the driver quote the URL)
     masked."""
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -239,7 +239,7 @@ def _name(alarm) -> str:
     return getattr(alarm, "name", "")
 
 
-def _find(store, shown: str, wanted: str):
+def find_alarm(store, shown: str, wanted: str):
     """The alarm whose id is ``wanted``, else the one alarm named so."""
     try:
         alarm = store.load_alarm(wanted)
@@ -293,7 +293,7 @@ def alarm_fields(alarm) -> dict[str, Any]:
 
 
 def _show(store, shown: str, args: argparse.Namespace) -> None:
-    fields = alarm_fields(_find(store, shown, args.alarm))
+    fields = alarm_fields(find_alarm(store, shown, args.alarm))
     if args.format == "json":
         _print_json(fields)
         return
@@ -311,7 +311,7 @@ HISTORY_COLUMNS = ("event id", "timestamp", "type", "previous", "current", "seve
 
 
 def _history(store, shown: str, args: argparse.Namespace) -> None:
-    alarm = _find(store, shown, args.alarm)
+    alarm = find_alarm(store, shown, args.alarm)
     events = [{"event_id": h.event_id, "timestamp": iso(h.timestamp), "type": h.type,
                "previous": h.previous, "current": h.current, "severity": h.severity,
                "reason": h.reason, "reason_data": h.reason_data}
@@ -352,7 +352,7 @@ def history_pages(store, alarm_id: str, marker: str | None, page_size: int,
 
 
 def _state_of(store, shown: str, args: argparse.Namespace) -> None:
-    fields = alarm_fields(_find(store, shown, args.alarm))
+    fields = alarm_fields(find_alarm(store, shown, args.alarm))
     state = {key: fields[key] for key in ("alarm_id", "state", "state_reason",
                                           "state_timestamp", "pending_state",
                                           "pending_since")}

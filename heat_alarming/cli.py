@@ -22,6 +22,8 @@ COMMANDS = {
               "run a pipeline file standalone: poll its sources and publish the samples"),
     "alarm": ("heat_alarming.alarm_cli",
               "read an alarm database: list, show, history and state of its alarms"),
+    "explain": ("heat_alarming.explain_cli",
+                "why an alarm is in its state: the facts of its round, from the database"),
 }
 
 

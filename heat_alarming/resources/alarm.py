@@ -71,8 +71,10 @@ class MeteringAlarm(signal_responder.SignalResponder):
         "datapoints_to_alarm", "missing_data", "stabilization_window",
     )
 
-    ATTRIBUTES = (STATE, STATE_REASON, STATE_TIMESTAMP, HISTORY, PUSH_URL, SIGNAL_URL) = (
-        "state", "state_reason", "state_timestamp", "history", "push_url", "signal_url")
+    ATTRIBUTES = (STATE, STATE_REASON, STATE_TIMESTAMP, HISTORY, EXPLANATION, PUSH_URL,
+                  SIGNAL_URL) = (
+        "state", "state_reason", "state_timestamp", "history", "explanation", "push_url",
+        "signal_url")
 
     properties_schema = {
         METER_NAME: properties.Schema(
@@ -152,6 +154,12 @@ class MeteringAlarm(signal_responder.SignalResponder):
         HISTORY: attributes.Schema(_("The most recent state transitions, newest first."),
                                    type=attributes.Schema.LIST,
                                    cache_mode=attributes.Schema.CACHE_NONE),
+        EXPLANATION: attributes.Schema(
+            _("Why the alarm is in its state: a sentence (summary), then the facts of its "
+              "latest round: the rule, the series its query matched (or the nearest), each "
+              "period's value and samples, refused samples, the verdict and the last "
+              "action's outcome."),
+            type=attributes.Schema.MAP, cache_mode=attributes.Schema.CACHE_NONE),
         PUSH_URL: attributes.Schema(
             _('A pre-signed heat-api-cfn URL to PUT {"samples": [...]} to without '
               'credentials; the answer comes once the samples are stored or refused.'),
@@ -317,6 +325,8 @@ class MeteringAlarm(signal_responder.SignalResponder):
                                   % self.resource_id) from None
 
     def _resolve_attribute(self, name):
+        if name == self.EXPLANATION:
+            return self._explanation()
         if self.resource_id is None:
             return None
         if is_history_page(name):
@@ -342,6 +352,23 @@ class MeteringAlarm(signal_responder.SignalResponder):
         if name == self.HISTORY:
             return [_history_row(h) for h in evaluator.history(self.resource_id, limit=10)]
         return None
+
+    def _explanation(self) -> dict:
+        """The evaluator's explanation of the alarm (``Evaluator.explain``).
+
+        It is this worker's evaluator that explains, from the facts of the alarm's
+        latest round, or, when no round has decided it yet, by evaluating it now
+        without changing anything. An alarm the evaluator does not know (not created
+        yet, or deleted) is answered ``{"error": "..."}``, as a bad history page is:
+        Heat would turn the exception into ``None``, which says nothing.
+        """
+        if self.resource_id is None:
+            return {"error": _("the alarm is not created yet: nothing to explain")}
+        try:
+            return get_runtime(start=False).evaluator.explain(self.resource_id)
+        except KeyError:
+            return {"error": _("alarm %s is not known to the evaluator (deleted, or not "
+                               "created yet)") % self.resource_id}
 
     def _history_page(self, name: str) -> dict:
         """One page of the alarm's whole history, for a ``history_page`` name.

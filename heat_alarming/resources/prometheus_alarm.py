@@ -52,8 +52,8 @@ class PrometheusAlarm(MeteringAlarm):
                               if k not in alarm_base.INTERNAL_PROPERTIES})
 
     # the state, not the push addresses: Prometheus is where its data comes from
-    ATTRIBUTES = (STATE, STATE_REASON, STATE_TIMESTAMP, HISTORY) = (
-        "state", "state_reason", "state_timestamp", "history")
+    ATTRIBUTES = (STATE, STATE_REASON, STATE_TIMESTAMP, HISTORY, EXPLANATION) = (
+        "state", "state_reason", "state_timestamp", "history", "explanation")
     attributes_schema = {name: MeteringAlarm.attributes_schema[name] for name in ATTRIBUTES}
 
     def _definition(self, props=None) -> dict:

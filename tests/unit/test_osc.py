@@ -35,4 +35,5 @@ def test_the_openstack_cli_finds_the_plugin_and_its_commands():
     assert commands == {"metering_alarm_list": alarms.ListAlarm,
                         "metering_alarm_show": alarms.ShowAlarm,
                         "metering_alarm_state": alarms.StateAlarm,
-                        "metering_alarm_history": alarms.HistoryAlarm}
+                        "metering_alarm_history": alarms.HistoryAlarm,
+                        "metering_alarm_explain": alarms.ExplainAlarm}

@@ -1,11 +1,12 @@
-"""``openstack metering alarm list | show | state | history``.
+"""``openstack metering alarm list | show | state | history | explain``.
 
 An alarm is a resource of one of :data:`ALARM_TYPES` in a stack of the
 caller's project (nested stacks included, to ``--nested-depth``). The commands
 read it with heat-api's resource show: its attributes, and for ``history``
 the attribute names ``history_page:<limit>[:<marker>]``, which heat-api
 passes to the resource (``?with_attr=``) and the alarm answers with one page
-of its whole history, newest first. heat-api answers only for stacks of the
+of its whole history, newest first; ``explain`` reads the ``explanation``
+attribute (why the alarm is in its state). heat-api answers only for stacks of the
 caller's project, so nobody reads another project's alarms.
 """
 from __future__ import annotations
@@ -20,6 +21,8 @@ from heatclient import exc as heat_exc
 from osc_lib import exceptions
 from osc_lib.command import command
 
+from heat_alarming.osc.v1.explanation import SummaryColumn, explanation_fields
+
 LOG = logging.getLogger(__name__)
 
 #: the resource types of heat-alarming's alarms (as ``resources/plugin.py`` registers
@@ -33,6 +36,8 @@ STATE_ATTRIBUTES = ("state", "state_reason", "state_timestamp")
 #: page holds (both as ``resources/alarm.py`` has them)
 HISTORY_PAGE = "history_page"
 HISTORY_PAGE_MAX = 500
+#: the attribute that explains the alarm's state (``resources/alarm.py``'s name)
+EXPLANATION = "explanation"
 DEFAULT_PAGE_SIZE = 100
 #: Heat's own default of ``max_nested_stack_depth``, which caps any deeper request
 DEFAULT_NESTED_DEPTH = 5
@@ -146,6 +151,20 @@ def history(client, ref: AlarmRef, page_size: int, limit: int | None = None,
             raise exceptions.CommandError(
                 f"alarm {ref.alarm_id}: heat-engine gave marker {marker} twice")
     return rows
+
+
+def explanation(client, ref: AlarmRef) -> dict:
+    """The alarm's ``explanation`` attribute; a :class:`CommandError` with the alarm's
+    own words when it cannot explain (``{"error": ...}``), or when heat-engine gave
+    none (a heat-alarming older than this client)."""
+    value = attributes(client, ref, EXPLANATION).get(EXPLANATION)
+    if not isinstance(value, dict):
+        raise exceptions.CommandError(
+            f"alarm {ref.alarm_id or ref.name}: heat-engine answered no explanation (its "
+            "heat-alarming is older than this client, or it failed: see its log)")
+    if "error" in value and "summary" not in value:
+        raise exceptions.CommandError(f"alarm {ref.alarm_id or ref.name}: {value['error']}")
+    return value
 
 
 def iso(timestamp):
@@ -265,6 +284,8 @@ class ShowAlarm(_AlarmCommand, command.ShowOne):
         fields.update({name: shown.pop(name, None) for name in STATE_ATTRIBUTES})
         fields["state_timestamp"] = iso(fields["state_timestamp"])
         fields["history"] = HistoryColumn(shown.pop("history", None) or [])
+        if EXPLANATION in shown:  # its summary; the facts are what `explain` shows
+            fields[EXPLANATION] = SummaryColumn(shown.pop(EXPLANATION))
         fields.update(sorted(shown.items()))
         return tuple(fields), tuple(fields.values())
 
@@ -309,3 +330,11 @@ class HistoryAlarm(_AlarmCommand, command.Lister):
         return (("Timestamp", "Type", "Previous", "Current", "Reason", "Event ID"),
                 [(iso(h.get("timestamp")), h.get("type"), h.get("previous"),
                   h.get("current"), h.get("reason"), h.get("event_id")) for h in rows])
+
+
+class ExplainAlarm(_AlarmCommand, command.ShowOne):
+    """Explain why an alarm is in its state: the facts of its latest round."""
+
+    def take_action(self, parsed_args):
+        ref = self._find(parsed_args)
+        return explanation_fields(explanation(self._client(), ref))
