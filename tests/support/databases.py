@@ -98,3 +98,17 @@ def database_url(kind: str, tmp_path, request) -> str:
         return str(tmp_path / "alarms.sqlite")
     return request.getfixturevalue({"postgresql": "postgres_url",
                                     "mariadb": "mariadb_url"}[kind])
+
+
+@contextlib.contextmanager
+def alarm_database(kind: str, tmp_path_factory, request):
+    """A fresh alarm database of ``kind`` for a module's tests (``tmp_path_factory`` and
+    ``request`` are the fixtures'): a SQLite file, or a temporary database on the
+    session's PostgreSQL or MariaDB server, dropped when the block ends."""
+    if kind == "sqlite":
+        yield str(tmp_path_factory.mktemp("alarm-database") / "alarms.sqlite")
+        return
+    server = request.getfixturevalue({"postgresql": "postgres_server",
+                                      "mariadb": "mariadb_server"}[kind])
+    with temporary_database(server, "ha_db") as url:
+        yield url

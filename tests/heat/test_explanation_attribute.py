@@ -1,0 +1,118 @@
+"""The ``explanation`` attribute: why an alarm is in its state, through Heat's own
+resource show and ``get_attr``, in the session's in-process engine.
+
+The samples go through the alarm's signal, as a server pushes them; the alarm's
+``matching_metadata`` spells the server group's key one way and the samples another,
+the mistake that leaves an alarm in insufficient data with nothing to say why.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from heat_alarming.resources import alarm as alarm_resource
+from heat_alarming.resources.embedded import user_context
+from heat_alarming.resources.plugin import available_resource_mapping
+from tests.support.heat_engine import period_boundary, push
+
+METER = "explain_load"
+ALARM = f"""
+heat_template_version: 2016-10-14
+resources:
+  alarm:
+    type: OS::Metering::Alarm
+    properties:
+      meter_name: {METER}
+      statistic: avg
+      period: 60
+      threshold: 50
+      comparison_operator: gt
+      matching_metadata: {{metering.server_group: web}}
+  either:
+    type: OS::Metering::CompositeAlarm
+    properties:
+      composite_rule:
+        or:
+          - alarm_id: {{get_resource: alarm}}
+          - {{meter_name: {METER}, threshold: 10, comparison_operator: gt, period: 60}}
+outputs:
+  explanation: {{value: {{get_attr: [alarm, explanation]}}}}
+"""
+
+
+def explanation(engine, ident, name="alarm", ctx=None):
+    shown = engine.client.describe_stack_resource(ctx or engine.ctx, ident, name)
+    return shown["attributes"]["explanation"]
+
+
+@pytest.fixture
+def stack(heat_engine):
+    engine = heat_engine
+    ident = engine.create(f"explain{time.monotonic_ns()}", ALARM)
+    alarm_id = engine.physical_id(ident, "alarm")
+    start = period_boundary(engine)
+    # two servers of group web, their tag spelled servergroup
+    push(engine, ident, "alarm", [
+        {"meter": METER, "value": 90.0, "resource_id": vm, "timestamp": start + s,
+         "metadata": {"metering.servergroup": "web"}}
+        for s in range(0, 60, 10) for vm in ("explain-vm-1", "explain-vm-2")])
+    engine.clock.set(start + 61)
+    engine.runtime.evaluator.evaluate()
+    yield engine, ident, alarm_id
+    engine.client.delete_stack(engine.ctx, ident)
+
+
+def test_every_alarm_type_has_the_attribute():
+    types = {name: cls for name, cls in available_resource_mapping().items()
+             if issubclass(cls, alarm_resource.MeteringAlarm)}
+    assert len(types) == 7
+    for name, cls in types.items():
+        assert "explanation" in cls.attributes_schema, name
+
+
+def test_a_key_spelled_otherwise_is_named_by_the_explanation(stack):
+    engine, ident, alarm_id = stack
+    explained = explanation(engine, ident)
+    assert list(explained)[0] == "summary"
+    assert explained["alarm_id"] == alarm_id and explained["type"] == "threshold"
+    assert explained["state"] == "insufficient data"
+    assert explained["series"]["count"] == 0
+    assert "0 series" in explained["summary"]
+    # the nearest series carry the samples' spelling, the alarm asks for another
+    assert "servergroup" in explained["summary"], explained["summary"]
+    assert "servergroup" in json.dumps(explained["series"]["nearest"])
+    assert explained["rule"]["threshold"] == 50
+    json.dumps(explained)  # what heat-api hands on as JSON
+
+
+def test_get_attr_gives_the_same_explanation(stack):
+    engine, ident, _ = stack
+    assert engine.outputs(ident)["explanation"]["summary"] == \
+        explanation(engine, ident)["summary"]
+
+
+def test_a_composite_explains_its_leaves(stack):
+    engine, ident, _ = stack
+    explained = explanation(engine, ident, "either")
+    assert explained["type"] == "composite"
+    assert len(explained["leaves"]) == 2
+    assert "periods" not in explained
+
+
+def test_another_project_cannot_read_it(stack):
+    """Heat's own tenancy check comes before any attribute is resolved."""
+    engine, ident, _ = stack
+    with pytest.raises(Exception, match=r"The Stack \(explain\d+\) could not be found"):
+        explanation(engine, ident, ctx=user_context("another_tenant"))
+
+
+def test_an_alarm_the_evaluator_does_not_know_says_so(stack):
+    engine, ident, alarm_id = stack
+    # behind Heat's back: the composite that uses the alarm first
+    engine.runtime.evaluator.delete(engine.physical_id(ident, "either"))
+    engine.runtime.evaluator.delete(alarm_id)
+    assert explanation(engine, ident) == {
+        "error": f"alarm {alarm_id} is not known to the evaluator (deleted, or not "
+                 "created yet)"}
