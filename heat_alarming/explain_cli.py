@@ -100,7 +100,7 @@ def explain(alarm_store, alarm_id: str, project_id: str, at: float,
             snapshot: str | None, conf) -> tuple[dict, dict]:
     """``Evaluator.explain`` of one alarm as at ``at``, over ``alarm_store`` and the
     samples of ``snapshot`` (None: none); with where the samples came from:
-    ``{"snapshot", "series", "newest_bucket", "owned_by_snapshot"}``."""
+    ``{"snapshot", "series", "at", "newest_bucket", "owned_by_snapshot"}``."""
     from heat_alarming.engine.evaluator import Evaluator
     from heat_alarming.metering import ManualClock
 
@@ -125,7 +125,7 @@ def samples_at(snapshot: str | None, clock, project_id: str,
 
     if snapshot is None:
         store = store_from_conf(conf, clock=clock)
-        return store, {"snapshot": None, "series": 0, "newest_bucket": None,
+        return store, {"snapshot": None, "series": 0, "at": clock(), "newest_bucket": None,
                        "owned_by_snapshot": None}
     if not os.path.isfile(snapshot):
         raise CommandError(f"--snapshot {snapshot}: no such file")
@@ -143,20 +143,21 @@ def samples_at(snapshot: str | None, clock, project_id: str,
     owned = extra.get("owned")
     head = int(meta.get("head", -1))
     return store, {
-        "snapshot": snapshot, "series": len(store),
+        "snapshot": snapshot, "series": len(store), "at": clock(),
         "newest_bucket": head * store.resolution if head >= 0 else None,
         # a worker's snapshot holds the samples of the projects it owned
         "owned_by_snapshot": (project_id in owned) if isinstance(owned, list) else None}
 
 
 def source_notes(source: dict) -> list[str]:
-    """Lines saying where the samples came from, and what that leaves out."""
+    """Lines saying where the samples came from, what that leaves out, and when."""
+    evaluated = f"evaluated by this command as at {explain_text.iso(source['at'])}"
     if source["snapshot"] is None:
         return ["samples: none (no --snapshot given): the store is empty, so the query "
                 "matches no series and every period is empty; give a worker's snapshot "
-                "to see its samples"]
+                "to see its samples", evaluated]
     notes = [f"samples: snapshot {source['snapshot']} ({source['series']} series, newest "
-             f"bucket {explain_text.iso(source['newest_bucket']) or 'none'})"]
+             f"bucket {explain_text.iso(source['newest_bucket']) or 'none'})", evaluated]
     if source["owned_by_snapshot"] is False:
         notes.append("the snapshot's worker did not own the alarm's project: it holds "
                      "none of its samples (use the snapshot of the worker that does)")
