@@ -48,8 +48,16 @@ def readable(value: Any, field: str = "") -> Any:
     return value
 
 
+#: the most items of a list a table cell shows (``series.ids`` of a thousand servers)
+CELL_ITEMS = 10
+
+
 def cell(value: Any) -> str:
-    """One value as a table cell: ``-`` for none, JSON for what has parts."""
+    """One value as a table cell: ``-`` for none, JSON for what has parts (a long list
+    cut at :data:`CELL_ITEMS` items, saying how many more there are)."""
+    if isinstance(value, (list, tuple)) and len(value) > CELL_ITEMS:
+        shown = json.dumps(list(value[:CELL_ITEMS]), sort_keys=True, ensure_ascii=False)
+        return f"{shown[:-1]}, ...] ({len(value) - CELL_ITEMS} more)"
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -67,12 +75,15 @@ def _is_rows(value: Any) -> bool:
         and all(isinstance(v, Mapping) for v in value)
 
 
-def _walk(value: Mapping, prefix: str) -> Iterator[tuple[str, Any, bool]]:
-    """``(field, value, is_rows)`` for each leaf of ``value``; mappings are entered."""
+def _walk(value: Mapping, prefix: str = "",
+          depth: int = 0) -> Iterator[tuple[str, Any, bool]]:
+    """``(field, value, is_rows)`` for each fact of ``value``: a top-level mapping
+    (``rule``) is entered, a deeper one (``rule.matching_metadata``, whose keys hold
+    dots themselves) is one value."""
     for key, item in value.items():
         name = f"{prefix}{key}"
-        if isinstance(item, Mapping) and item:
-            yield from _walk(item, name + ".")
+        if isinstance(item, Mapping) and item and depth == 0:
+            yield from _walk(item, name + ".", depth + 1)
         else:
             yield name, readable(item, str(key)), _is_rows(item)
 
@@ -80,7 +91,7 @@ def _walk(value: Mapping, prefix: str) -> Iterator[tuple[str, Any, bool]]:
 def facts(explanation: Mapping) -> list[tuple[str, Any]]:
     """``(field, value)`` of every fact but the summary and the lists of rows, mappings
     flattened (``rule.threshold``); times as ISO 8601."""
-    return [(name, value) for name, value, rows in _walk(explanation, "")
+    return [(name, value) for name, value, rows in _walk(explanation)
             if not rows and name != "summary"]
 
 
@@ -89,7 +100,7 @@ def sections(explanation: Mapping) -> list[tuple[str, list[str], list[list[Any]]
     ``series.nearest``, ``leaves``), in the explanation's order; a row's columns are the
     union of its rows' keys, in the order first seen, and times read as ISO 8601."""
     found = []
-    for name, value, rows in _walk(explanation, ""):
+    for name, value, rows in _walk(explanation):
         if not rows:
             continue
         columns: list[str] = []

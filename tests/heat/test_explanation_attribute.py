@@ -43,7 +43,10 @@ outputs:
 
 
 def explanation(engine, ident, name="alarm", ctx=None):
-    shown = engine.client.describe_stack_resource(ctx or engine.ctx, ident, name)
+    """The attribute as heat-api's plain resource show has it (``with_attr`` None: every
+    attribute of the schema, resolved)."""
+    shown = engine.client.describe_stack_resource(ctx or engine.ctx, ident, name,
+                                                  with_attr=None)
     return shown["attributes"]["explanation"]
 
 

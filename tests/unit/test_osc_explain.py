@@ -10,6 +10,7 @@ import types
 import pytest
 from osc_lib import exceptions
 
+from heat_alarming.explain_text import cell
 from heat_alarming.osc.v1 import alarms
 from heat_alarming.osc.v1.explanation import FactColumn, PeriodsColumn, SummaryColumn
 from tests.support.alarm_worlds import AlarmWorld, threshold_alarm
@@ -84,7 +85,8 @@ def test_explain_shows_the_explanation_summary_first(explained):
     assert [p["value"] for p in machine] == [p["value"] for p in explanation["periods"]]
     rule = shown["rule"]
     assert isinstance(rule, FactColumn)
-    assert f"threshold: {explanation['rule']['threshold']}" in rule.human_readable()
+    assert f"threshold: {cell(explanation['rule']['threshold'])}" in \
+        rule.human_readable().splitlines()
     assert rule.machine_readable()["comparison_operator"] == \
         explanation["rule"]["comparison_operator"]
     json.dumps([v.machine_readable() if hasattr(v, "machine_readable") else v
