@@ -117,7 +117,7 @@ def test_a_snapshot_gives_the_command_the_facts_the_evaluator_decided_on(world, 
     assert shown["rule"]["threshold"] == 50 and shown["rule"]["comparison_operator"] == "gt"
     assert shown["samples"] == {"snapshot": world.snapshot, "series": 2, "at": world.at,
                                 "newest_bucket": shown["samples"]["newest_bucket"],
-                                "owned_by_snapshot": None}
+                                "owned_by_snapshot": None, "journal": None}
     assert world.at - 60 < shown["samples"]["newest_bucket"] <= world.at
     assert list(shown)[0] == "summary"
 
@@ -129,8 +129,8 @@ def test_the_table_says_the_summary_first_then_the_facts(world, capsys):
     assert (code, err) == (0, "")
     summary_block, notes, facts, *sections = blocks(out)
     assert summary_block == [summary]
-    assert notes[0].startswith(f"samples: snapshot {world.snapshot} (2 series, newest "
-                               "bucket 20")
+    assert notes[0].startswith(f"samples: snapshot {world.snapshot} (newest bucket 20")
+    assert notes[0].endswith("): 2 series")
     fields = {row["field"]: row["value"] for row in table_rows(facts)}
     assert fields["alarm_id"] == world.busy.alarm_id and fields["state"] == ALARM
     assert fields["rule.threshold"] == "50" and fields["series.count"] == "2"
@@ -155,7 +155,8 @@ def test_without_a_snapshot_the_store_is_empty_and_the_output_says_so(world, cap
                              url=world.url)
     assert (code, err) == (0, "")
     notes = blocks(out)[1]
-    assert notes[0].startswith("samples: none (no --snapshot given): the store is empty")
+    assert notes[0].startswith("samples: none (no --snapshot or --journal given): the "
+                               "store is empty")
     _, out, _ = explain(capsys, world.busy.alarm_id, "--at", str(world.at), "-f", "json",
                         url=world.url)
     shown = json.loads(out)
@@ -195,6 +196,90 @@ def test_the_alarm_database_is_left_as_it_was(world, capsys):
     assert (after.state, after.state_reason, after.state_timestamp) == (
         before.state, before.state_reason, before.state_timestamp)
     assert len(world.world.alarm_store.history(world.stray.alarm_id, 1000)) == events
+
+
+# -- the sample journal -------------------------------------------------------------------
+class JournalWorld:
+    """A heat-engine worker without Heat (its store, evaluator and journal on the alarm
+    database) that owns p1, took three periods of p1's pushed samples (6 a period, at
+    70, 80, 90) and snapshotted after the second; p2's samples are journalled too."""
+
+    def __init__(self, url, directory):
+        from heat_alarming.engine import AlarmStore, Evaluator
+        from heat_alarming.engine.worker import Worker
+        from heat_alarming.metering import ManualClock, RollingStore
+
+        self.clock = ManualClock(T0)
+        self.alarm_store = AlarmStore(url)
+        store = RollingStore(10, 3600, clock=self.clock)
+        evaluator = Evaluator(store, self.alarm_store, clock=self.clock)
+        evaluator.register_target("test", lambda payload: None)
+        self.snapshot = str(directory / "worker.snapshot.0")
+        self.worker = Worker(store, evaluator, worker_id="w0", join_grace=False,
+                             clock=self.clock, snapshot_path=self.snapshot)
+        self.alarm = evaluator.define(threshold_alarm("p1", "cpu-high"))
+        evaluator.define(threshold_alarm("p2", "cpu-high-2"))
+        self.worker.coordinate()
+        for period, value in enumerate((70.0, 80.0, 90.0)):
+            if period == 2:
+                self.worker.snapshot()
+            start = T0 + period * PERIOD
+            for project in ("p1", "p2"):
+                self.worker.push_samples(project, [
+                    Sample("cpu_util", value, f"{project}-vm", project_id=project,
+                           timestamp=start + i * 10 + 0.5) for i in range(6)])
+            self.clock.set(start + PERIOD + 0.5)
+            self.worker.coordinate()
+        self.at = self.clock()
+
+    def close(self):
+        self.alarm_store.close()
+
+
+@pytest.fixture(scope="module", params=("sqlite", "postgresql"))
+def journalled(request, tmp_path_factory):
+    with alarm_database(request.param, tmp_path_factory, request) as url:
+        made = JournalWorld(url, tmp_path_factory.mktemp("explain-journal"))
+        yield url, made
+        made.close()
+
+
+def samples_by_period(capsys, url, made, *argv):
+    code, out, err = explain(capsys, made.alarm.alarm_id, "--at", str(made.at), "-f", "json",
+                             *argv, url=url)
+    assert (code, err) == (0, ""), err
+    shown = json.loads(out)
+    return {p["start"]: (p["samples"], p["value"]) for p in shown["periods"]}, shown
+
+
+def test_the_journal_adds_what_came_after_the_snapshot_each_sample_once(journalled,
+                                                                        capsys):
+    url, made = journalled
+    every = {T0 + i * PERIOD: (6, v) for i, v in enumerate((70.0, 80.0, 90.0))}
+    periods, shown = samples_by_period(capsys, url, made, "--snapshot", made.snapshot,
+                                       "--journal")
+    assert {s: periods[s] for s in every if s in periods} == \
+        {s: every[s] for s in every if s in periods}
+    assert T0 + 2 * PERIOD in periods  # the period after the snapshot
+    assert shown["samples"]["journal"] == {"batches": 1, "samples": 6}
+    assert shown["series"]["count"] == 1  # p2's samples stay p2's
+    # the snapshot alone has not the last period; the journal alone has all of it
+    alone, _ = samples_by_period(capsys, url, made, "--snapshot", made.snapshot)
+    assert alone[T0 + 2 * PERIOD][0] == 0
+    assert alone[T0 + PERIOD] == every[T0 + PERIOD]
+    journal, shown = samples_by_period(capsys, url, made, "--journal")
+    assert journal == periods
+    assert shown["samples"]["journal"] == {"batches": 3, "samples": 18}
+
+
+def test_the_journal_needs_a_snapshot_that_says_where_it_stands(journalled, capsys,
+                                                                tmp_path):
+    url, made = journalled
+    bare = str(tmp_path / "bare.snapshot")
+    write_snapshot(made.worker.store, bare)  # no bookkeeping
+    error = one_error_line(*explain(capsys, made.alarm.alarm_id, "--snapshot", bare,
+                                    "--journal", url=url))
+    assert f"--journal: the snapshot {bare} records no journal position" in error
 
 
 # -- what it refuses, in one line ---------------------------------------------------------
