@@ -354,18 +354,19 @@ class MeteringAlarm(signal_responder.SignalResponder):
         return None
 
     def _explanation(self) -> dict:
-        """The evaluator's explanation of the alarm (``Evaluator.explain``).
+        """The evaluator's explanation of the alarm (:meth:`Runtime.explain`).
 
-        It is this worker's evaluator that explains, from the facts of the alarm's
-        latest round, or, when no round has decided it yet, by evaluating it now
-        without changing anything. An alarm the evaluator does not know (not created
+        The worker that evaluates the alarm explains from the facts of its latest
+        round (or, when no round has decided it yet, by evaluating it now without
+        changing anything); any other worker, with the project's samples of the
+        sample journal. An alarm the evaluator does not know (not created
         yet, or deleted) is answered ``{"error": "..."}``, as a bad history page is:
         Heat would turn the exception into ``None``, which says nothing.
         """
         if self.resource_id is None:
             return {"error": _("the alarm is not created yet: nothing to explain")}
         try:
-            return get_runtime(start=False).evaluator.explain(self.resource_id)
+            return get_runtime(start=False).explain(self.resource_id)
         except KeyError:
             return {"error": _("alarm %s is not known to the evaluator (deleted, or not "
                                "created yet)") % self.resource_id}

@@ -51,6 +51,7 @@ class Runtime:
     def __init__(self, conf: cfg.ConfigOpts = cfg.CONF, clock=None,
                  worker_id: str | None = None, join_grace: bool = True) -> None:
         opts.register_opts(conf)  # all of them: the resources read some too
+        self.conf = conf
         group = conf[GROUP]
         self.pid = os.getpid()
         self.snapshot_path: str | None = None
@@ -107,6 +108,26 @@ class Runtime:
 
     def _history_of_alarm(self, alarm_id: str) -> list:
         return self.evaluator.history(alarm_id, limit=50)
+
+    # -- explanations ------------------------------------------------------------
+    def explain(self, alarm_id: str) -> dict:
+        """Why the alarm is in its state (``Evaluator.explain``), whichever worker asks.
+
+        The worker that evaluates the alarm explains from its latest round. Another
+        worker's store holds none of the alarm's project's samples (they are
+        journalled for the owner), so it explains with a store of that project's
+        samples from the sample journal, as at its clock (:mod:`heat_alarming.
+        explain_store`), rather than tell of a query that matched nothing. Raises
+        KeyError for an alarm this worker's evaluator does not know.
+        """
+        evaluator = self.evaluator
+        alarm = evaluator.get(alarm_id)
+        if alarm_id in evaluator.evaluated_ids():
+            return evaluator.explain(alarm_id)
+        from heat_alarming.explain_store import explain
+        explanation, _ = explain(evaluator.alarm_store, alarm_id, alarm.project_id,
+                                 evaluator.clock(), None, self.conf, journal=True)
+        return explanation
 
     # -- the worker's ------------------------------------------------------------
     def push_samples(self, project_id: str, samples: list[Sample]) -> int:

@@ -119,3 +119,56 @@ def test_an_alarm_the_evaluator_does_not_know_says_so(stack):
     assert explanation(engine, ident) == {
         "error": f"alarm {alarm_id} is not known to the evaluator (deleted, or not "
                  "created yet)"}
+
+
+# -- whichever worker answers -------------------------------------------------------------
+def test_a_worker_that_does_not_evaluate_the_alarm_explains_the_same_facts(tmp_path):
+    """heat-api hands a resource show to any engine worker; the one that does not own the
+    alarm's project holds none of its samples, and explains from the sample journal."""
+    from oslo_config import cfg
+
+    from heat_alarming import opts
+    from heat_alarming.metering import ManualClock, Sample
+    from heat_alarming.resources.runtime import Runtime
+
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf([], default_config_files=[])
+    conf.set_override("alarm_database", str(tmp_path / "alarms.sqlite"), opts.GROUP)
+    conf.set_override("heartbeat_interval", 5.0, opts.GROUP)
+    t0 = 1_767_225_600.0
+    clock = ManualClock(t0)
+    runtimes = [Runtime(conf, clock=clock, worker_id=name) for name in ("w1", "w2")]
+    try:
+        runtimes[0].evaluator.define_many(
+            {"alarm_id": f"alarm-p{i}", "name": f"cpu-p{i}", "project_id": f"p{i}",
+             "threshold_rule": {"meter_name": "cpu_util", "threshold": 50,
+                                "comparison_operator": "gt", "period": 60}}
+            for i in range(8))
+        for _ in range(3):  # the joining grace, then the projects spread over both
+            clock.advance(5.0)
+            for runtime in runtimes:
+                runtime.coordinate()
+        alarm_id = sorted(runtimes[1].evaluator.evaluated_ids())[0]
+        project = runtimes[1].evaluator.get(alarm_id).project_id
+        assert alarm_id not in runtimes[0].evaluator.evaluated_ids()
+        start = (int(clock()) // 60 + 1) * 60.0
+        clock.set(start)
+        # pushed to the worker that does not own the project: journalled for the owner
+        runtimes[0].push_samples(project, [
+            Sample("cpu_util", 90.0, f"{project}-vm", project_id=project,
+                   timestamp=start + s + 0.5) for s in range(0, 60, 10)])
+        clock.set(start + 61)
+        for runtime in runtimes:
+            runtime.coordinate()
+        runtimes[1].evaluator.evaluate()
+        owner, other = runtimes[1].explain(alarm_id), runtimes[0].explain(alarm_id)
+        assert owner["state"] == "alarm" and owner["series"]["count"] == 1
+        for fact in ("state", "series", "periods", "verdict", "rule"):
+            assert other[fact] == owner[fact], fact
+        assert len(runtimes[0].store) == 0, "the other worker's own store is untouched"
+        with pytest.raises(KeyError):
+            runtimes[0].explain("no-such-alarm")
+    finally:
+        for runtime in runtimes:
+            runtime.stop()
