@@ -27,6 +27,7 @@ from oslo_log import log as logging
 
 from heat_alarming import GROUP
 from heat_alarming.engine import composite as composite_mod
+from heat_alarming.engine import explain as explain_mod
 from heat_alarming.engine import rules
 from heat_alarming.engine.alarm import (
     COMPOSITE,
@@ -100,6 +101,7 @@ class _Group:
         top = [i for i, (_, _, ref) in enumerate(entries) if ref is None]
         self.top = np.array(top, dtype=np.int64)
         self.top_alarms = [entries[i][0] for i in top]
+        self.column_of = {entries[i][0].alarm_id: i for i in top}
         self.state = np.array([_CODE[a.state] for a in self.top_alarms], dtype=np.int8)
         self.repeat = np.array([a.repeat_actions for a in self.top_alarms], dtype=bool)
         self.enabled = np.array([a.enabled for a in self.top_alarms], dtype=bool)
@@ -396,6 +398,156 @@ class Evaluator:
     def history(self, alarm_id: str, limit: int = 100, marker: str | None = None):
         """An alarm's history, newest first (:meth:`AlarmStore.history`)."""
         return self.alarm_store.history(alarm_id, limit, marker)
+
+    def explain(self, alarm_id: str, now: float | None = None) -> dict[str, Any]:
+        """The facts of the alarm's latest round, as data, with a sentence first
+        (:mod:`heat_alarming.engine.explain`); raises KeyError for an unknown alarm.
+
+        The facts are those the round decided on, decided again by the same rules.
+        An alarm no round here has decided yet (just defined, or evaluated by another
+        worker) is evaluated for the explanation at ``now`` (default: the clock),
+        changing nothing.
+        """
+        with self._lock:
+            if self._dirty:
+                self._compile()
+            alarm = self.get(alarm_id)
+            action = explain_mod.last_action(
+                self.alarm_store.history(alarm_id, explain_mod.HISTORY_READ))
+            at = self.clock() if now is None else float(now)
+            if alarm.type == COMPOSITE:
+                return self._explain_composite(alarm, at, action)
+            if alarm.type == PROMETHEUS:
+                return self._explain_promql(alarm, at, action)
+            return self._explain_threshold(alarm, at, action)
+
+    def _open(self, alarm: Alarm, at: float) -> bool | None:
+        if not alarm.time_constraints:
+            return None
+        try:
+            return within(alarm.time_constraints, at)
+        except Exception:  # a stored constraint that cannot run: said by the round
+            return None
+
+    def _not_evaluated(self, alarm: Alarm, at: float) -> str | None:
+        if not alarm.enabled:
+            return "the alarm is disabled"
+        if self._open(alarm, at) is False:
+            return "outside its time constraints"
+        return None
+
+    def _explain_threshold(self, alarm: Alarm, at: float,
+                           action: dict | None) -> dict[str, Any]:
+        rule, store = alarm.rule, self.store
+        group = self._groups.get(rule.period)
+        column = group.column_of.get(alarm.alarm_id) if group is not None else None
+        window = group.group.last_window if group is not None else None
+        failed = group.failed.get(column) if column is not None else None
+        if column is None or window is None or group.evaluated_at is None:
+            one = ThresholdGroup(rule.period, [rule], [alarm.project_id])
+            one.evaluate(store, at)
+            spec, window, column, evaluated_at = one.spec, one.last_window, 0, None
+            counts, values = window.counts, window.values
+        else:
+            spec, evaluated_at = group.group.spec.column(column), group.evaluated_at
+            counts = window.counts[:, column:column + 1]
+            values = {k: v[:, column:column + 1] for k, v in window.values.items()}
+        verdicts, facts = rules.threshold_verdicts(spec, counts, values, detail=True)
+        selector = rule.selector()
+        selection = store.select_many([(rule.meter_name, selector, alarm.project_id)])
+        counts_now, _, _ = store.aggregate(selection, rule.period, window.first,
+                                           counts.shape[0], spec.statistics)
+        series = store.explain_selection(rule.meter_name, selector, alarm.project_id)
+        rejected = store.refusals(alarm.project_id, rule.meter_name)
+        periods = explain_mod.period_facts(window.first, rule.period, facts, counts,
+                                           counts_now)
+        verdict = explain_mod.verdict_facts(verdicts, 0)
+        when = evaluated_at if evaluated_at is not None else at
+        skipped = self._not_evaluated(alarm, when)
+        if failed is not None:
+            summary = f"{alarm.state}: the alarm could not be evaluated: {failed}"
+        elif skipped is not None:
+            summary = explain_mod.not_evaluated(alarm, skipped)
+        else:
+            summary = explain_mod.threshold_summary(alarm, rule, verdict, series, periods,
+                                                    rejected, None)
+        summary += explain_mod.pending_text(alarm) + explain_mod.action_text(action)
+        return explain_mod.finish(summary, alarm, evaluated_at, {
+            "rule": explain_mod.rule_facts(alarm, rule, self._open(alarm, when)),
+            "query": {"meter": rule.meter_name, "project_id": alarm.project_id,
+                      "conditions": [explain_mod.condition_text(c)
+                                     for c in selector.conditions]},
+            "series": series, "periods": periods, "rejected": rejected,
+            "verdict": verdict, "error": failed,
+            "pending": explain_mod.pending_facts(alarm), "last_action": action})
+
+    def _explain_composite(self, alarm: Alarm, at: float,
+                           action: dict | None) -> dict[str, Any]:
+        leaves, states = [], []
+        for i, leaf in enumerate(alarm.rule.leaves()):
+            if leaf[0] == "alarm":
+                other = _visible(self._alarms, leaf[1], alarm.project_id)
+                state = UNKNOWN if other is None else other.state
+                leaves.append({"rule": f"rule{i + 1}", "alarm_id": leaf[1], "state": state,
+                               "known": other is not None})
+            else:
+                group = self._groups.get(leaf[1].period)
+                column = None if group is None else group.leaf_columns.get(
+                    (alarm.alarm_id, i))
+                verdicts = None if group is None else group.last
+                if column is None or verdicts is None:
+                    state, verdict = UNKNOWN, None
+                else:
+                    verdict = explain_mod.verdict_facts(verdicts, column)
+                    state = rules.leaf_state(int(verdicts.verdict[column]),
+                                             int(verdicts.trend[column]), alarm.state)
+                leaves.append({"rule": f"rule{i + 1}", "threshold_rule": leaf[1].to_dict(),
+                               "state": state, "verdict": verdict})
+            states.append(state)
+        decided = rules.composite_state(alarm.rule.tree, states)
+        form = composite_mod.expression(alarm.rule)
+        skipped = self._not_evaluated(alarm, at)
+        summary = explain_mod.not_evaluated(alarm, skipped) if skipped else (
+            f"{decided}: {form} with " + ", ".join(
+                f"{leaf['rule']} {leaf['state']}" for leaf in leaves))
+        summary += explain_mod.pending_text(alarm) + explain_mod.action_text(action)
+        return explain_mod.finish(summary, alarm, None, {
+            "rule": explain_mod.rule_facts(alarm, None, self._open(alarm, at)),
+            "composition_form": form, "leaves": leaves,
+            "verdict": {"verdict": decided},
+            "pending": explain_mod.pending_facts(alarm), "last_action": action})
+
+    def _explain_promql(self, alarm: Alarm, at: float,
+                        action: dict | None) -> dict[str, Any]:
+        group = self._promql_group
+        column = None
+        if group is not None:
+            column = next((j for j, a in enumerate(group.top_alarms)
+                           if a.alarm_id == alarm.alarm_id), None)
+        failed = group.failed.get(column) if column is not None else None
+        verdict = None
+        if column is not None and group.last is not None:
+            verdict = explain_mod.verdict_facts(group.last, column)
+        answer = self.promql.latest(alarm.alarm_id) if self.promql is not None else None
+        skipped = self._not_evaluated(alarm, at)
+        if failed is not None:
+            summary = f"{alarm.state}: the alarm could not be evaluated: {failed}"
+        elif skipped is not None:
+            summary = explain_mod.not_evaluated(alarm, skipped)
+        elif answer is None:
+            summary = f"{alarm.state}: no answer from Prometheus yet"
+        else:
+            summary = (f"{alarm.state}: the newest answer held {len(answer.values)} "
+                       f"series")
+        summary += explain_mod.pending_text(alarm) + explain_mod.action_text(action)
+        return explain_mod.finish(summary, alarm, None, {
+            "rule": explain_mod.rule_facts(alarm, alarm.rule, self._open(alarm, at)),
+            "query": {"promql": alarm.rule.query, "project_id": alarm.project_id},
+            "answer": None if answer is None else {
+                "arrived": answer.arrived, "series": len(answer.values),
+                "ok": answer.ok, "error": answer.error},
+            "verdict": verdict, "error": failed,
+            "pending": explain_mod.pending_facts(alarm), "last_action": action})
 
     def register_target(self, name: str, target: Callable[[dict], object]) -> None:
         """Deliver ``inproc://<name>`` actions to ``target(payload)``."""

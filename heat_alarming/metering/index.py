@@ -9,8 +9,9 @@ series.  A metadata key's column is built the first time a query names it
 """
 from __future__ import annotations
 
+import difflib
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -394,6 +395,40 @@ class SeriesIndex:
             rows = rows[column.match(rows, cond)]
         self._selection_cache[cache_key] = rows
         return rows
+
+    def failing(self, rows: np.ndarray, conditions: Sequence) -> np.ndarray:
+        """Which of ``conditions`` each of ``rows`` does not satisfy: shape (rows,
+        conditions), true where the term is false or unknown."""
+        out = np.zeros((rows.size, len(conditions)), dtype=bool)
+        for j, term in enumerate(conditions):
+            out[:, j] = ~self._truth(rows, term)[0]
+        return out
+
+    def difference(self, row: int, term) -> dict[str, Any]:
+        """How the series of ``row`` stands to a term it fails: the field, what the term
+        asks, the series' value there (None: it has none), and for a metadata field the
+        series' keys spelt like it (a key written another way)."""
+        if not isinstance(term, Condition):
+            return {"term": repr(term)}
+        field = term.field
+        if field.startswith("metadata."):
+            name = field[len("metadata."):]
+            flat = self._flat[row]
+            has = flat.get(name)
+            tail = name.rsplit(".", 1)[-1]
+            alike = [k for k in flat if k != name and k.rsplit(".", 1)[-1] == tail]
+            alike += [k for k in difflib.get_close_matches(name, list(flat), 3, 0.75)
+                      if k != name and k not in alike]
+            similar = {k: flat[k] for k in alike[:3]}
+        else:
+            column = self.columns.get(field)
+            has = column.text_at(row) if column is not None else None
+            similar = {}
+        out = {"field": field, "op": term.op, "wants": term.value,
+               "has": None if has is None else str(has)}
+        if similar:
+            out["similar_keys"] = {k: str(v) for k, v in similar.items()}
+        return out
 
     def _truth(self, rows: np.ndarray, term) -> tuple[np.ndarray, np.ndarray]:
         """(true, false) masks of a term over ``rows``, in SQL's three-valued logic:

@@ -10,6 +10,7 @@ each sample costs a few Python operations and the numpy work is batched.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import threading
@@ -56,6 +57,11 @@ MAX_PERIODS_PER_REQUEST = 100_000
 #: a store's shape when not told: seconds per bucket, seconds of window, seconds a
 #: sample may be ahead of the clock
 RESOLUTION, RETENTION, MAX_CLOCK_SKEW = 10, 3600, 300
+#: refusals remembered per project for explanations (:meth:`RollingStore.refusals`),
+#: and projects remembered (the oldest noted project is forgotten first)
+REFUSALS_PER_PROJECT, REFUSING_PROJECTS = 20, 10_000
+#: series an explanation lists, and series of the meter it compares when none matched
+EXPLAIN_SERIES, EXPLAIN_CANDIDATES = 20, 1000
 
 
 class Selection(NamedTuple):
@@ -161,6 +167,8 @@ class RollingStore:
         # what ingest did since the store was built (stats())
         self._accepted = 0
         self._rejected: Counter = Counter()  # sample field -> rows refused
+        # project -> recent refusals, newest last: (time, meter, field, reason, rows)
+        self._refusals: dict[str, collections.deque] = {}
 
     # -- configuration ---------------------------------------------------
     @property
@@ -298,6 +306,7 @@ class RollingStore:
                 self._add(sample, self.clock())
             except SampleError as exc:
                 self._rejected[exc.field] += 1
+                self._note([(sample.project_id, sample.name, exc.field, str(exc))])
                 raise
             except Exception as exc:  # no check foresaw it: still a refusal of this sample
                 self._rejected["sample"] += 1
@@ -373,6 +382,7 @@ class RollingStore:
         is the clock's: no row a batch may carry pushes out a bucket inside the
         retention (the ring's own bound bites only if the clock steps back).
         """
+        samples = samples if isinstance(samples, Sequence) else list(samples)
         with self._lock:
             now = self.clock()
             self._maybe_reclaim(now)
@@ -380,6 +390,10 @@ class RollingStore:
             accepted = self._store_vetted(good, target, rejected)
             rejected.sort()
             self._count(accepted, rejected)
+            if rejected:
+                self._note((_field_of(samples[r.index], "project_id"),
+                            _field_of(samples[r.index], "name", "meter"), r.field, r.reason)
+                           for r in rejected)
         return IngestResult(accepted, rejected)
 
     def ingest_batch(self, batch: SampleBatch) -> IngestResult:
@@ -405,6 +419,11 @@ class RollingStore:
                 self._merge(rows[good], batch.timestamps[good], batch.volumes[good])
             rejected.sort()
             self._count(accepted, rejected)
+            if rejected:
+                descriptors, codes = batch.series, batch.codes
+                self._note((descriptors[int(codes[r.index])].project_id,
+                            descriptors[int(codes[r.index])].name, r.field, r.reason)
+                           for r in rejected)
         return IngestResult(accepted, rejected)
 
     def _vet_batch(self, batch: SampleBatch, now: float,
@@ -703,6 +722,76 @@ class RollingStore:
         if rejected:
             self._rejected.update(r.field for r in rejected)
 
+    def note_refusals(self, refused: Iterable[tuple[str | None, str, str, str]]) -> None:
+        """Remember samples refused before they reached the store (a Heat signal that
+        :meth:`check` refused whole), as (project, meter, field, reason), for
+        :meth:`refusals`; the store's own ingest notes its refusals itself."""
+        with self._lock:
+            self._note(refused)
+
+    def _note(self, refused: Iterable[tuple[str | None, str, str, str]]) -> None:
+        now = self.clock()
+        counted: Counter = Counter()
+        reasons: dict[tuple, str] = {}
+        for project, meter, field, reason in refused:
+            key = (str(project or ""), str(meter or "")[:MAX_FIELD_LENGTH], field)
+            counted[key] += 1
+            reasons.setdefault(key, str(reason)[:500])
+        for (project, meter, field), rows in counted.items():
+            log = self._refusals.pop(project, None)  # re-inserted: the newest project
+            if log is None:
+                log = collections.deque(maxlen=REFUSALS_PER_PROJECT)
+                if len(self._refusals) >= REFUSING_PROJECTS:
+                    del self._refusals[next(iter(self._refusals))]
+            self._refusals[project] = log
+            log.append((now, meter, field, reasons[(project, meter, field)], rows))
+
+    def refusals(self, project_id: str | None, meter: str | None = None) -> list[dict]:
+        """The project's recently refused samples (of ``meter`` only, when given), newest
+        first: time, meter, field, reason and rows (how many rows that refusal was)."""
+        with self._lock:
+            log = list(self._refusals.get(str(project_id or ""), ()))
+        return [{"time": t, "meter": m, "field": f, "reason": r, "rows": n}
+                for t, m, f, r, n in reversed(log) if meter is None or m == meter]
+
+    def explain_selection(self, meter: str, query: Query,
+                          project_id: str | None) -> dict[str, Any]:
+        """Which series a selector matches now (``count`` and the first ``ids``) and,
+        when none, ``of_meter`` (series of the meter in the project) and ``nearest``:
+        the series that fail the fewest of the query's conditions, each with the
+        conditions it fails (``differs``: the field, what the query asks, what the
+        series has there, and the series' keys spelt like the field)."""
+        with self._lock:
+            self._flush()
+            self._maybe_reclaim(self.clock())
+            index = self.index
+            rows = index.select(meter, _scoped(query, project_id))
+            out: dict[str, Any] = {"count": int(rows.size), "ids": [
+                index.keys[int(r)][1] for r in rows[:EXPLAIN_SERIES]]}
+            if rows.size:
+                return out
+            candidates = index.select(meter, _scoped(Query(()), project_id))
+            out["of_meter"] = int(candidates.size)
+            out["nearest"] = []
+            if candidates.size == 0 or not query.conditions:
+                return out
+            candidates = candidates[:EXPLAIN_CANDIDATES]
+            failing = index.failing(candidates, query.conditions)
+            fewest = failing.sum(axis=1).min()
+            best = candidates[failing.sum(axis=1) == fewest]
+            shown: dict[tuple, dict] = {}
+            for row in best.tolist():
+                differs = [index.difference(row, cond) for cond, fails in
+                           zip(query.conditions, failing[np.searchsorted(candidates, row)])
+                           if fails]
+                key = repr(differs)
+                if key in shown:
+                    shown[key]["series"] += 1
+                    continue
+                shown[key] = {"id": index.keys[row][1], "series": 1, "differs": differs}
+            out["nearest"] = sorted(shown.values(), key=lambda n: -n["series"])[:3]
+            return out
+
     def stats(self) -> dict[str, Any]:
         """What the store holds and what its ingest did, as copies: ``series`` (live
         series, in all), ``series_per_project`` (project -> live series; "" for
@@ -988,6 +1077,17 @@ def _unforeseen(exc: Exception) -> str:
     if len(text) > 200:
         text = text[:197] + "..."
     return f"sample refused: {text}"
+
+
+def _field_of(item: Any, *names: str) -> Any:
+    """A refused row's project or meter, whether it came as a Sample or a mapping."""
+    for name in names:
+        value = item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+        if value is not None and not isinstance(value, (dict, list)):
+            return str(value)
+    if isinstance(item, Mapping) and names[0] == "name":
+        return _field_of(item, "counter_name")
+    return None
 
 
 def _scoped(query: Query, project_id: str | None) -> tuple[Condition, ...]:

@@ -23,6 +23,7 @@ the group, and signals again only if the first attempt never reached it.
 """
 from __future__ import annotations
 
+import datetime
 import re
 import threading
 import time
@@ -43,6 +44,9 @@ _SIGNAL_PATH = re.compile(r"/(?P<tenant>[^/]+)/stacks/(?P<name>[^/]+)/(?P<id>[^/
 _STACK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 #: the history entry a signaller writes before it signals (see HeatSignaller)
 SENDING = "action sending"
+#: why Heat dropped a signal (an "ignored" outcome's ``why``)
+IGNORED_BECAUSE = (COOLDOWN, SCALING, NO_CHANGE, UNKNOWN_REASON) = (
+    "cooldown", "scaling_in_progress", "no_change", "unknown")
 #: how many of a policy's newest SIGNAL events a redelivery looks through
 EVENTS_LOOKED_AT = 20
 
@@ -192,6 +196,24 @@ class _Group:
     def scaling(self) -> bool:
         return bool(self.resource.metadata_get().get("scaling_in_progress"))
 
+    def ignored_because(self) -> tuple[str, str]:
+        """Why Heat just dropped a signal, from the group's metadata as it is now:
+        (code, words), the code one of :data:`IGNORED_BECAUSE`."""
+        metadata = self.resource.metadata_get(refresh=True) or {}
+        if metadata.get("scaling_in_progress"):
+            return SCALING, "the group is scaling (a resize in progress)"
+        ends = metadata.get("cooldown_end") or {}
+        now = datetime.datetime.utcnow()
+        for stamp in ends if isinstance(ends, dict) else ():
+            try:
+                end = datetime.datetime.fromisoformat(str(stamp))
+            except ValueError:
+                continue
+            if end > now:
+                return COOLDOWN, f"the group's cooldown runs until {stamp} UTC"
+        return NO_CHANGE, ("the adjustment changes nothing: the group is at its size "
+                           "limit")
+
     def settled(self) -> bool:
         return self.nested.status == self.nested.COMPLETE
 
@@ -302,12 +324,18 @@ class HeatSignaller:
         else:
             # Heat drops a signal without an event during a cooldown, while the group is
             # scaling, or when the adjustment changes nothing: say so in the history.
-            LOG.info("Heat ignored the signal to %s of stack %s (cooldown, scaling in "
-                     "progress or no change)", resource, stack_name)
+            why, words = (UNKNOWN_REASON, "cooldown, scaling in progress or no change")
+            if group is not None:
+                try:
+                    why, words = group.ignored_because()
+                except Exception:  # the reason is a courtesy; the outcome is recorded
+                    LOG.debug("Could not read why Heat ignored a signal", exc_info=True)
+            LOG.info("Heat ignored the signal to %s of stack %s: %s", resource, stack_name,
+                     words)
             self._record(payload, f"Heat ignored the signal to {resource} of stack "
-                                  f"{stack_name}: cooldown, scaling in progress or no change",
+                                  f"{stack_name}: {words}",
                          {"action": payload["action"], "outcome": "ignored", "sent": sent,
-                          "idempotency_key": key})
+                          "why": why, "idempotency_key": key})
 
     def _signalled(self, payload: dict, resource: str, stack_name: str, *, sent=None,
                    recovered: str = "") -> None:

@@ -444,6 +444,9 @@ class MeteringAlarm(signal_responder.SignalResponder):
         samples = [_pushed_sample(i, row, tenant) for i, row in enumerate(rows)]
         problems = runtime.store.check(samples)
         if problems:
+            # remembered for the alarm's explanation: the push is refused whole
+            runtime.store.note_refusals((tenant, samples[p.index].name, p.field, p.reason)
+                                        for p in problems)
             first = problems[0]
             raise _refusal(_("%(where)s: %(r)s; nothing was stored")
                            % {"where": _row_field(first.index, first.field),
