@@ -126,7 +126,7 @@ def test_refused_samples_of_the_meter_are_listed(world):
     evaluator.evaluate()
     explanation = evaluator.explain("a1")
     assert [(r["field"], r["rows"]) for r in explanation["rejected"]] == [("volume", 1)]
-    assert "1 samples of cpu_util were refused recently (sample field 'volume'" \
+    assert "1 sample of cpu_util was refused recently (sample field 'volume'" \
         in explanation["summary"]
 
 
