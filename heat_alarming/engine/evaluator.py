@@ -507,9 +507,8 @@ class Evaluator:
         decided = rules.composite_state(alarm.rule.tree, states)
         form = composite_mod.expression(alarm.rule)
         skipped = self._not_evaluated(alarm, at)
-        summary = explain_mod.not_evaluated(alarm, skipped) if skipped else (
-            f"{decided}: {form} with " + ", ".join(
-                f"{leaf['rule']} {leaf['state']}" for leaf in leaves))
+        summary = explain_mod.not_evaluated(alarm, skipped) if skipped else \
+            explain_mod.composite_summary(decided, form, states)
         summary += explain_mod.pending_text(alarm) + explain_mod.action_text(action)
         return explain_mod.finish(summary, alarm, None, {
             "rule": explain_mod.rule_facts(alarm, None, self._open(alarm, at)),
@@ -862,13 +861,12 @@ class Evaluator:
         touch = (new != rules.NONE) & active
         for j in np.flatnonzero(touch):
             alarm = g.top_alarms[j]
-            round_.isolated(self._threshold_alarm, alarm, _STATE[int(new[j])], v,
+            round_.isolated(self._threshold_alarm, alarm, _STATE[int(new[j])], g, v,
                             int(g.top[j]))
             g.state[j] = _CODE[alarm.state]
 
-    @staticmethod
-    def _threshold_alarm(alarm: Alarm, state: str, v: Verdicts, column: int,
-                         round_: _Round) -> None:
+    def _threshold_alarm(self, alarm: Alarm, state: str, g: _Group | _PromQLGroup,
+                         v: Verdicts, column: int, round_: _Round) -> None:
         if state == UNKNOWN and isinstance(alarm.rule, PromQLRule):
             text, data = promql_unknown_reason()
         elif state == UNKNOWN:
@@ -877,7 +875,33 @@ class Evaluator:
         else:
             text, data = reason_for(state, state != alarm.state, int(v.points[column]),
                                     int(v.outside[column]), float(v.most_recent[column]))
+        if isinstance(g, _Group):  # the explanation's sentence first, Aodh's words after
+            text = f"{self._sentence(alarm, state, g, v, column)}. {text}"
         round_.refresh(alarm, state, text, data)
+
+    def _sentence(self, alarm: Alarm, state: str, g: _Group, v: Verdicts,
+                  column: int) -> str:
+        """What :meth:`explain` would say first, from this round's facts: the costly
+        parts (the nearest series, the periods) only when they are the story."""
+        rule = alarm.rule
+        verdict = explain_mod.verdict_facts(v, column)
+        matched = g.group.matched(column)
+        series: dict[str, Any] = {"count": matched}
+        if matched == 0:
+            series = self.store.explain_selection(rule.meter_name, rule.selector(),
+                                                  alarm.project_id)
+        periods: list[dict] = []
+        window = g.group.last_window
+        if verdict["verdict"] == "insufficient data" and window is not None:
+            counts = window.counts[:, column:column + 1]
+            values = {k: a[:, column:column + 1] for k, a in window.values.items()}
+            _, facts = rules.threshold_verdicts(g.group.spec.column(column), counts,
+                                                values, detail=True)
+            periods = explain_mod.period_facts(window.first, rule.period, facts, counts,
+                                               None)
+        return explain_mod.threshold_summary(
+            alarm, rule, verdict, series, periods,
+            self.store.refusals(alarm.project_id, rule.meter_name), state)
 
     def _leaf_states(self, alarm: Alarm) -> list[str]:
         states = []
@@ -910,7 +934,9 @@ class Evaluator:
             round_.still(alarm, state)
             return
         text, data = composite_mod.reason(alarm.rule, state, state != alarm.state, leaf_states)
-        round_.refresh(alarm, state, text, data)
+        sentence = explain_mod.composite_summary(state, composite_mod.expression(alarm.rule),
+                                                 leaf_states)
+        round_.refresh(alarm, state, f"{sentence}. {text}", data)
 
     # -- the loop ----------------------------------------------------------
     def start(self) -> Evaluator:

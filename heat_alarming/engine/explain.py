@@ -133,7 +133,8 @@ def nearest_text(meter: str, series: Mapping[str, Any]) -> str:
 def threshold_summary(alarm: Alarm, rule, verdict: Mapping[str, Any],
                       series: Mapping[str, Any], periods: Sequence[Mapping],
                       rejected: Sequence[Mapping], proposed: str | None) -> str:
-    """The sentence for a threshold alarm."""
+    """The sentence for a threshold alarm: what it explains (``proposed``, the state
+    a round is taking; None: the alarm's state) and why, from the round's facts."""
     head = proposed or alarm.state
     if series["count"] == 0:
         text = (f"{_WORDS.get(head, head)}: the query matched 0 series; "
@@ -153,15 +154,21 @@ def threshold_summary(alarm: Alarm, rule, verdict: Mapping[str, Any],
         text = f"{_WORDS.get(head, head)}: " + "; ".join(parts)
     else:
         symbol = _SYMBOL.get(rule.comparison_operator, rule.comparison_operator)
-        text = (f"{verdict['verdict']}: {verdict['breaching']} of {verdict['datapoints']} "
-                f"periods had {rule.statistic} {rule.meter_name} {symbol} "
-                f"{rule.threshold:g} (most recent {verdict['most_recent']})")
-        if head != alarm.state and proposed is not None:
-            text = f"{head}: " + text
+        text = (f"{_WORDS.get(head, head)}: {verdict['breaching']} of "
+                f"{verdict['datapoints']} periods had {rule.statistic} {rule.meter_name} "
+                f"{symbol} {rule.threshold:g} (most recent {verdict['most_recent']})")
     if rejected:
-        text += (f"; {sum(r['rows'] for r in rejected)} samples of {rule.meter_name} were "
-                 f"refused recently ({rejected[0]['reason']})")
+        rows = sum(r["rows"] for r in rejected)
+        text += (f"; {rows} sample{'' if rows == 1 else 's'} of {rule.meter_name} "
+                 f"{'was' if rows == 1 else 'were'} refused recently "
+                 f"({rejected[0]['reason']})")
     return text
+
+
+def composite_summary(state: str, form: str, leaf_states: Sequence[str]) -> str:
+    """``ok: (rule1 and rule2) with rule1 alarm, rule2 ok``"""
+    return f"{state}: {form} with " + ", ".join(
+        f"rule{i} {leaf}" for i, leaf in enumerate(leaf_states, start=1))
 
 
 def pending_facts(alarm: Alarm) -> dict[str, Any] | None:

@@ -52,6 +52,13 @@ class ThresholdGroup:
             self._selection = store.select_many(self.selectors)
         return self._selection
 
+    def matched(self, column: int) -> int | None:
+        """Series rule ``column``'s query matched in the last :meth:`evaluate` (None:
+        not evaluated yet)."""
+        if self._selection is None:
+            return None
+        return int(self._selection.lengths[column])
+
     def closed_periods(self, now: float) -> tuple[int, int]:
         """(first period index, count) of the look-back window at ``now``."""
         current = math.floor(now / self.period)  # the period still filling

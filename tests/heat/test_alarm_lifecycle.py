@@ -58,8 +58,10 @@ def test_attributes_follow_the_evaluator(stack):
     breach(engine, ident)
     out = engine.outputs(ident)
     assert out["state"] == "alarm"
-    assert out["reason"].startswith("Transition to alarm due to 6 samples") or \
-        out["reason"].startswith("Transition to alarm due to 1 samples")
+    assert out["reason"].startswith("alarm: 1 of 1 periods had avg cpu_util > 50 "
+                                    "(most recent 90.0). ")
+    assert "Transition to alarm due to 6 samples" in out["reason"] or \
+        "Transition to alarm due to 1 samples" in out["reason"]
     assert out["since"].endswith("+00:00")
     assert out["history"][0]["current"] == "alarm"
     alarm = engine.runtime.evaluator.get(alarm_id)

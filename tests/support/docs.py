@@ -6,6 +6,7 @@ import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "docs" / "library.md"
+EXPLAIN = ROOT / "docs" / "explain.md"
 
 
 def python_example(text: str) -> str:

@@ -27,7 +27,8 @@ def test_and_alarms_when_every_leaf_is_in_alarm(world):
     combo = composite(world, {"and": [rule(), rule(threshold=70)]})
     world.feed(B, B)
     assert combo.state == ALARM
-    assert combo.state_reason == ("Composite rule alarm with composition form: "
+    assert combo.state_reason == ("alarm: (rule1 and rule2) with rule1 alarm, rule2 alarm. "
+                                  "Composite rule alarm with composition form: "
                                   "(rule1 and rule2) transition to alarm, due to rules: "
                                   "rule1, rule2 outside their threshold.")
     (note,) = [n for n in world.delivered() if n["current"] == ALARM]

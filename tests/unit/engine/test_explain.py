@@ -126,7 +126,7 @@ def test_refused_samples_of_the_meter_are_listed(world):
     evaluator.evaluate()
     explanation = evaluator.explain("a1")
     assert [(r["field"], r["rows"]) for r in explanation["rejected"]] == [("volume", 1)]
-    assert "1 samples of cpu_util were refused recently (sample field 'volume'" \
+    assert "1 sample of cpu_util was refused recently (sample field 'volume'" \
         in explanation["summary"]
 
 
@@ -208,3 +208,24 @@ def test_a_composite_names_each_leaf_state(world):
 def test_an_unknown_alarm_is_a_key_error(world):
     with pytest.raises(KeyError):
         world[2].explain("nope")
+
+
+def test_transitions_and_failed_actions_are_stamped_by_the_one_clock(world):
+    """The evaluator's clock stamps the whole history: a transition and the failure of
+    its action (delivered by the dispatcher the evaluator made) read the same time."""
+    from heat_alarming.engine.notifiers import DeliveryError
+
+    clock, store, evaluator = world
+
+    def refuse(payload):
+        raise DeliveryError("the target is gone", retryable=False)
+
+    evaluator.register_target("gone", refuse)
+    alarm(evaluator, alarm_actions=["inproc://gone"])
+    push(store, clock, 200)
+    evaluator.evaluate()
+    evaluator.dispatcher.deliver_due()
+    failed, transition = evaluator.history("a1")
+    assert (failed.type, transition.type) == ("action failed", "state transition")
+    assert failed.timestamp == transition.timestamp == clock()
+    assert evaluator.explain("a1")["last_action"]["outcome"] == "failed"

@@ -22,15 +22,16 @@ def test_fewer_datapoints_than_evaluation_periods_is_insufficient_data(world):
     assert rounds == [[], []], "already insufficient: nothing to record or notify"
 
 
-def test_all_breaching_goes_to_alarm_with_aodhs_reason(world):
+def test_all_breaching_goes_to_alarm_with_the_explanation_then_aodhs_reason(world):
     alarm = world.alarm()
     world.feed(G, G, G)
     world.delivered()
     (change,) = last(world.feed(B, B, B))
     assert alarm.state == ALARM
     assert change["previous"] == OK and change["current"] == ALARM
-    assert alarm.state_reason == ("Transition to alarm due to 3 samples outside threshold, "
-                                  "most recent: 80.0")
+    assert alarm.state_reason == (
+        "alarm: 3 of 3 periods had avg cpu_util > 50 (most recent 80.0). "
+        "Transition to alarm due to 3 samples outside threshold, most recent: 80.0")
     assert change["reason_data"] == {"type": "threshold", "disposition": "outside",
                                      "count": 3, "most_recent": 80.0}
     (note,) = world.delivered()
@@ -45,8 +46,9 @@ def test_none_breaching_goes_to_ok_counting_the_samples_inside(world):
     alarm = world.alarm()
     (change,) = last(world.feed(G, G, G))
     assert alarm.state == OK
-    assert alarm.state_reason == ("Transition to ok due to 3 samples inside threshold, "
-                                  "most recent: 20.0")
+    assert alarm.state_reason == (
+        "ok: 0 of 3 periods had avg cpu_util > 50 (most recent 20.0). "
+        "Transition to ok due to 3 samples inside threshold, most recent: 20.0")
     assert change["reason_data"]["disposition"] == "inside"
     assert change["reason_data"]["count"] == 3
 
@@ -80,7 +82,9 @@ def test_repeat_actions_notifies_every_round_while_the_state_holds(world):
     world.feed(B, B)
     notes = world.delivered()
     assert [n["current"] for n in notes] == [ALARM, ALARM]
-    assert notes[0]["reason"].startswith("Remaining as alarm due to 3 samples outside")
+    assert notes[0]["reason"].startswith("alarm: 3 of 3 periods had avg cpu_util > 50 "
+                                         "(most recent 80.0). Remaining as alarm due to "
+                                         "3 samples outside")
     assert len({n["idempotency_key"] for n in notes}) == 2, "each round its own key"
     assert len(world.evaluator.history(alarm.alarm_id)) == 1, "history holds transitions"
 
@@ -91,7 +95,8 @@ def test_repeat_actions_on_a_mix_remains_and_notifies(world):
     world.delivered()
     (change,) = last(world.feed(B))
     assert alarm.state == OK and change["transition"] is False
-    assert change["reason"] == ("Remaining as ok due to 2 samples inside threshold, "
+    assert change["reason"] == ("ok: 1 of 3 periods had avg cpu_util > 50 (most recent "
+                                "80.0). Remaining as ok due to 2 samples inside threshold, "
                                 "most recent: 80.0")
 
 
@@ -107,7 +112,9 @@ def test_losing_data_goes_to_insufficient_data_with_the_unknown_reason(world):
     first, (change,) = world.feed(None, None)
     assert first == [], "one empty period is bridged by the look-back period"
     assert alarm.state == UNKNOWN
-    assert alarm.state_reason == "3 datapoints are unknown"
+    assert alarm.state_reason == (
+        "insufficient data: 2 of the 3 periods needed had data (1 series matched); 2 of the "
+        "4 periods read were empty. 3 datapoints are unknown")
     assert change["reason_data"] == {"type": "threshold", "disposition": "unknown",
                                      "count": 3, "most_recent": 20.0}
     assert [n["current"] for n in world.delivered()][-1] == UNKNOWN
