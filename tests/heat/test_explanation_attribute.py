@@ -175,3 +175,16 @@ def test_a_worker_that_does_not_evaluate_the_alarm_explains_the_same_facts(tmp_p
     finally:
         for runtime in runtimes:
             runtime.stop()
+
+
+def test_a_promql_alarm_explains_itself_too(heat_engine):
+    engine = heat_engine
+    ident = engine.create(f"explainpromql{time.monotonic_ns()}",
+                          engine.template("hot-prometheus.yaml"))
+    try:
+        explained = explanation(engine, ident, "cpu_alarm_high")
+        assert explained["type"] == "prometheus"
+        assert explained["alarm_id"] == engine.physical_id(ident, "cpu_alarm_high")
+        assert "project_id" in explained["query"] and explained["summary"]
+    finally:
+        engine.client.delete_stack(engine.ctx, ident)
