@@ -56,7 +56,7 @@ from heat_alarming.engine.promql import PromQLError
 from heat_alarming.engine.promql_source import PromQLSource
 from heat_alarming.engine.promql_source import unknown_reason as promql_unknown_reason
 from heat_alarming.engine.rules import V_ALARM, V_KEEP, V_OK, V_UNKNOWN, Verdicts
-from heat_alarming.engine.threshold import ThresholdGroup, reason_for, unknown_reason
+from heat_alarming.engine.threshold import ThresholdGroup, Window, reason_for, unknown_reason
 from heat_alarming.engine.timeconstraints import within
 from heat_alarming.metering.store import RollingStore
 
@@ -84,6 +84,16 @@ def _visible(known: Mapping[str, Alarm], alarm_id: str, project: str | None) -> 
     """The alarm ``alarm_id`` as an alarm of ``project`` may see it: only its own."""
     alarm = known.get(alarm_id)
     return alarm if alarm is not None and alarm.project_id == project else None
+
+
+def _own_window(window: Window, column: int, look_back: int):
+    """One rule's part of its group's window: its column, and only its own look-back
+    periods (the group reads as far back as its longest rule). Decided alone, the rule
+    gets the verdicts it got in the group (:meth:`rules.ThresholdSpec.column`)."""
+    skip = max(0, window.counts.shape[0] - look_back)
+    counts = window.counts[skip:, column:column + 1]
+    values = {k: v[skip:, column:column + 1] for k, v in window.values.items()}
+    return Window(window.first + skip, counts, values), counts, values
 
 
 class Transition(dict):
@@ -450,8 +460,7 @@ class Evaluator:
             counts, values = window.counts, window.values
         else:
             spec, evaluated_at = group.group.spec.column(column), group.evaluated_at
-            counts = window.counts[:, column:column + 1]
-            values = {k: v[:, column:column + 1] for k, v in window.values.items()}
+            window, counts, values = _own_window(window, column, rule.look_back)
         verdicts, facts = rules.threshold_verdicts(spec, counts, values, detail=True)
         selector = rule.selector()
         selection = store.select_many([(rule.meter_name, selector, alarm.project_id)])
@@ -893,8 +902,7 @@ class Evaluator:
         periods: list[dict] = []
         window = g.group.last_window
         if verdict["verdict"] == "insufficient data" and window is not None:
-            counts = window.counts[:, column:column + 1]
-            values = {k: a[:, column:column + 1] for k, a in window.values.items()}
+            window, counts, values = _own_window(window, column, rule.look_back)
             _, facts = rules.threshold_verdicts(g.group.spec.column(column), counts,
                                                 values, detail=True)
             periods = explain_mod.period_facts(window.first, rule.period, facts, counts,

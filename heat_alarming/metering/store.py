@@ -59,7 +59,7 @@ MAX_PERIODS_PER_REQUEST = 100_000
 RESOLUTION, RETENTION, MAX_CLOCK_SKEW = 10, 3600, 300
 #: refusals remembered per project for explanations (:meth:`RollingStore.refusals`),
 #: and projects remembered (the oldest noted project is forgotten first)
-REFUSALS_PER_PROJECT, REFUSING_PROJECTS = 20, 10_000
+REFUSALS_PER_PROJECT, REFUSING_PROJECTS = 20, 1000
 #: series an explanation lists, and series of the meter it compares when none matched
 EXPLAIN_SERIES, EXPLAIN_CANDIDATES = 20, 1000
 
@@ -736,7 +736,7 @@ class RollingStore:
         for project, meter, field, reason in refused:
             key = (str(project or ""), str(meter or "")[:MAX_FIELD_LENGTH], field)
             counted[key] += 1
-            reasons.setdefault(key, str(reason)[:500])
+            reasons.setdefault(key, str(reason)[:300])
         for (project, meter, field), rows in counted.items():
             log = self._refusals.pop(project, None)  # re-inserted: the newest project
             if log is None:

@@ -229,3 +229,15 @@ def test_transitions_and_failed_actions_are_stamped_by_the_one_clock(world):
     assert (failed.type, transition.type) == ("action failed", "state transition")
     assert failed.timestamp == transition.timestamp == clock()
     assert evaluator.explain("a1")["last_action"]["outcome"] == "failed"
+
+
+def test_a_rule_is_explained_on_its_own_look_back_in_a_group_of_longer_rules(world):
+    clock, store, evaluator = world
+    alarm(evaluator, "short")
+    alarm(evaluator, "long", rule={"evaluation_periods": 5})
+    push(store, clock, 400)
+    evaluator.evaluate()
+    assert len(evaluator.explain("short")["periods"]) == 3  # N + 1
+    assert len(evaluator.explain("long")["periods"]) == 6
+    assert evaluator.explain("short")["verdict"] == evaluator.explain("long")["verdict"] | {
+        "datapoints": 2, "breaching": 2}
