@@ -1082,7 +1082,10 @@ def _unforeseen(exc: Exception) -> str:
 def _field_of(item: Any, *names: str) -> Any:
     """A refused row's project or meter, whether it came as a Sample or a mapping."""
     for name in names:
-        value = item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+        try:  # a hostile row may raise on any access: it is refused, not remembered
+            value = item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+        except Exception:
+            return None
         if value is not None and not isinstance(value, (dict, list)):
             return str(value)
     if isinstance(item, Mapping) and names[0] == "name":
