@@ -12,7 +12,9 @@ explain changes nothing.
 """
 from __future__ import annotations
 
+import collections
 import os
+import threading
 
 
 class SamplesError(ValueError):
@@ -37,7 +39,8 @@ def explain(alarm_store, alarm_id: str, project_id: str, at: float,
     source["journal"] = replay_journal(alarm_store, store, project_id, at, snapshot,
                                        extra) if journal else None
     source["series"] = len(store)
-    evaluator = Evaluator(store, alarm_store, clock=clock)  # never started: no round
+    # never started: no round; the project's alarms only
+    evaluator = Evaluator(store, alarm_store, clock=clock, project=project_id)
     return evaluator.explain(alarm_id, now=at), source
 
 
@@ -45,8 +48,7 @@ def samples_at(snapshot: str | None, clock, project_id: str,
                conf) -> tuple[object, dict]:
     """The store to explain with: ``snapshot`` restored (a :class:`SamplesError` naming
     the file if it cannot be read), or an empty store configured as heat-engine's."""
-    from heat_alarming.metering.snapshot import SnapshotError, read_snapshot
-    from heat_alarming.metering.store import RollingStore
+    from heat_alarming.metering.snapshot import SnapshotError, load_snapshot
     from heat_alarming.metering.store_conf import store_from_conf
 
     if snapshot is None:
@@ -56,16 +58,9 @@ def samples_at(snapshot: str | None, clock, project_id: str,
     if not os.path.isfile(snapshot):
         raise SamplesError(f"--snapshot {snapshot}: no such file")
     try:
-        meta, arrays = read_snapshot(snapshot)
-        extra = meta.get("extra", {})
-        if not isinstance(extra, dict):
-            raise SnapshotError(f"{snapshot}: extra is not a mapping")
-        store = RollingStore.from_state(meta, arrays, clock=clock)
+        store, extra, meta = load_snapshot(snapshot, clock=clock)
     except SnapshotError as exc:
         raise SamplesError(f"--snapshot {exc}") from None
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise SamplesError(f"--snapshot {snapshot}: not a store snapshot this release "
-                           f"can read ({type(exc).__name__}: {exc})") from None
     owned = extra.get("owned")
     head = int(meta.get("head", -1))
     return store, {
@@ -137,3 +132,103 @@ def replay_journal(alarm_store, store, project_id: str, at: float,
             samples += taken.accepted
         if len(page) < JOURNAL_PAGE:
             return {"batches": batches, "samples": samples}
+
+
+#: seconds a project's samples rebuilt from the journal serve its explanations
+REBUILD_REUSE_SECONDS = 30.0
+#: projects whose rebuilt samples are kept at once (the least recently asked go first)
+REBUILT_PROJECTS = 8
+
+
+class _Rebuilt:
+    """One project's samples rebuilt from the journal, and an evaluator over them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # one rebuild at a time for the project
+        self.at: float | None = None
+        self.evaluator = None
+        self.source: dict = {}
+
+
+class JournalExplainer:
+    """Explanations of alarms that another worker evaluates, at a bounded cost.
+
+    A worker holds none of the samples of a project it does not own, so it explains
+    that project's alarms with the project's samples rebuilt from the sample journal
+    (:func:`explain`): work that grows with the project's samples. heat-api resolves
+    every attribute of a resource on each ``resource show``, so the question can come
+    as often as a project likes; the answer must not cost the shared worker each time,
+    or one project could slow every other. So, on this object's clock:
+
+    * a project's rebuild serves every explanation of that project's alarms for
+      ``reuse`` seconds (explained as at the rebuild's time, which the answer gives as
+      ``samples_at``); only after that is the journal read again;
+    * one rebuild runs at a time per project (a second question waits for it and is
+      answered from it); other projects' questions do not wait for it;
+    * at most ``projects`` projects' rebuilds are kept, the least recently asked
+      dropped first;
+    * the evaluator of a rebuild reads the alarms of that project only
+      (``Evaluator(project=...)``), never the whole alarm database.
+
+    ``stats()`` counts the rebuilds and the answers served from one.
+    """
+
+    def __init__(self, alarm_store, conf, clock, *, reuse: float = REBUILD_REUSE_SECONDS,
+                 projects: int = REBUILT_PROJECTS) -> None:
+        self.alarm_store = alarm_store
+        self.conf = conf
+        self.clock = clock
+        self.reuse = float(reuse)
+        self.projects = int(projects)
+        self._lock = threading.Lock()
+        self._rebuilt: collections.OrderedDict[str, _Rebuilt] = collections.OrderedDict()
+        self._rebuilds = 0
+        self._reused = 0
+
+    def explain(self, alarm_id: str, project_id: str) -> dict:
+        """The explanation of ``alarm_id`` (of ``project_id``); KeyError for an alarm the
+        alarm database does not hold for that project."""
+        with self._lock:
+            entry = self._rebuilt.pop(project_id, None) or _Rebuilt()
+            self._rebuilt[project_id] = entry  # the most recently asked
+            while len(self._rebuilt) > self.projects:
+                self._rebuilt.popitem(last=False)
+        with entry.lock:
+            now = self.clock()
+            fresh = entry.at is not None and now - entry.at < self.reuse
+            if fresh:
+                try:
+                    entry.evaluator.get(alarm_id)
+                except KeyError:  # an alarm created since the rebuild
+                    fresh = False
+            if not fresh:
+                entry.evaluator, entry.source = _rebuild(self.alarm_store, project_id, now,
+                                                         self.conf)
+                entry.at = now
+            with self._lock:
+                if fresh:
+                    self._reused += 1
+                else:
+                    self._rebuilds += 1
+            explanation = entry.evaluator.explain(alarm_id, now=entry.at)
+        explanation["samples_at"] = entry.at
+        return explanation
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"rebuilds": self._rebuilds, "reused": self._reused,
+                    "projects": len(self._rebuilt)}
+
+
+def _rebuild(alarm_store, project_id: str, at: float, conf) -> tuple[object, dict]:
+    """An evaluator over ``project_id``'s alarms and its samples from the journal, as
+    at ``at`` (its own manual clock), never started."""
+    from heat_alarming.engine.evaluator import Evaluator
+    from heat_alarming.metering import ManualClock
+
+    clock = ManualClock(at)
+    store, source = samples_at(None, clock, project_id, conf)
+    source.pop("extra")
+    source["journal"] = replay_journal(alarm_store, store, project_id, at, None, None)
+    source["series"] = len(store)
+    return Evaluator(store, alarm_store, clock=clock, project=project_id), source

@@ -222,11 +222,16 @@ class AlarmStore:
             return tuple(connection.execute(sa.select(
                 sa.func.count(), sa.func.max(table.c.defined_at))).one())
 
-    def load_alarms(self, invalid: list[InvalidAlarm] | None = None) -> list[Alarm]:
-        """Every alarm that can be read back; a row that cannot (written by an older
-        release, or by hand) is left out, logged, and described in ``invalid``."""
+    def load_alarms(self, invalid: list[InvalidAlarm] | None = None,
+                    project_id: str | None = None) -> list[Alarm]:
+        """Every alarm that can be read back (of ``project_id`` only, when given); a row
+        that cannot (written by an older release, or by hand) is left out, logged, and
+        described in ``invalid``."""
+        query = sa.select(models.alarms)
+        if project_id is not None:
+            query = query.where(models.alarms.c.project_id == project_id)
         with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(models.alarms)).mappings().all()
+            rows = connection.execute(query).mappings().all()
         alarms = []
         for row in rows:
             try:

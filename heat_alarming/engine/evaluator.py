@@ -256,7 +256,8 @@ class Evaluator:
                  history_retention: float = HISTORY_RETENTION,
                  owns: Callable[[Alarm], bool] | None = None,
                  limits: Limits | None = None,
-                 promql: PromQLSource | None = None) -> None:
+                 promql: PromQLSource | None = None,
+                 project: str | None = None) -> None:
         self.store = store
         self.alarm_store = alarm_store or AlarmStore("sqlite://")
         self.clock = clock or store.clock
@@ -268,6 +269,9 @@ class Evaluator:
         self.period_close_delay = float(period_close_delay)
         self.history_retention = float(history_retention)
         self._owns = owns  # None: evaluate every alarm; else only those it accepts
+        #: the one project whose alarms this evaluator reads (None: every project's):
+        #: enough for anything about one alarm, as no alarm refers to another project's
+        self.project = project
         self.limits = limits or Limits()
         #: where PromQL alarms' answers come from (None: no Prometheus, such alarms
         #: cannot be defined and stored ones fail, saying so)
@@ -312,6 +316,9 @@ class Evaluator:
         """Add or replace many alarms, stored in one transaction; all or none."""
         built = [a if isinstance(a, Alarm) else Alarm.from_dict(a) for a in alarms]
         for alarm in built:  # destinations and trusts, outside the lock (DNS, keystone)
+            if self.project is not None and alarm.project_id != self.project:
+                raise AlarmError("project_id", f"this evaluator holds the alarms of project "
+                                 f"{self.project} only")
             self._check_sizes(alarm)  # first: bounds the DNS and keystone work too
             self.notifiers.check_alarm(alarm)
         with self._lock:
@@ -830,7 +837,8 @@ class Evaluator:
 
     def _reload(self) -> None:
         invalid: list[InvalidAlarm] = []
-        self._alarms = {a.alarm_id: a for a in self.alarm_store.load_alarms(invalid)}
+        self._alarms = {a.alarm_id: a for a in self.alarm_store.load_alarms(
+            invalid, project_id=self.project)}
         self._invalid = {a.alarm_id: a for a in invalid}
         self._per_project = Counter(a.project_id for a in self._alarms.values())
         self._per_project.update(a.project_id for a in invalid)

@@ -113,6 +113,23 @@ def restore_store(path: str, *, clock: Clock = system_clock) -> RollingStore | N
     return None if restored is None else restored[0]
 
 
+def load_snapshot(path: str, *,
+                  clock: Clock = system_clock) -> tuple[RollingStore, dict, dict]:
+    """The store of the snapshot at ``path`` (no fallback), its ``extra`` ({} if none)
+    and its description; :class:`SnapshotError` (naming the file and why) for a file
+    that is torn, corrupt or not a store snapshot this release can read."""
+    meta, arrays = read_snapshot(path)
+    extra = meta.get("extra", {})
+    if not isinstance(extra, dict):
+        raise SnapshotError(f"{path}: extra is not a mapping")
+    try:
+        store = RollingStore.from_state(meta, arrays, clock=clock)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise SnapshotError(f"{path}: not a store snapshot this release can read "
+                            f"({type(exc).__name__}: {exc})") from None
+    return store, extra, meta
+
+
 def restore_snapshot(path: str, *,
                      clock: Clock = system_clock) -> tuple[RollingStore, dict] | None:
     """As :func:`restore_store`, with the snapshot's ``extra`` ({} if none)."""
@@ -120,12 +137,8 @@ def restore_snapshot(path: str, *,
         if not os.path.exists(candidate):
             continue
         try:
-            meta, arrays = read_snapshot(candidate)
-            extra = meta.get("extra", {})
-            if not isinstance(extra, dict):
-                raise SnapshotError(f"{candidate}: extra is not a mapping")
-            store = RollingStore.from_state(meta, arrays, clock=clock)
-        except (SnapshotError, KeyError, TypeError, ValueError, IndexError) as exc:
+            store, extra, _ = load_snapshot(candidate, clock=clock)
+        except SnapshotError as exc:
             LOG.warning("Skipping snapshot %s: %s", candidate, exc)
             continue
         LOG.info("Restored %d series from snapshot %s", len(store), candidate)

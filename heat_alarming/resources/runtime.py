@@ -66,6 +66,9 @@ class Runtime:
                                                               self.snapshot_path)
         self.store = restored[0] if bookkeeping else store_from_conf(conf, clock=clock)
         self.evaluator = evaluator_from_conf(conf, self.store, clock=clock)
+        # explanations of alarms other workers evaluate (made on first use)
+        self._explainer = None
+        self._explainer_lock = threading.Lock()
         self.evaluator.register_target(actions.TARGET,
                                        actions.HeatSignaller(self._project_of_alarm,
                                                              self._threshold_of_alarm,
@@ -117,17 +120,21 @@ class Runtime:
         worker's store holds none of the alarm's project's samples (they are
         journalled for the owner), so it explains with a store of that project's
         samples from the sample journal, as at its clock (:mod:`heat_alarming.
-        explain_store`), rather than tell of a query that matched nothing. Raises
+        explain_store`), rather than tell of a query that matched nothing; that
+        rebuild is reused and bounded per project (:class:`heat_alarming.explain_store.
+        JournalExplainer`), so asking often costs the shared worker little. Raises
         KeyError for an alarm this worker's evaluator does not know.
         """
         evaluator = self.evaluator
         alarm = evaluator.get(alarm_id)
         if alarm_id in evaluator.evaluated_ids():
             return evaluator.explain(alarm_id)
-        from heat_alarming.explain_store import explain
-        explanation, _ = explain(evaluator.alarm_store, alarm_id, alarm.project_id,
-                                 evaluator.clock(), None, self.conf, journal=True)
-        return explanation
+        with self._explainer_lock:
+            if self._explainer is None:
+                from heat_alarming.explain_store import JournalExplainer
+                self._explainer = JournalExplainer(evaluator.alarm_store, self.conf,
+                                                   evaluator.clock)
+        return self._explainer.explain(alarm_id, alarm.project_id)
 
     # -- the worker's ------------------------------------------------------------
     def push_samples(self, project_id: str, samples: list[Sample]) -> int:
