@@ -214,6 +214,8 @@ class HistoryReader:
         self.seen: set[str] = set()
         self.transitions: list[tuple[float, str, str, str]] = []
         self.outcomes: dict[str, dict[str, int]] = {}
+        #: per policy, the signals Heat dropped by why (resources.actions.IGNORED_BECAUSE)
+        self.dropped: dict[str, dict[str, int]] = {}
 
     def new_events(self) -> list[str]:
         from heat_alarming.engine.notifiers import DeliveryError
@@ -234,6 +236,10 @@ class HistoryReader:
                     target = entry.reason_data.get("action", "?")
                 self.outcomes.setdefault(target, {}).setdefault(outcome, 0)
                 self.outcomes[target][outcome] += 1
+                if outcome == "ignored":
+                    why = str(entry.reason_data.get("why") or "unknown")
+                    dropped = self.dropped.setdefault(target, {})
+                    dropped[why] = dropped.get(why, 0) + 1
                 outcomes.setdefault(target, []).append(outcome)
             elif entry.type != SENDING and entry.previous != entry.current:
                 self.transitions.append((entry.timestamp, name, entry.previous, entry.current))
@@ -410,6 +416,18 @@ def _run_stack(args, engine, clock, template_path, text, template, profile, peri
     return 0
 
 
+#: the words for why Heat dropped a signal (resources.actions.IGNORED_BECAUSE)
+DROPPED_WORDS = {"cooldown": "in a cooldown", "scaling_in_progress": "during a resize",
+                 "no_change": "with the group at its size limit",
+                 "unknown": "for a reason Heat did not record"}
+
+
+def _dropped_text(by_why: dict[str, int]) -> str:
+    """``{"cooldown": 3, "no_change": 1}`` -> "3 in a cooldown, 1 with the group at ..."."""
+    return ", ".join(f"{count} {DROPPED_WORDS.get(why, why)}"
+                     for why, count in sorted(by_why.items(), key=lambda item: -item[1]))
+
+
 def _summary(timeline, stack, history, final, pushed, signals, engine, began, workdir,
              log_path, args) -> None:
     sizes = [row.size for row in timeline.rows] + [final]
@@ -426,8 +444,8 @@ def _summary(timeline, stack, history, final, pushed, signals, engine, began, wo
         ignored = outcome.get("ignored", 0)
         print(f"  {policy}: {len(events.get(policy, []))} SIGNAL event(s) in Heat; the alarms "
               f"signalled it {_times(outcome.get('signalled', 0) + ignored)}"
-              + (f", and Heat dropped {ignored} of those (a resize in progress, a "
-                 "cooldown, or the group at its size limit)" if ignored else ""))
+              + (f", and Heat dropped {ignored} of those ("
+                 f"{_dropped_text(history.dropped.get(policy, {}))})" if ignored else ""))
     print(f"  group '{stack.group}': size {sizes[0]} at the start, at most {max(sizes)}, "
           f"{final} at the end")
     print(f"  {pushed} samples in {signals} signals; {engine.runtime.evaluator.rounds} "

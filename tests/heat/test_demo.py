@@ -12,6 +12,8 @@ log kept.
 """
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 import sys
 
@@ -62,6 +64,24 @@ def _transitions(alarm_db: str, alarm_name: str) -> list[tuple[str, str]]:
             "ORDER BY h.timestamp", (f"%{alarm_name}%",)).fetchall()
 
 
+def _dropped_by_why(alarm_db: str) -> dict[str, dict[str, int]]:
+    """Per policy, the signals Heat dropped, by the ``why`` the alarms' history records."""
+    rows = sqlite3.connect(alarm_db).execute(
+        "SELECT reason_data FROM ha_alarm_history WHERE type = 'action'").fetchall()
+    found: dict[str, dict[str, int]] = {}
+    for (data,) in rows:
+        data = json.loads(data)
+        if data.get("outcome") == "ignored":
+            policy = data["action"].rsplit("/", 1)[-1]
+            found.setdefault(policy, {}).setdefault(data["why"], 0)
+            found[policy][data["why"]] += 1
+    return found
+
+
+DROPPED_WORDS = {"cooldown": "in a cooldown", "scaling_in_progress": "during a resize",
+                 "no_change": "with the group at its size limit"}
+
+
 def test_the_demo_scales_the_group_out_and_back_in(tmp_path):
     workdir, plot = tmp_path / "demo", tmp_path / "demo.png"
     done = run_command(["demo", "--workdir", str(workdir), "--keep", "--plot", str(plot)],
@@ -85,6 +105,15 @@ def test_the_demo_scales_the_group_out_and_back_in(tmp_path):
     assert _members_ever_created(heat_db) >= 2
     assert _group_members(heat_db) == 1
     assert ", 1 at the end" in out and "summary, read from the engine's records" in out
+    # the summary says why Heat dropped each signal it dropped, as the history records
+    dropped = _dropped_by_why(alarm_db)
+    assert dropped, "repeat_actions signals again within the cooldown: Heat drops some"
+    for policy, by_why in dropped.items():
+        said = re.search(rf"  {policy}: .* Heat dropped (\d+) of those \((.*)\)\n", out)
+        assert said, out
+        assert int(said[1]) == sum(by_why.values())
+        assert sorted(said[2].split(", ")) == sorted(
+            f"{count} {DROPPED_WORDS[why]}" for why, count in by_why.items())
     # the legend above the table labels the thresholds
     assert ("thresholds: cpu_alarm_low: avg cpu_util < 15 for 2 periods; "
             "cpu_alarm_high: avg cpu_util > 50 for 2 periods\n") in out
