@@ -22,7 +22,8 @@ from typing import Any
 
 #: fields whose numbers are epoch seconds, wherever they are in an explanation
 TIME_FIELDS = frozenset({"evaluated_at", "start", "end", "time", "timestamp", "since",
-                         "until", "arrived", "pending_since", "state_timestamp"})
+                         "until", "arrived", "pending_since", "state_timestamp",
+                         "samples_at"})
 
 
 def iso(timestamp: Any) -> Any:

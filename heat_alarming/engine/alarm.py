@@ -36,6 +36,9 @@ from heat_alarming.metering.statistics import StatisticsError, canonical_aggrega
 
 OK, ALARM, UNKNOWN = "ok", "alarm", "insufficient data"
 STATES = (OK, ALARM, UNKNOWN)
+#: the reason of an alarm no round has judged yet (Aodh's words); its first round that
+#: leaves it in insufficient data replaces it with why
+NOT_EVALUATED = "Not evaluated yet"
 SEVERITIES = ("low", "moderate", "critical")
 MISSING_DATA = ("missing", "ignore", "breaching", "not_breaching")
 THRESHOLD, COMPOSITE, PROMETHEUS = "threshold", "composite", "prometheus"
@@ -523,7 +526,7 @@ class Alarm:
     time_constraints: tuple[TimeConstraint, ...] = ()
     stabilization_window: int = 0
     state: str = UNKNOWN
-    state_reason: str = "Not evaluated yet"
+    state_reason: str = NOT_EVALUATED
     state_timestamp: float | None = None
     pending_state: str | None = None
     pending_since: float | None = None
@@ -590,7 +593,7 @@ class Alarm:
             raise AlarmError("name", "must be text")
         alarm_id = str(data.get("alarm_id") or uuid.uuid4())
         description = str(data.get("description") or "")
-        state_reason = str(data.get("state_reason") or "Not evaluated yet")
+        state_reason = str(data.get("state_reason") or NOT_EVALUATED)
         if checked:
             _text("alarm_id", alarm_id, _ID_SIZE)
             _text("name", name, _NAME_SIZE)

@@ -32,6 +32,7 @@ from heat_alarming.engine import rules
 from heat_alarming.engine.alarm import (
     COMPOSITE,
     MAX_NESTING,
+    NOT_EVALUATED,
     PROMETHEUS,
     THRESHOLD,
     UNKNOWN,
@@ -115,6 +116,10 @@ class _Group:
         self.state = np.array([_CODE[a.state] for a in self.top_alarms], dtype=np.int8)
         self.repeat = np.array([a.repeat_actions for a in self.top_alarms], dtype=bool)
         self.enabled = np.array([a.enabled for a in self.top_alarms], dtype=bool)
+        #: alarms no round has judged yet: the first that keeps them in insufficient data
+        #: says why in their state_reason
+        self.unjudged = np.array([a.state == UNKNOWN and a.state_reason == NOT_EVALUATED
+                                  for a in self.top_alarms], dtype=bool)
         self.constrained = [j for j, a in enumerate(self.top_alarms) if a.time_constraints]
         self.leaf_columns = {ref: i for i, (_, _, ref) in enumerate(entries) if ref is not None}
         self.last: Verdicts | None = None
@@ -881,6 +886,11 @@ class Evaluator:
             round_.isolated(self._threshold_alarm, alarm, _STATE[int(new[j])], g, v,
                             int(g.top[j]))
             g.state[j] = _CODE[alarm.state]
+        if isinstance(g, _Group) and g.unjudged.any():
+            first = g.unjudged & active & ~touch & (verdict == V_UNKNOWN)
+            for j in np.flatnonzero(first):
+                round_.isolated(self._first_reason, g.top_alarms[j], g, v, int(g.top[j]))
+            g.unjudged &= ~active
 
     def _threshold_alarm(self, alarm: Alarm, state: str, g: _Group | _PromQLGroup,
                          v: Verdicts, column: int, round_: _Round) -> None:
@@ -895,6 +905,15 @@ class Evaluator:
         if isinstance(g, _Group):  # the explanation's sentence first, Aodh's words after
             text = f"{self._sentence(alarm, state, g, v, column)}. {text}"
         round_.refresh(alarm, state, text, data)
+
+    def _first_reason(self, alarm: Alarm, g: _Group, v: Verdicts, column: int,
+                      round_: _Round) -> None:
+        """An alarm created in insufficient data that its first round leaves there: its
+        reason says why (no transition, so no history and no action)."""
+        if alarm.state != UNKNOWN or alarm.state_reason != NOT_EVALUATED:
+            return
+        text, _ = unknown_reason(alarm.rule.evaluation_periods, float(v.most_recent[column]))
+        round_.reason(alarm, f"{self._sentence(alarm, UNKNOWN, g, v, column)}. {text}")
 
     def _sentence(self, alarm: Alarm, state: str, g: _Group, v: Verdicts,
                   column: int) -> str:
@@ -1074,6 +1093,12 @@ class _Round:
         self.history.append(HistoryEntry(event_id, alarm.alarm_id, STATE_TRANSITION,
                                          self.now, previous, UNKNOWN, text,
                                          {"type": "error", "error": error}, ""))
+
+    def reason(self, alarm: Alarm, text: str) -> None:
+        """A new reason for the state the alarm keeps: stored with the round, without
+        history or notification (as :meth:`fail` does for an alarm already failing)."""
+        alarm.state_reason = text
+        self.changed[alarm.alarm_id] = alarm
 
     def _set_pending(self, alarm: Alarm | InvalidAlarm,
                      pending: tuple[str, float] | None) -> None:

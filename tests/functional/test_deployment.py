@@ -663,6 +663,23 @@ def test_openstack_metering_alarm_commands_read_the_alarms_through_heat_api(depl
     assert shown["state"] == "insufficient data" and "push_url" in shown
     assert [h["current"] for h in shown["history"]][:1] == ["insufficient data"]
 
+    # why it is in its state: the explanation, its sentence first, which the transition's
+    # reason starts with too; whichever heat-engine worker answers (the one evaluating the
+    # alarm, or the other from the sample journal)
+    explained = metering(d, "explain", alarm_id)
+    assert (explained["alarm_id"], explained["state"]) == (alarm_id, "insufficient data")
+    assert "cpu_high" in explained["name"]  # the resource's physical name
+    assert explained["summary"].startswith("insufficient data")
+    assert state["state_reason"].startswith("insufficient data")
+    assert (explained["rule"]["threshold"], explained["rule"]["comparison_operator"]) == (
+        50, "gt")
+    assert explained["last_action"] is None  # the alarm has no actions
+    refused = cli(intruder_env := another_project_user(d, f"asker-{uuid.uuid4().hex[:8]}"),
+                  "metering", "alarm", "explain", alarm_id)
+    assert refused.returncode == 1 and refused.stderr.strip().endswith(
+        f"alarm {alarm_id}: no alarm of this ID or name in the project's stacks"), refused
+    del intruder_env
+
     # the whole history, one entry a request: every entry once, newest first, as stored
     recorded = recorded_history(d, alarm_id)
     assert len(recorded) >= 3, recorded

@@ -241,3 +241,20 @@ def test_a_rule_is_explained_on_its_own_look_back_in_a_group_of_longer_rules(wor
     assert len(evaluator.explain("long")["periods"]) == 6
     assert evaluator.explain("short")["verdict"] == evaluator.explain("long")["verdict"] | {
         "datapoints": 2, "breaching": 2}
+
+
+def test_an_alarm_its_first_round_leaves_in_insufficient_data_says_why(world):
+    clock, store, evaluator = world
+    alarm(evaluator, group="web", alarm_actions=["log://"],
+          insufficient_data_actions=["log://"])
+    assert evaluator.get("a1").state_reason == "Not evaluated yet"
+    push(store, clock, 200, group="web-1")
+    evaluator.evaluate()
+    stored = evaluator.alarm_store.load_alarm("a1")
+    said = evaluator.explain("a1")["summary"]
+    assert stored.state == "insufficient data"
+    assert stored.state_reason.startswith(said + ". ")
+    assert "matched 0 series" in stored.state_reason
+    # the state stayed: nothing is recorded and nothing is sent
+    assert evaluator.history("a1") == []
+    assert evaluator.alarm_store.due_notifications(clock() + 3600) == []
