@@ -106,129 +106,171 @@ def replay_journal(alarm_store, store, project_id: str, at: float,
     """Ingest into ``store`` the journal's samples of ``project_id`` that it lacks and
     that were in the store's window at ``at`` (a sample stamped later had not come
     yet); returns ``{"batches", "samples"}`` taken."""
-    import numpy as np
-
-    from heat_alarming.engine.journal import SampleJournal
-
     after, held = _journal_start(snapshot, extra, project_id)
-    journal = SampleJournal(alarm_store)
-    oldest = at - store.retention
-    seen = np.empty(0, dtype=np.uint64)  # a message journalled twice counts once
-    batches = samples = 0
-    while True:
-        page = journal.read(after, [project_id], since=oldest, limit=JOURNAL_PAGE)
-        for batch_id, _, rows in page:
-            after = batch_id
-            if batch_id in held or not len(rows):
-                continue
-            keep = (rows.timestamps >= oldest) & (rows.timestamps <= at)
-            if rows.ids is not None:  # 0: a sample without a message id
-                keep &= (rows.ids == 0) | ~np.isin(rows.ids, seen)
-                seen = np.union1d(seen, rows.ids[keep & (rows.ids != 0)])
-            if not keep.any():
-                continue
-            taken = store.ingest_batch(rows if keep.all() else rows.take(keep))
-            batches += 1
-            samples += taken.accepted
-        if len(page) < JOURNAL_PAGE:
-            return {"batches": batches, "samples": samples}
+    tail = JournalTail(alarm_store, store, project_id, after, held)
+    return tail.take(at)
 
 
-#: seconds a project's samples rebuilt from the journal serve its explanations
-REBUILD_REUSE_SECONDS = 30.0
-#: projects whose rebuilt samples are kept at once (the least recently asked go first)
-REBUILT_PROJECTS = 8
+class JournalTail:
+    """A project's samples taken from the sample journal into a store, batch after
+    batch: :meth:`take` again reads only the batches journalled since, and a message
+    journalled twice counts once."""
+
+    def __init__(self, alarm_store, store, project_id: str, after: int = 0,
+                 held: frozenset = frozenset()) -> None:
+        import numpy as np
+
+        from heat_alarming.engine.journal import SampleJournal
+
+        self.journal = SampleJournal(alarm_store)
+        self.store = store
+        self.project_id = project_id
+        self.after = after  # the last batch read
+        self.held = held  # batches above ``after`` the store holds already
+        self._seen = np.empty(0, dtype=np.uint64)
+
+    def take(self, at: float) -> dict:
+        """Ingest the batches not read yet, their samples in the store's window at ``at``
+        (one stamped later is left: it had not come yet); ``{"batches", "samples"}``."""
+        import numpy as np
+
+        oldest = at - self.store.retention
+        batches = samples = 0
+        while True:
+            page = self.journal.read(self.after, [self.project_id], since=oldest,
+                                     limit=JOURNAL_PAGE)
+            for batch_id, _, rows in page:
+                self.after = batch_id
+                if batch_id in self.held or not len(rows):
+                    continue
+                keep = (rows.timestamps >= oldest) & (rows.timestamps <= at)
+                if rows.ids is not None:  # 0: a sample without a message id
+                    keep &= (rows.ids == 0) | ~np.isin(rows.ids, self._seen)
+                    self._seen = np.union1d(self._seen, rows.ids[keep & (rows.ids != 0)])
+                if not keep.any():
+                    continue
+                taken = self.store.ingest_batch(rows if keep.all() else rows.take(keep))
+                batches += 1
+                samples += taken.accepted
+            if len(page) < JOURNAL_PAGE:
+                return {"batches": batches, "samples": samples}
 
 
-class _Rebuilt:
-    """One project's samples rebuilt from the journal, and an evaluator over them."""
+#: seconds an explanation of another worker's alarm is answered again without looking
+#: at the journal and the alarm database
+REFRESH_SECONDS = 5.0
+#: projects whose samples from the journal are kept at once (the least recently asked go)
+KEPT_PROJECTS = 8
+
+
+class _Kept:
+    """One project's samples from the journal, and an evaluator of its alarms over them."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()  # one rebuild at a time for the project
-        self.at: float | None = None
+        self.lock = threading.Lock()  # one refresh at a time for the project
+        self.at: float | None = None  # the time of the newest refresh
+        self.clock = None
+        self.tail: JournalTail | None = None
         self.evaluator = None
-        self.source: dict = {}
 
 
 class JournalExplainer:
     """Explanations of alarms that another worker evaluates, at a bounded cost.
 
     A worker holds none of the samples of a project it does not own, so it explains
-    that project's alarms with the project's samples rebuilt from the sample journal
-    (:func:`explain`): work that grows with the project's samples. heat-api resolves
-    every attribute of a resource on each ``resource show``, so the question can come
-    as often as a project likes; the answer must not cost the shared worker each time,
-    or one project could slow every other. So, on this object's clock:
+    that project's alarms with the project's samples taken from the sample journal.
+    heat-api resolves every attribute of a resource on each ``resource show``, so the
+    question can come as often as a project likes; the answer must not cost the shared
+    worker each time, or one project could slow every other. So, on this object's
+    clock:
 
-    * a project's rebuild serves every explanation of that project's alarms for
-      ``reuse`` seconds (explained as at the rebuild's time, which the answer gives as
-      ``samples_at``); only after that is the journal read again;
-    * one rebuild runs at a time per project (a second question waits for it and is
+    * the first question about a project reads its samples from the journal into a
+      store of its own, with an evaluator of that project's alarms only
+      (``Evaluator(project=...)``), never the whole alarm database; later ones read
+      only the batches journalled since, and the project's alarms again (their states
+      move), so an answer is as fresh as the journal and the alarm database;
+    * within ``refresh`` seconds of the last refresh, questions about the project's
+      alarms are answered from what is kept (the answer's ``samples_at`` says as at
+      when), after one read of the alarm's row: if its owner committed another state
+      since, the project is refreshed at once, so an answer never tells another state
+      than the alarm's;
+    * one refresh runs at a time per project (a second question waits for it and is
       answered from it); other projects' questions do not wait for it;
-    * at most ``projects`` projects' rebuilds are kept, the least recently asked
-      dropped first;
-    * the evaluator of a rebuild reads the alarms of that project only
-      (``Evaluator(project=...)``), never the whole alarm database.
+    * at most ``projects`` projects are kept, the least recently asked dropped first.
 
-    ``stats()`` counts the rebuilds and the answers served from one.
+    A sample journalled with a timestamp later than a refresh (a pusher's clock ahead)
+    is not taken by a later one. ``stats()`` counts the reads of a whole project
+    (``rebuilds``), the refreshes that read only what is new, and the answers given
+    from what is kept (``reused``).
     """
 
-    def __init__(self, alarm_store, conf, clock, *, reuse: float = REBUILD_REUSE_SECONDS,
-                 projects: int = REBUILT_PROJECTS) -> None:
+    def __init__(self, alarm_store, conf, clock, *, refresh: float = REFRESH_SECONDS,
+                 projects: int = KEPT_PROJECTS) -> None:
         self.alarm_store = alarm_store
         self.conf = conf
         self.clock = clock
-        self.reuse = float(reuse)
+        self.refresh = float(refresh)
         self.projects = int(projects)
         self._lock = threading.Lock()
-        self._rebuilt: collections.OrderedDict[str, _Rebuilt] = collections.OrderedDict()
-        self._rebuilds = 0
-        self._reused = 0
+        self._kept: collections.OrderedDict[str, _Kept] = collections.OrderedDict()
+        self._counts = collections.Counter()
 
     def explain(self, alarm_id: str, project_id: str) -> dict:
         """The explanation of ``alarm_id`` (of ``project_id``); KeyError for an alarm the
         alarm database does not hold for that project."""
         with self._lock:
-            entry = self._rebuilt.pop(project_id, None) or _Rebuilt()
-            self._rebuilt[project_id] = entry  # the most recently asked
-            while len(self._rebuilt) > self.projects:
-                self._rebuilt.popitem(last=False)
+            entry = self._kept.pop(project_id, None) or _Kept()
+            self._kept[project_id] = entry  # the most recently asked
+            while len(self._kept) > self.projects:
+                self._kept.popitem(last=False)
         with entry.lock:
             now = self.clock()
-            fresh = entry.at is not None and now - entry.at < self.reuse
-            if fresh:
-                try:
-                    entry.evaluator.get(alarm_id)
-                except KeyError:  # an alarm created since the rebuild
-                    fresh = False
-            if not fresh:
-                entry.evaluator, entry.source = _rebuild(self.alarm_store, project_id, now,
-                                                         self.conf)
-                entry.at = now
+            if entry.at is None:
+                self._build(entry, project_id, now)
+                done = "rebuilds"
+            elif now - entry.at >= self.refresh or self._moved(entry.evaluator, alarm_id):
+                entry.clock.set(max(now, entry.at))
+                entry.tail.take(entry.clock())
+                entry.evaluator.reload()  # the alarms as their owner last committed them
+                entry.at = entry.clock()
+                done = "refreshes"
+            else:
+                done = "reused"
             with self._lock:
-                if fresh:
-                    self._reused += 1
-                else:
-                    self._rebuilds += 1
+                self._counts[done] += 1
             explanation = entry.evaluator.explain(alarm_id, now=entry.at)
         explanation["samples_at"] = entry.at
         return explanation
 
+    def _moved(self, evaluator, alarm_id: str) -> bool:
+        """Whether the alarm is new or its owner committed another state since the kept
+        evaluator read it (one row read: the price of the ``state`` attribute)."""
+        try:
+            kept = evaluator.get(alarm_id)
+        except KeyError:  # an alarm created since the last refresh
+            return True
+        stored = self.alarm_store.load_alarm(alarm_id)
+        return stored is None or any(getattr(stored, f) != getattr(kept, f)
+                                     for f in _STATE_FIELDS)
+
+    def _build(self, entry: _Kept, project_id: str, now: float) -> None:
+        from heat_alarming.engine.evaluator import Evaluator
+        from heat_alarming.metering import ManualClock
+
+        entry.clock = ManualClock(now)  # the store's and the evaluator's: one "now"
+        store, _ = samples_at(None, entry.clock, project_id, self.conf)
+        entry.tail = JournalTail(self.alarm_store, store, project_id)
+        entry.tail.take(now)
+        # never started: no round
+        entry.evaluator = Evaluator(store, self.alarm_store, clock=entry.clock,
+                                    project=project_id)
+        entry.at = now
+
     def stats(self) -> dict:
         with self._lock:
-            return {"rebuilds": self._rebuilds, "reused": self._reused,
-                    "projects": len(self._rebuilt)}
+            return {"rebuilds": self._counts["rebuilds"],
+                    "refreshes": self._counts["refreshes"],
+                    "reused": self._counts["reused"], "projects": len(self._kept)}
 
 
-def _rebuild(alarm_store, project_id: str, at: float, conf) -> tuple[object, dict]:
-    """An evaluator over ``project_id``'s alarms and its samples from the journal, as
-    at ``at`` (its own manual clock), never started."""
-    from heat_alarming.engine.evaluator import Evaluator
-    from heat_alarming.metering import ManualClock
-
-    clock = ManualClock(at)
-    store, source = samples_at(None, clock, project_id, conf)
-    source.pop("extra")
-    source["journal"] = replay_journal(alarm_store, store, project_id, at, None, None)
-    source["series"] = len(store)
-    return Evaluator(store, alarm_store, clock=clock, project=project_id), source
+_STATE_FIELDS = ("state", "state_reason", "state_timestamp", "pending_state")

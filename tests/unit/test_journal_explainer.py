@@ -1,7 +1,8 @@
 """Explanations a worker gives of alarms another worker evaluates cost it little,
 however often a project asks (heat-api resolves the ``explanation`` attribute on
-every ``resource show``): a project's samples are rebuilt from the journal once per
-reuse window, for that project only, with that project's alarms only."""
+every ``resource show``): a project's samples are read from the journal once, then
+only what is new, at most once per refresh window, for that project only, with that
+project's alarms only; and the answers follow the journal and the committed states."""
 from __future__ import annotations
 
 import threading
@@ -13,7 +14,7 @@ from heat_alarming import opts
 from heat_alarming.engine import AlarmStore, Evaluator
 from heat_alarming.engine.alarm import AlarmError
 from heat_alarming.engine.worker import Worker
-from heat_alarming.explain_store import REBUILD_REUSE_SECONDS, JournalExplainer
+from heat_alarming.explain_store import REFRESH_SECONDS, JournalExplainer
 from heat_alarming.metering import ManualClock, RollingStore, Sample
 from tests.support.alarm_worlds import PERIOD, T0, threshold_alarm
 
@@ -71,25 +72,40 @@ def test_a_project_asking_again_and_again_is_answered_from_one_rebuild(owner, co
     owner.clock.set(T0 + PERIOD + 1)
     other = explainer(owner, conf)
     answers = [other.explain(alarm.alarm_id, "p1") for _ in range(50)]
-    assert other.stats() == {"rebuilds": 1, "reused": 49, "projects": 1}
+    assert other.stats() == {"rebuilds": 1, "refreshes": 0, "reused": 49, "projects": 1}
     assert all(a == answers[0] for a in answers)
     assert answers[0]["samples_at"] == T0 + PERIOD + 1
     assert values(answers[0])[-1] == pytest.approx(70.0)
 
 
-def test_after_the_reuse_window_the_journal_is_read_again(owner, conf):
+def test_after_the_refresh_window_only_the_new_batches_are_read(owner, conf):
     alarm = owner.define("p1", "high")
     owner.push_period("p1", 70.0, 0)
     owner.clock.set(T0 + PERIOD + 1)
     other = explainer(owner, conf)
     first = other.explain(alarm.alarm_id, "p1")
     owner.push_period("p1", 20.0, 1)
-    owner.clock.advance(REBUILD_REUSE_SECONDS / 2)  # within the window: still the rebuild
+    owner.clock.advance(REFRESH_SECONDS / 2)  # within the window: what is kept answers
     assert other.explain(alarm.alarm_id, "p1") == first
     owner.clock.set(T0 + 2 * PERIOD + 1)
     again = other.explain(alarm.alarm_id, "p1")
-    assert other.stats()["rebuilds"] == 2
-    assert values(again)[-1] == pytest.approx(20.0)
+    assert other.stats() == {"rebuilds": 1, "refreshes": 1, "reused": 1, "projects": 1}
+    assert again["samples_at"] == T0 + 2 * PERIOD + 1
+    assert values(again)[-2:] == [pytest.approx(70.0), pytest.approx(20.0)]
+    assert [p["samples"] for p in again["periods"]][-2:] == [6, 6]  # each sample once
+
+
+def test_an_answer_never_tells_another_state_than_the_one_committed(owner, conf):
+    alarm = owner.define("p1", "high")
+    owner.push_period("p1", 70.0, 0)
+    owner.clock.set(T0 + PERIOD + 1)
+    other = explainer(owner, conf)
+    assert other.explain(alarm.alarm_id, "p1")["state"] == "insufficient data"
+    owner.evaluator.evaluate()  # the owner's round: to alarm
+    owner.clock.advance(REFRESH_SECONDS / 2)  # within the window, yet the state moved
+    explained = other.explain(alarm.alarm_id, "p1")
+    assert explained["state"] == "alarm" and explained["summary"].startswith("alarm: ")
+    assert other.stats()["refreshes"] == 1
 
 
 def test_each_project_is_explained_with_its_own_samples(owner, conf):
@@ -119,7 +135,7 @@ def test_an_alarm_created_since_the_rebuild_is_explained_at_once(owner, conf):
     other.explain(first.alarm_id, "p1")
     later = owner.define("p1", "later")
     assert other.explain(later.alarm_id, "p1")["alarm_id"] == later.alarm_id
-    assert other.stats()["rebuilds"] == 2
+    assert (other.stats()["rebuilds"], other.stats()["refreshes"]) == (1, 1)
 
 
 def test_only_the_most_recently_asked_projects_are_kept(owner, conf):
@@ -131,7 +147,7 @@ def test_only_the_most_recently_asked_projects_are_kept(owner, conf):
     assert other.stats()["projects"] == 2
     other.explain(alarms[-1].alarm_id, alarms[-1].project_id)  # kept: reused
     other.explain(alarms[0].alarm_id, alarms[0].project_id)  # dropped: rebuilt
-    assert other.stats()["rebuilds"] == 6 and other.stats()["reused"] == 1
+    assert (other.stats()["rebuilds"], other.stats()["reused"]) == (6, 1)
 
 
 def test_questions_asked_together_share_the_one_rebuild(owner, conf):
