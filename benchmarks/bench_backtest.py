@@ -52,9 +52,8 @@ def with_alarms(scenario, total: int):
         rule_key = "threshold_rule" if "threshold_rule" in extra else "rule"
         rule = dict(extra[rule_key])
         rule["threshold"] = 10 + (i % 80)  # thresholds 10..89: some breach, some not
-        extra.update({rule_key: rule, "name": f"watch_{i}", "alarm_actions": [],
-                      "ok_actions": [], "insufficient_data_actions": []})
-        extra.pop("alarm_id", None)
+        extra.update({rule_key: rule, "alarm_id": f"watch_{i}", "name": f"watch_{i}",
+                      "alarm_actions": [], "ok_actions": [], "insufficient_data_actions": []})
         alarms[f"watch_{i}"] = extra
     return dataclasses.replace(scenario, alarms=alarms)
 
