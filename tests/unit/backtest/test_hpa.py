@@ -119,3 +119,12 @@ def test_bad_parameters_name_the_field():
         hpa.Hpa(5, 4, target=50.0)
     with pytest.raises(hpa.HpaError, match="trace: 2 times and 1 demand"):
         hpa.run(hpa.Hpa(1, 4, 50.0), np.array([0.0, 60.0]), np.array([1.0]), 1)
+
+
+def test_the_group_spec_of_a_template_gives_the_bounds_and_the_start_delay():
+    group_mod = pytest.importorskip("heat_alarming.backtest.group")
+    spec = group_mod.GroupSpec(min_size=1, max_size=4, desired_capacity=2, resize_seconds=90.0)
+    model = hpa.Hpa.for_group(spec, target=50.0)
+    assert (model.min_replicas, model.max_replicas, model.pod_start_seconds) == (1, 4, 90.0)
+    line = hpa.simulate(np.arange(3) * MINUTE, np.full(3, 100.0), spec, target=50.0)
+    assert line.sizes.tolist() == [2, 2, 2]  # 50 % each on 2 pods: on target

@@ -107,3 +107,8 @@ def test_a_timeline_with_columns_of_different_lengths_is_refused():
         Timeline(minutes(3), np.array([1, 1]), np.zeros(3), np.zeros(3), MINUTE, 0, 0)
     with pytest.raises(ValueError, match="timeline.step"):
         Timeline(minutes(1), np.array([1]), np.zeros(1), np.zeros(1), 0.0, 0, 0)
+
+
+def test_an_slo_built_with_another_operator_is_refused():
+    with pytest.raises(SloError, match="operator '=' is not one of <, <=, >, >="):
+        Slo("cpu_util", "=", 80.0)
