@@ -191,7 +191,9 @@ def run(hpa: Hpa, times: np.ndarray, demand: np.ndarray, initial: int,
         raise HpaError(f"trace: {times.size} times and {demand.size} demand values; "
                        "one demand per time, at least one row")
     if step is None:
-        step = float(times[1] - times[0]) if times.size > 1 else 60.0
+        if times.size < 2:
+            raise HpaError("trace.step: a one-row trace needs its step given")
+        step = float(times[1] - times[0])
     if not step > 0:
         raise HpaError(f"trace.step: {step!r} is not a positive number of seconds")
     if initial < 0:

@@ -119,6 +119,8 @@ def test_bad_parameters_name_the_field():
         hpa.Hpa(5, 4, target=50.0)
     with pytest.raises(hpa.HpaError, match="trace: 2 times and 1 demand"):
         hpa.run(hpa.Hpa(1, 4, 50.0), np.array([0.0, 60.0]), np.array([1.0]), 1)
+    with pytest.raises(hpa.HpaError, match="trace.step: a one-row trace needs its step"):
+        hpa.run(hpa.Hpa(1, 4, 50.0), np.array([0.0]), np.array([1.0]), 1)
 
 
 def test_the_group_spec_of_a_template_gives_the_bounds_and_the_start_delay():
