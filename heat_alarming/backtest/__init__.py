@@ -1,0 +1,1 @@
+"""Backtests: replay a template on a recorded load, and compare it with other autoscalers."""
