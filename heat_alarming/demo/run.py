@@ -247,7 +247,7 @@ class HistoryReader:
                     self.seen.add(entry.event_id)
                     entries.append((entry.timestamp, name, entry))
         records = []
-        for _, name, entry in sorted(entries, key=lambda item: item[0]):
+        for _, name, entry in sorted(entries, key=lambda item: item[:2]):  # time, alarm
             if entry.type == "action":
                 data = entry.reason_data
                 outcome = data.get("outcome", "")
