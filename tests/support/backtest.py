@@ -3,8 +3,8 @@
 ``Timeline``, ``Period`` and ``Slo`` are the backtest's own classes
 (:mod:`heat_alarming.backtest.report`, :mod:`heat_alarming.backtest.replay`)
 where they are installed, and otherwise dataclasses with the same fields and
-meaning (the contract of docs/backtest.md), so that what is drawn from them is
-the same either way.
+meaning (those modules' docstrings), so that what is drawn from them is the same
+either way.
 """
 from __future__ import annotations
 
