@@ -12,7 +12,8 @@ the simulated minutes since the earliest start, one line per model:
   ``states``): one row per alarm, each period coloured by its state at the close,
   in the demo's colours;
 * **size and demand**: each model's group size, and the demand in members' worth
-  (``demand / 100``: 100 is one member fully busy) on the same axis.
+  (``demand / 100``: 100 is one member fully busy) on the same axis, from the first
+  timeline (the models replay one trace); none for a samples trace (its demand is NaN).
 
 A row of a timeline spans ``[time, time + step)``, so every line is a step drawn
 over its whole row, and the panels end together.
@@ -77,9 +78,10 @@ def figure(timelines: Mapping[str, object], *, periods: Sequence | None = None, 
                 load.axvspan(edges[first], edges[last], color=colours[name],
                              alpha=SHADE_ALPHA, linewidth=0)
     first = next(iter(timelines.values()))
-    size.stairs(np.asarray(first.demand, dtype=np.float64) / 100.0, _edges(first, origin),
-                baseline=None, color=DEMAND_COLOUR, linestyle="--",
-                label="demand / 100 (members' worth)")
+    demand = np.asarray(first.demand, dtype=np.float64)
+    if np.isfinite(demand).any():  # a samples trace has no demand (NaN)
+        size.stairs(demand / 100.0, _edges(first, origin), baseline=None, color=DEMAND_COLOUR,
+                    linestyle="--", label="demand / 100 (members' worth)")
 
     if slo is not None:
         load.axhline(slo.bound, color=SLO_COLOUR, linewidth=0.9, linestyle=":",

@@ -1,8 +1,10 @@
 """The backtest's picture: load with the SLO, alarm states, size and demand, one line a model."""
 from __future__ import annotations
 
+import dataclasses
 import struct
 
+import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.patches import Rectangle
@@ -49,6 +51,13 @@ def test_every_model_has_its_line_in_the_load_and_size_panels_and_the_demand_one
     assert list(size.patches[-1].get_data().values) == [0.5, 1.5, 2.5, 2.5, 1.5, 0.5]
     assert [line.get_label() for line in load.lines] == [
         "SLO: cpu_util < 80 (shaded: minutes it is broken)"]
+
+
+def test_a_timeline_without_demand_draws_no_demand_line():
+    # a samples trace knows the members' values, not the demand: NaN
+    samples_only = dataclasses.replace(OURS, demand=np.full(6, np.nan))
+    size = plot.figure({"ours": samples_only}).axes[-1]
+    assert [p.get_label() for p in size.patches] == ["ours: group size"]
 
 
 def test_the_minutes_a_model_breaks_the_slo_are_shaded_one_span_per_run():
