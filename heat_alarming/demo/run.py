@@ -71,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop the clock while the engine works: after every step, wait "
                              "until the evaluator has looked at the clock, its signals are "
                              "delivered and the group is idle, so a resize takes no "
-                             "simulated time and no signal finds the group busy")
+                             "simulated time and no later round's signal finds the group "
+                             "busy")
 
 
 def _template_path(name: str) -> str:
@@ -229,9 +230,6 @@ class HistoryReader:
         self.seen: set[str] = set()
         self.transitions: list[tuple[float, str, str, str]] = []
         self.outcomes: dict[str, dict[str, int]] = {}
-
-    def new_events(self) -> list[str]:
-        return phrases(self.new_records())
 
     def new_records(self) -> list[dict]:
         """The alarms' transitions and Heat's outcomes since the last call, oldest first:
@@ -444,10 +442,11 @@ def _run_stack(args, engine, clock, template_path, text, template, profile, peri
         for tick in range(ticks_per_period):
             progress = index - 1 + tick / ticks_per_period
             demand, values = sampler.values(progress, size)
-            rows = stack.push(values, clock() + resolution / 2)
+            stamp = clock() + resolution / 2  # the middle of the step
+            rows = stack.push(values, stamp)
             if recorder is not None:
                 recorder.samples(rows)
-                recorder.demand(clock() + resolution / 2, demand)
+                recorder.demand(stamp, demand)
             pushed, signals = pushed + len(values), signals + 1
             values_in_period.extend(values)
             clock.advance(resolution)
@@ -485,7 +484,8 @@ def _run_stack(args, engine, clock, template_path, text, template, profile, peri
                              "settle": args.settle, "stack_id": ident["stack_id"],
                              "stack_name": ident["stack_name"], "group": stack.group,
                              "meter": stack.meter, "metadata": stack.metadata,
-                             "alarms": sorted(stack.alarms), "initial_size": timeline.initial_size},
+                             "alarms": sorted(stack.alarms),
+                             "initial_size": timeline.initial_size},
                         template_path=template_path, parameters=params,
                         after=late_records, final_size=final)
     _summary(timeline, stack, history, final, pushed, signals, engine, began, workdir,
