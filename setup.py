@@ -70,6 +70,10 @@ setup(
             "matplotlib>=3.7",
             "psutil>=5.9",
         ],
+        # heat-alarming backtest's plot (no Heat)
+        "plot": [
+            "matplotlib>=3.7",
+        ],
         "postgresql": [
             "psycopg2-binary>=2.9",
         ],

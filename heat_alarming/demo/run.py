@@ -19,11 +19,15 @@ import time
 import warnings
 
 from heat_alarming.demo.profile import HostSampler, LoadProfile
+from heat_alarming.demo.record import Recorder
 from heat_alarming.demo.timeline import PeriodRow, Threshold, Timeline
 from heat_alarming.errors import CommandError, require
 from heat_alarming.metering.query import matching_metadata_field
 
 LOG = logging.getLogger(__name__)
+
+#: real seconds --settle waits for the engine after one step before giving up
+SETTLE_TIMEOUT = 60.0
 
 DEFAULT_TEMPLATE = "hot-autoscaling.yaml"
 STACK_NAME = "autoscaling-demo"
@@ -59,6 +63,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true",
                         help="keep the databases and the log (and the stack) for inspection")
     parser.add_argument("--plot", metavar="PNG", help="also draw the timeline into this file")
+    parser.add_argument("--record", metavar="DIR",
+                        help="write what the demo pushed and saw into DIR: samples.csv, "
+                             "demand.csv, periods.json, template.yaml, parameters.json "
+                             "(for heat-alarming backtest)")
+    parser.add_argument("--settle", action="store_true",
+                        help="stop the clock while the engine works: after every step, wait "
+                             "until the evaluator has looked at the clock, its signals are "
+                             "delivered and the group is idle, so a resize takes no "
+                             "simulated time and no later round's signal finds the group "
+                             "busy")
 
 
 def _template_path(name: str) -> str:
@@ -188,12 +202,14 @@ class DemoStack:
         return sum(1 for r in members if r.get("parent_resource") == self.group
                    and r["resource_action"] != "DELETE")
 
-    def push(self, values, timestamp: float) -> None:
+    def push(self, values, timestamp: float) -> list[dict]:
+        """Push one sample per member through the alarm's signal; the rows pushed."""
         rows = [{"meter": self.meter, "value": float(value), "resource_id": f"member-{k}",
                  "timestamp": timestamp, "metadata": self.metadata}
                 for k, value in enumerate(values)]
         self.engine.client.resource_signal(self.engine.ctx, self.ident, self.push_to,
                                            {"samples": rows}, sync_call=True)
+        return rows
 
     def signal_events(self) -> dict[str, list[str]]:
         """Heat's own SIGNAL events of each policy (reasons, oldest first)."""
@@ -206,7 +222,7 @@ class DemoStack:
 
 
 class HistoryReader:
-    """New entries of the alarms' history since the last call, as short phrases."""
+    """New entries of the alarms' history since the last call: records, or short phrases."""
 
     def __init__(self, evaluator, alarms: dict[str, str]) -> None:
         self.evaluator = evaluator
@@ -217,7 +233,11 @@ class HistoryReader:
         #: per policy, the signals Heat dropped by why (resources.actions.IGNORED_BECAUSE)
         self.dropped: dict[str, dict[str, int]] = {}
 
-    def new_events(self) -> list[str]:
+    def new_records(self) -> list[dict]:
+        """The alarms' transitions and Heat's outcomes since the last call, oldest first:
+        ``{"kind": "transition", "at", "alarm", "previous", "current"}`` and
+        ``{"kind": "action", "at", "alarm", "target", "outcome", "why", "sent", "done"}``
+        (times on the demo's clock; ``why`` says why Heat ignored a signal)."""
         from heat_alarming.engine.notifiers import DeliveryError
         from heat_alarming.resources.actions import SENDING, parse_signal_action
         entries = []
@@ -226,31 +246,68 @@ class HistoryReader:
                 if entry.event_id not in self.seen:
                     self.seen.add(entry.event_id)
                     entries.append((entry.timestamp, name, entry))
-        phrases, outcomes = [], {}
-        for _, name, entry in sorted(entries, key=lambda item: item[0]):
+        records = []
+        for _, name, entry in sorted(entries, key=lambda item: item[:2]):  # time, alarm
             if entry.type == "action":
-                outcome = entry.reason_data.get("outcome", "")
+                data = entry.reason_data
+                outcome = data.get("outcome", "")
                 try:
-                    target = parse_signal_action(entry.reason_data.get("action", ""))[3]
+                    target = parse_signal_action(data.get("action", ""))[3]
                 except DeliveryError:  # not a Heat target (a webhook, say)
-                    target = entry.reason_data.get("action", "?")
+                    target = data.get("action", "?")
                 self.outcomes.setdefault(target, {}).setdefault(outcome, 0)
                 self.outcomes[target][outcome] += 1
                 if outcome == "ignored":
-                    why = str(entry.reason_data.get("why") or "unknown")
+                    why = str(data.get("why") or "unknown")
                     dropped = self.dropped.setdefault(target, {})
                     dropped[why] = dropped.get(why, 0) + 1
-                outcomes.setdefault(target, []).append(outcome)
+                records.append({"kind": "action", "at": entry.timestamp, "alarm": name,
+                                "target": target, "outcome": outcome, "why": data.get("why"),
+                                "sent": data.get("sent"), "done": data.get("done")})
             elif entry.type != SENDING and entry.previous != entry.current:
                 self.transitions.append((entry.timestamp, name, entry.previous, entry.current))
-                phrases.append(f"{name} -> {entry.current}")
-        for target, seen in outcomes.items():
-            done, dropped = seen.count("signalled"), seen.count("ignored")
-            parts = ([f"signalled{'' if done == 1 else f' x{done}'}"] if done else []) + (
-                [f"dropped by Heat{'' if dropped == 1 else f' x{dropped}'}"]
-                if dropped else [])
-            phrases.append(f"{target} {', '.join(parts)}")
-        return phrases
+                records.append({"kind": "transition", "at": entry.timestamp, "alarm": name,
+                                "previous": entry.previous, "current": entry.current})
+        return records
+
+
+def phrases(records: list[dict]) -> list[str]:
+    """The timeline's words for :meth:`HistoryReader.new_records`: the transitions, then
+    per policy how many signals Heat answered and how many it dropped."""
+    words = [f"{r['alarm']} -> {r['current']}" for r in records if r["kind"] == "transition"]
+    outcomes = {}
+    for record in records:
+        if record["kind"] == "action":
+            outcomes.setdefault(record["target"], []).append(record["outcome"])
+    for target, seen in outcomes.items():
+        done, dropped = seen.count("signalled"), seen.count("ignored")
+        parts = ([f"signalled{'' if done == 1 else f' x{done}'}"] if done else []) + (
+            [f"dropped by Heat{'' if dropped == 1 else f' x{dropped}'}"] if dropped else [])
+        words.append(f"{target} {', '.join(parts)}")
+    return words
+
+
+def settle(engine, ident, group: str, now: float, timeout: float = SETTLE_TIMEOUT) -> None:
+    """Wait (real time, the demo's clock standing at ``now``) until the evaluator has
+    looked at ``now`` (and run the round due then), every notification it queued is
+    delivered, and the group is not scaling.
+
+    A signal to a policy returns when Heat's resize is over, so once the dispatcher is
+    idle the resizes the round asked for are done: they took no simulated time.
+    """
+    evaluator = engine.runtime.evaluator
+    deadline = time.monotonic() + timeout
+    while True:
+        looked = evaluator.looked_at is not None and evaluator.looked_at >= now
+        if looked and evaluator.dispatcher.idle():
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"--settle: the engine was still busy {timeout:g} s after "
+                               f"the clock reached {now:g}")
+        if not looked:
+            evaluator.wake()  # again: a wake-up can come while the loop clears the last
+        time.sleep(0.01)
+    engine.group_idle(ident, name=group, timeout=timeout)
 
 
 def _check_arguments(args: argparse.Namespace, conf) -> None:
@@ -278,6 +335,12 @@ def run(args: argparse.Namespace, conf) -> int:
     text, template = _read_template(template_path)
     profile = LoadProfile()
     periods = args.periods or profile.periods
+    if args.record:
+        try:
+            os.makedirs(args.record, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"--record: cannot create {args.record}: "
+                               f"{exc.strerror or exc}", status=2) from exc
 
     created_workdir = args.workdir is None
     workdir = args.workdir or tempfile.mkdtemp(prefix="heat-alarming-demo-")
@@ -374,6 +437,9 @@ def _run_stack(args, engine, clock, template_path, text, template, profile, peri
     timeline.note("")
     timeline.header()
     history = HistoryReader(engine.runtime.evaluator, stack.alarms)
+    recorder = Recorder(args.record, stack.metadata) if args.record else None
+    if args.settle:  # the evaluator's first round, at the start, before any sample
+        settle(engine, ident, stack.group, clock())
     tick_seconds = resolution / args.speed
     next_tick = time.monotonic()
     pushed = signals = 0
@@ -382,29 +448,52 @@ def _run_stack(args, engine, clock, template_path, text, template, profile, peri
         for tick in range(ticks_per_period):
             progress = index - 1 + tick / ticks_per_period
             demand, values = sampler.values(progress, size)
-            stack.push(values, clock() + resolution / 2)
+            stamp = clock() + resolution / 2  # the middle of the step
+            rows = stack.push(values, stamp)
+            if recorder is not None:
+                recorder.samples(rows)
+                recorder.demand(stamp, demand)
             pushed, signals = pushed + len(values), signals + 1
             values_in_period.extend(values)
             clock.advance(resolution)
             engine.runtime.evaluator.wake()
+            if args.settle:  # the clock waits for the engine
+                settle(engine, ident, stack.group, clock())
+                next_tick = max(next_tick, time.monotonic())
             next_tick += tick_seconds
             time.sleep(max(0.0, next_tick - time.monotonic()))
             size = stack.size()
         states = {name: engine.runtime.evaluator.get(alarm_id).state
                   for name, alarm_id in stack.alarms.items()}
-        timeline.add(PeriodRow(index, clock(), demand,
-                               sum(values_in_period) / len(values_in_period), states, size,
-                               history.new_events()))
+        records = history.new_records()
+        events = phrases(records)
+        value = sum(values_in_period) / len(values_in_period)
+        timeline.add(PeriodRow(index, clock(), demand, value, states, size, events))
+        if recorder is not None:
+            recorder.period(start=clock() - args.period, end=clock(), demand=demand,
+                            value=value, states=states, size=size, records=records,
+                            events=events)
 
     # let the last decisions reach Heat and the last resize finish
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not engine.runtime.evaluator.dispatcher.idle():
         time.sleep(0.1)
     engine.group_idle(ident, name=stack.group)
-    late = history.new_events()
+    late_records = history.new_records()
+    late = phrases(late_records)
     if late:
         timeline.note(f"{'':>{27}} after the last period: {'; '.join(late)}")
     final = stack.size()
+    if recorder is not None:
+        recorder.finish(run={"start": timeline.start, "period": args.period,
+                             "resolution": resolution, "speed": args.speed,
+                             "settle": args.settle, "stack_id": ident["stack_id"],
+                             "stack_name": ident["stack_name"], "group": stack.group,
+                             "meter": stack.meter, "metadata": stack.metadata,
+                             "alarms": sorted(stack.alarms),
+                             "initial_size": timeline.initial_size},
+                        template_path=template_path, parameters=params,
+                        after=late_records, final_size=final)
     _summary(timeline, stack, history, final, pushed, signals, engine, began, workdir,
              log_path, args)
     if args.plot:

@@ -304,6 +304,9 @@ class Evaluator:
         self._thread: threading.Thread | None = None
         self._last_prune = 0.0
         self.rounds = 0
+        #: the clock's time the loop last finished looking at (after that time's round,
+        #: if one was due): a program that moves a manual clock waits for it to catch up
+        self.looked_at: float | None = None
         # the rounds' timing (stats()): durations by time.perf_counter, not the clock
         self._timing_lock = threading.Lock()
         self._failed_rounds = 0
@@ -1029,6 +1032,7 @@ class Evaluator:
                         self.evaluate(now, periods=())
             except Exception:  # one bad round must not end evaluation
                 LOG.exception("Alarm evaluation round failed; the next round will retry")
+            self.looked_at = now
             wake = next_full
             for period in self._groups:
                 boundary = (self._closed(period, now) + 1) * period + self.period_close_delay

@@ -12,6 +12,7 @@ log kept.
 """
 from __future__ import annotations
 
+import csv
 import json
 import re
 import sqlite3
@@ -120,6 +121,70 @@ def test_the_demo_scales_the_group_out_and_back_in(tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.fixture(scope="module")
+def settled_run(tmp_path_factory):
+    """3 periods with --settle and --record: (the record directory, the run, stdout)."""
+    record = tmp_path_factory.mktemp("recorded")
+    done = run_command(["demo", "--periods", "3", "--speed", "6000", "--settle",
+                        "--record", str(record), "--workdir", str(record / "work")],
+                       timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return record, json.loads((record / "periods.json").read_text()), done.stdout
+
+
+def test_a_recorded_run_holds_every_sample_pushed_and_every_period_seen(settled_run):
+    record, run, out = settled_run
+    start, stack_id = run["start"], run["stack_id"]
+    assert start % 60 == 0 and run["period"] == 60 and run["settle"] is True
+    assert run["metadata"] == {"user_metadata.server_group": stack_id}
+
+    # one member pushes in periods 1 and 2; the group is 2 after the close of period 2
+    # (cpu_alarm_high has 2 periods above 50%), so period 3 has two members: 6 + 6 + 12
+    with open(record / "samples.csv", newline="") as handle:
+        samples = list(csv.DictReader(handle))
+    assert list(samples[0]) == ["timestamp", "meter", "value", "resource_id",
+                                "metadata.user_metadata.server_group"]
+    assert len(samples) == 24 and "24 samples in 18 signals" in out
+    assert {s["meter"] for s in samples} == {"cpu_util"}
+    assert {s["metadata.user_metadata.server_group"] for s in samples} == {stack_id}
+    assert [s["resource_id"] for s in samples[-2:]] == ["member-0", "member-1"]
+    assert float(samples[0]["timestamp"]) == start + 5  # the middle of the first step
+    with open(record / "demand.csv", newline="") as handle:
+        demand = list(csv.DictReader(handle))
+    assert [float(d["timestamp"]) for d in demand] == [start + 5 + 10 * k for k in range(18)]
+    assert float(demand[0]["demand"]) == 25.0  # the profile's base
+
+    periods = run["periods"]
+    assert [(p["start"], p["end"]) for p in periods] == [
+        (start, start + 60), (start + 60, start + 120), (start + 120, start + 180)]
+    assert [p["states"]["cpu_alarm_high"] for p in periods] == [
+        "insufficient data", "alarm", "alarm"]
+    # each period's value is the mean of its samples, read back exactly
+    for period in periods:
+        inside = [float(s["value"]) for s in samples
+                  if period["start"] <= float(s["timestamp"]) < period["end"]]
+        assert sum(inside) / len(inside) == pytest.approx(period["value"], rel=1e-12)
+    # the row's words, the timeline's (at the same time: in the alarms' order)
+    assert periods[1]["events"] == ["cpu_alarm_high -> alarm", "cpu_alarm_low -> ok",
+                                    "scale_up signalled"]
+    assert (record / "template.yaml").read_text() == TEMPLATE
+    assert json.loads((record / "parameters.json").read_text()) == {"cooldown": 0,
+                                                                    "period": 60}
+
+
+def test_with_settle_a_resize_takes_no_simulated_time_and_the_close_counts_it(settled_run):
+    _, run, _ = settled_run
+    start, periods = run["start"], run["periods"]
+    # Heat answered each close's signal at the close itself, on the demo's clock ...
+    assert [[(a["target"], a["outcome"], a["sent"], a["done"]) for a in p["actions"]]
+            for p in periods] == [
+        [], [("scale_up", "signalled", start + 120, start + 120)],
+        [("scale_up", "signalled", start + 180, start + 180)]]
+    # ... so the size read at a close already has the member that close asked for
+    assert [p["size"] for p in periods] == [1, 2, 3] and run["final_size"] == 3
+    assert run["after"] == []  # nothing was left to come in after the last period
+
+
 def _edited(old: str, new: str) -> str:
     """The default template with its first ``old`` replaced by ``new``."""
     assert old in TEMPLATE
@@ -137,6 +202,7 @@ def _error_line(captured: str) -> str:
     (["--periods", "0"], "--periods must be positive"),
     (["--template", "no-such.yaml"],
      f"--template: no file 'no-such.yaml' here or in {template_dir()}"),
+    (["--record", "/dev/null/run"], "--record: cannot create /dev/null/run: Not a directory"),
 ])
 def test_a_refused_argument_is_one_line_and_status_2(capsys, argv, error):
     assert cli.main(["demo", *argv]) == 2

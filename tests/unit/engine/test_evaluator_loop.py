@@ -125,3 +125,31 @@ def test_a_close_round_over_every_period_stands_for_the_periodic_round(tmp_path)
         assert evaluator.rounds == 6, "one round per minute, at its close"
     finally:
         evaluator.stop()
+
+
+def test_the_loop_says_up_to_when_it_has_looked_so_a_program_moving_the_clock_can_wait(
+        tmp_path):
+    """``looked_at`` is the clock's time the loop last finished with, after that time's
+    round: what ``heat-alarming demo --settle`` waits for before it moves its clock."""
+    from heat_alarming.metering import ManualClock
+    start = 1_699_999_200.0
+    clock = ManualClock(start)
+    store = RollingStore(10, 3600, clock=clock)
+    evaluator = Evaluator(store, AlarmStore(str(tmp_path / "alarms.sqlite")), clock=clock,
+                          interval=60.0, period_close_delay=0.0)
+    alarm = evaluator.define({"name": "x", "threshold_rule": {
+        "meter_name": "m", "threshold": 1, "comparison_operator": "gt", "period": 60}})
+    assert evaluator.looked_at is None
+    evaluator.start()
+    try:
+        assert wait_for(lambda: evaluator.looked_at == start), "the round at start"
+        assert evaluator.rounds == 1
+        store.add(Sample("m", 5.0, "r", timestamp=start + 5))
+        clock.advance(60)
+        evaluator.wake()
+        assert wait_for(lambda: evaluator.looked_at == start + 60)
+        # by then the round at the close had run and decided
+        assert evaluator.rounds == 2
+        assert evaluator.get(alarm.alarm_id).state == ALARM
+    finally:
+        evaluator.stop()

@@ -1,0 +1,80 @@
+"""Small backtest timelines, periods and SLOs, built by hand for tests.
+
+``Timeline``, ``Period`` and ``Slo`` are the backtest's own classes
+(:mod:`heat_alarming.backtest.report`, :mod:`heat_alarming.backtest.replay`)
+where they are installed, and otherwise dataclasses with the same fields and
+meaning (those modules' docstrings), so that what is drawn from them is the same
+either way.
+"""
+from __future__ import annotations
+
+import dataclasses
+import operator
+
+import numpy as np
+
+try:
+    from heat_alarming.backtest.report import Slo, Timeline
+except ImportError:
+    @dataclasses.dataclass(frozen=True)
+    class Timeline:
+        """One row per step: members in service, per-member value, demand (% of one server)."""
+
+        times: np.ndarray
+        sizes: np.ndarray
+        values: np.ndarray
+        demand: np.ndarray
+        step: float
+        scale_actions: int
+        flaps: int
+
+    @dataclasses.dataclass(frozen=True)
+    class Slo:
+        """``value operator bound`` must hold."""
+
+        meter: str
+        operator: str
+        bound: float
+
+        def holds(self, values):
+            compare = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
+                       ">=": operator.ge}[self.operator]
+            return compare(np.asarray(values, dtype=np.float64), self.bound)
+
+try:
+    from heat_alarming.backtest.replay import Period
+except ImportError:
+    @dataclasses.dataclass(frozen=True)
+    class Period:
+        """One evaluation period: the alarms' states and the group's size at its close."""
+
+        start: float
+        end: float
+        demand: float
+        value: float
+        size: int
+        states: dict
+        outcomes: tuple = ()
+
+
+START = 1_700_000_040.0  # a minute boundary
+
+
+def timeline(demand, sizes, step: float = 60.0, start: float = START) -> Timeline:
+    """A timeline of ``demand`` (% of one server) served by ``sizes`` members, each member
+    at ``min(100, demand / size)``."""
+    demand = np.asarray(demand, dtype=np.float64)
+    sizes = np.asarray(sizes, dtype=np.int64)
+    return Timeline(times=start + step * np.arange(len(demand)), sizes=sizes,
+                    values=np.minimum(100.0, demand / sizes), demand=demand, step=step,
+                    scale_actions=int(np.count_nonzero(np.diff(sizes))), flaps=0)
+
+
+def periods(states_by_alarm: dict[str, list[str]], period: float = 120.0,
+            start: float = START) -> list[Period]:
+    """Consecutive periods from ``start``, the i-th with each alarm's i-th state."""
+    count = len(next(iter(states_by_alarm.values())))
+    return [Period(start=start + i * period, end=start + (i + 1) * period, demand=0.0,
+                   value=0.0, size=1,
+                   states={name: states[i] for name, states in states_by_alarm.items()},
+                   outcomes=()) for i in range(count)]
