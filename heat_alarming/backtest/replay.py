@@ -24,7 +24,8 @@ times samples go in first, then due signals, then the round.
 One :class:`Period` is recorded per trace step (demand) or per shortest
 alarm period (samples), from the trace's start: the alarms' states and the
 group's size at its end (after that instant's round and signals), the mean
-member value and demand over it, and the group's outcomes within it.
+member value (of a samples trace: of the samples of the scenario's meter that
+carry its metadata) and the demand over it, and the group's outcomes within it.
 """
 from __future__ import annotations
 
@@ -245,7 +246,9 @@ class _Replay:
         bounds = np.r_[starts, len(samples)]
         rows = np.minimum(((stamps - self.first) // self.step).astype(np.int64),
                           self.n_records - 1)
-        mine = np.array([s.name == scenario.meter for s in samples])
+        wanted = scenario.metadata.items()  # the group's samples carry its metadata
+        mine = np.array([s.name == scenario.meter and all(
+            str(s.resource_metadata.get(k)) == str(v) for k, v in wanted) for s in samples])
         volumes = np.array([float(s.volume) for s in samples])
         np.add.at(self.sums, rows[mine], volumes[mine])
         np.add.at(self.counts, rows[mine], 1)
