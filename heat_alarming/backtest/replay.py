@@ -88,21 +88,22 @@ class Result:
     rounds: int = 0
 
     def timeline(self):
-        """The periods as a :class:`heat_alarming.backtest.report.Timeline` (one row per
-        period): ``scale_actions`` counts signals that resized the group, ``flaps`` the
-        resizes that reverse the direction of the one before."""
-        from heat_alarming.backtest.report import Timeline
-        resizes = [o for o in self.outcomes if o.status == SIGNALLED]
-        directions = [1 if o.new_size > o.old_size else -1 for o in resizes]
-        flaps = sum(1 for a, b in zip(directions, directions[1:]) if a != b)
+        """The periods as a :class:`heat_alarming.backtest.report.Timeline`, one row per
+        period: the members in service at its start (the size the period before ended
+        with), the mean member value and the demand; ``scale_actions`` counts the
+        signals that resized the group, ``flaps`` are the report's count."""
+        from heat_alarming.backtest.report import Timeline, count_flaps
         periods = self.periods
-        step = periods[1].start - periods[0].start if len(periods) > 1 else (
-            periods[0].end - periods[0].start if periods else 0.0)
-        return Timeline(times=np.array([p.start for p in periods], dtype=float),
-                        sizes=np.array([p.size for p in periods], dtype=np.int64),
+        times = np.array([p.start for p in periods], dtype=float)
+        sizes = np.array([self.scenario.group.desired_capacity]
+                         + [p.size for p in periods[:-1]], dtype=np.int64)[:len(periods)]
+        step = periods[0].end - periods[0].start if periods else 0.0
+        return Timeline(times=times, sizes=sizes,
                         values=np.array([p.value for p in periods], dtype=float),
                         demand=np.array([p.demand for p in periods], dtype=float),
-                        step=float(step), scale_actions=len(resizes), flaps=flaps)
+                        step=float(step),
+                        scale_actions=sum(1 for o in self.outcomes if o.status == SIGNALLED),
+                        flaps=count_flaps(times, sizes))
 
 
 def replay(scenario: Scenario, trace: Trace, *, evaluate_every: float | None = None,

@@ -158,13 +158,17 @@ def test_a_trace_step_of_a_fraction_of_a_second_is_refused():
         replay(autoscaling(), trace)
 
 
-def test_the_timeline_has_one_row_per_period():
+def test_the_timeline_has_one_row_per_period_with_the_size_at_its_start():
     pytest.importorskip("heat_alarming.backtest.report")
     result = replay(autoscaling(cooldown="0"), demand(20, 20, 20, 300, 300, 300, 5, 5, 5))
+    # up at 300, 360 and 420 (at 420 one period breaches and one does not: the alarm
+    # holds and repeats), down at 480 and 540
+    assert [x.size for x in result.periods] == [1, 1, 1, 1, 2, 3, 4, 3, 2]
     timeline = result.timeline()
     assert timeline.times.tolist() == [T0 + 60 * i for i in range(9)]
-    assert timeline.sizes.tolist() == [x.size for x in result.periods]
-    assert timeline.step == 60 and timeline.scale_actions == 4 and timeline.flaps == 1
+    assert timeline.sizes.tolist() == [1, 1, 1, 1, 1, 2, 3, 4, 3]
+    assert timeline.values.tolist() == [x.value for x in result.periods]
+    assert timeline.step == 60 and timeline.scale_actions == 5 and timeline.flaps == 1
 
 
 def test_a_group_of_no_members_reports_nothing():
