@@ -44,7 +44,7 @@ from heat_alarming.engine.alarm import Alarm
 from heat_alarming.engine.alarm_store import AlarmStore
 from heat_alarming.engine.evaluator import Evaluator
 from heat_alarming.metering.clock import ManualClock
-from heat_alarming.metering.store import RESOLUTION, RollingStore
+from heat_alarming.metering.store import RESOLUTION, RETENTION, RollingStore
 
 #: the in-memory alarm database of a replay (the evaluator keeps its state there)
 ALARM_DATABASE = "sqlite://"
@@ -146,7 +146,9 @@ class _Replay:
             self.first = math.floor(trace.start / self.step) * self.step
             self.n_records = int((trace.end - self.first) // self.step) + 1
         self.end = self.first + self.n_records * self.step
-        reach = max((r.look_back + 1) * r.period for r in rules)
+        # what the rules read back, and at least the live store's default window (its
+        # sweeps, every quarter retention, make the evaluator select its series afresh)
+        reach = max(RETENTION, max((r.look_back + 1) * r.period for r in rules))
         retention = (reach // resolution + 2) * resolution
         self.clock = clock if clock is not None else ManualClock(self.first)
         self.clock.set(self.first)
@@ -220,10 +222,12 @@ class _Replay:
         """Yields the time of its next tick; ingests that tick when resumed."""
         trace, scenario, tick = self.trace, self.scenario, self.tick
         ticks_per_row = int(self.step) // tick
-        series = np.array([self.store.series_id(scenario.meter, f"member-{k}",
-                                                scenario.project_id,
-                                                metadata=scenario.metadata)
-                           for k in range(scenario.group.max_size)], dtype=np.int64)
+
+        def member(k: int) -> int:
+            return self.store.series_id(scenario.meter, f"member-{k}", scenario.project_id,
+                                        metadata=scenario.metadata)
+
+        series = np.zeros(0, dtype=np.int64)  # the members' series, registered when needed
         for row, demand in enumerate(trace.demand.tolist()):
             for t in range(ticks_per_row):
                 stamp = self.first + row * self.step + (t + 0.5) * tick
@@ -232,8 +236,15 @@ class _Replay:
                 if size <= 0:
                     continue
                 value = min(MEMBER_CAPACITY, demand / size)
+                if series.size < size:
+                    series = np.r_[series, [member(k) for k in range(series.size, size)]]
                 done = self.store.ingest_arrays(series[:size], np.full(size, stamp),
                                                 np.full(size, value))
+                if done.rejected:
+                    # a member out of service for a retention: the store forgot its series
+                    series[:size] = [member(k) for k in range(size)]
+                    done = self.store.ingest_arrays(series[:size], np.full(size, stamp),
+                                                    np.full(size, value))
                 self.refused += len(done.rejected)
                 self.sums[row] += value * done.accepted
                 self.counts[row] += done.accepted

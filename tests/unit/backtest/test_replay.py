@@ -185,3 +185,12 @@ def test_a_group_of_no_members_reports_nothing():
     assert [x.size for x in result.periods] == [0, 0]
     assert all(math.isnan(x.value) for x in result.periods)
     assert result.periods[1].states == {"busy": "insufficient data"}
+
+
+def test_members_that_come_back_after_a_long_absence_report_again():
+    # up to 4, down to 1 for 90 minutes (longer than the store keeps a silent series, an
+    # hour), up to 4 again: every member's samples are taken
+    result = replay(autoscaling(cooldown="0"),
+                    demand(*[20] * 3, *[300] * 10, *[5] * 90, *[300] * 10))
+    assert result.refused == 0
+    assert [x.size for x in result.periods][-1] == 4 and result.periods[-1].value == 75
