@@ -24,6 +24,8 @@ COMMANDS = {
               "read an alarm database: list, show, history and state of its alarms"),
     "explain": ("heat_alarming.explain_cli",
                 "why an alarm is in its state: the facts of its round, from the database"),
+    "backtest": ("heat_alarming.backtest.command",
+                 "replay a load trace against a template's alarms and policies, without Heat"),
 }
 
 

@@ -51,7 +51,7 @@ from heat_alarming.engine.alarm_store import (
     Notification,
     describe_error,
 )
-from heat_alarming.engine.notifiers import NotifierManager
+from heat_alarming.engine.notifiers import NotifierManager, redact
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher
 from heat_alarming.engine.promql import PromQLError
 from heat_alarming.engine.promql_source import PromQLSource
@@ -262,7 +262,7 @@ class Evaluator:
                  owns: Callable[[Alarm], bool] | None = None,
                  limits: Limits | None = None,
                  promql: PromQLSource | None = None,
-                 project: str | None = None) -> None:
+                 project: str | None = None, notify_inline: bool = False) -> None:
         self.store = store
         self.alarm_store = alarm_store or AlarmStore("sqlite://")
         self.clock = clock or store.clock
@@ -281,6 +281,11 @@ class Evaluator:
         #: where PromQL alarms' answers come from (None: no Prometheus, such alarms
         #: cannot be defined and stored ones fail, saying so)
         self.promql = promql
+        #: deliver each round's notifications at once, through the notifiers (an
+        #: inproc:// target is called with the payload), instead of queueing them in the
+        #: alarm store for the dispatcher: for a replay on a manual clock, which must see
+        #: a round's actions before it moves the clock on. Nothing is retried or recorded.
+        self.notify_inline = bool(notify_inline)
         self._promql_group: _PromQLGroup | None = None
         self._promql_done: dict[str, int] = {}
         #: a PromQL answer arrived (or a PromQL alarm was defined): the loop runs a
@@ -822,8 +827,23 @@ class Evaluator:
                 except Exception as exc:
                     LOG.warning("Pruning the alarm history failed: %s", exc)
         if round_.notifications:
-            self.dispatcher.wake()
+            if self.notify_inline:
+                self._notify_now(round_.notifications)
+            else:
+                self.dispatcher.wake()
         return round_.results
+
+    def _notify_now(self, notifications: list[Notification]) -> None:
+        """Deliver a committed round's notifications (``notify_inline``); a failure is
+        logged and the notification dropped."""
+        for item in notifications:
+            if item.alarm_id not in self._alarms:
+                continue  # deleted while the round ran, as commit_round drops it
+            try:
+                self.notifiers.notify(item.action, item.payload, item.idempotency_key)
+            except Exception as exc:  # one action's failure is its own
+                LOG.warning("Alarm %s: delivering %s failed: %s", item.alarm_id,
+                            redact(item.action), describe_error(exc))
 
     def reload(self) -> None:
         """Read every alarm again from the alarm store (definitions changed elsewhere)."""
@@ -1050,6 +1070,7 @@ class _Round:
 
     def __init__(self, evaluator: Evaluator, now: float) -> None:
         self.alarm_store, self.dispatcher = evaluator.alarm_store, evaluator.dispatcher
+        self.queues = not evaluator.notify_inline  # notifications go to the alarm store
         self.now = now
         self.changed: dict[str, Alarm] = {}
         self.history: list[HistoryEntry] = []
@@ -1168,7 +1189,8 @@ class _Round:
 
     def commit(self) -> None:
         self.alarm_store.commit_round(list(self.changed.values()), self.history,
-                                                self.notifications, defined_only=True)
+                                      self.notifications if self.queues else [],
+                                      defined_only=True)
 
 
 # -- options: read by evaluator_from_conf, gathered in heat_alarming.opts ----------------

@@ -16,8 +16,14 @@ from typing import Any
 #: Heat's adjustment types (heat.scaling.scalingutil), spelt as Heat spells them
 ADJUSTMENT_TYPES = (EXACT_CAPACITY, CHANGE_IN_CAPACITY, PERCENT_CHANGE_IN_CAPACITY) = (
     "exact_capacity", "change_in_capacity", "percent_change_in_capacity")
+#: CloudFormation's spellings of the same types (AWS::AutoScaling::ScalingPolicy)
+CFN_ADJUSTMENT_TYPES = (CFN_EXACT_CAPACITY, CFN_CHANGE_IN_CAPACITY,
+                        CFN_PERCENT_CHANGE_IN_CAPACITY) = (
+    "ExactCapacity", "ChangeInCapacity", "PercentChangeInCapacity")
 #: the largest percent change of one step: a thousandfold growth
 MAX_PERCENT = 100_000.0
+#: target tracking's dead band: no resize while value / target is within 1 +- this
+TOLERANCE = 0.1
 STEP_KEYS = (LOWER_BOUND, UPPER_BOUND, STEP_ADJUSTMENT) = (
     "lower_bound", "upper_bound", "scaling_adjustment")
 
@@ -113,6 +119,36 @@ def target_capacity(current: int, value: float, target: float, tolerance: float,
     if not math.isfinite(wanted) or wanted >= maximum:
         return max(1, int(maximum))
     return min(max(1, math.ceil(wanted)), int(maximum))
+
+
+def calculate_new_capacity(current: int, adjustment: float, adjustment_type: str,
+                           min_adjustment_step: int | None, minimum: int,
+                           maximum: int) -> int:
+    """The group size an adjustment asks for, kept within [minimum, maximum].
+
+    Heat's own rule (``heat.scaling.scalingutil``): change_in_capacity adds the
+    adjustment, exact_capacity is the size; percent_change_in_capacity adds
+    ``current * adjustment / 100`` rounded away from zero when under one member
+    and towards zero otherwise, then made at least ``min_adjustment_step``
+    members in the same direction.
+    """
+    if adjustment_type in (CHANGE_IN_CAPACITY, CFN_CHANGE_IN_CAPACITY):
+        wanted = current + adjustment
+    elif adjustment_type in (EXACT_CAPACITY, CFN_EXACT_CAPACITY):
+        wanted = adjustment
+    else:
+        delta = current * adjustment / 100.0
+        small = abs(delta) < 1.0
+        # under one member: at least one; from one up: only whole members
+        step = int(math.ceil(delta) if (delta > 0) == small else math.floor(delta))
+        if min_adjustment_step and min_adjustment_step > abs(step):
+            step = min_adjustment_step if step > 0 else -min_adjustment_step
+        wanted = current + step
+    if wanted > maximum:
+        return maximum
+    if wanted < minimum:
+        return minimum
+    return wanted
 
 
 def _short(value: Any) -> str:

@@ -24,6 +24,7 @@ from heat.engine.resources import alarm_base, signal_responder
 from oslo_config import cfg
 
 from heat_alarming import opts
+from heat_alarming.engine import definitions
 from heat_alarming.engine.alarm import MISSING_DATA, Alarm, AlarmError
 from heat_alarming.engine.alarm_store import UnknownMarker
 from heat_alarming.metering.sample import Sample
@@ -83,27 +84,30 @@ class MeteringAlarm(signal_responder.SignalResponder):
             properties.Schema.STRING,
             _("Statistic per period: count, avg, sum, min, max, std, last or pNN "
               "(a percentile such as p95)."),
-            default="avg", update_allowed=True,
+            default=definitions.ALARM_DEFAULTS[STATISTIC], update_allowed=True,
             constraints=[constraints.AllowedPattern(
                 r"^(count|avg|sum|min|max|std|last|p\d{1,2})$")]),
         PERIOD: properties.Schema(
             properties.Schema.INTEGER, _("Period (seconds) to evaluate over."),
-            default=60, update_allowed=True, constraints=[constraints.Range(min=1)]),
+            default=definitions.ALARM_DEFAULTS[PERIOD], update_allowed=True,
+            constraints=[constraints.Range(min=1)]),
         EVALUATION_PERIODS: properties.Schema(
             properties.Schema.INTEGER, _("Number of periods to evaluate over."),
-            default=1, update_allowed=True, constraints=[constraints.Range(min=1)]),
+            default=definitions.ALARM_DEFAULTS[EVALUATION_PERIODS], update_allowed=True,
+            constraints=[constraints.Range(min=1)]),
         THRESHOLD: properties.Schema(
             properties.Schema.NUMBER, _("Threshold to evaluate against."),
             required=True, update_allowed=True),
         COMPARISON_OPERATOR: properties.Schema(
             properties.Schema.STRING, _("Operator used to compare the statistic with "
                                         "the threshold."),
-            default="eq", update_allowed=True, constraints=[alarm_base.BaseAlarm.QF_OP_VALS]),
+            default=definitions.ALARM_DEFAULTS[COMPARISON_OPERATOR], update_allowed=True,
+            constraints=[alarm_base.BaseAlarm.QF_OP_VALS]),
         MATCHING_METADATA: properties.Schema(
             properties.Schema.MAP,
             _("Meter should match this resource metadata (key=value) additionally to "
               "the meter_name. Keys name user tags in any spelling Heat accepts."),
-            default={}, update_allowed=True),
+            default=definitions.ALARM_DEFAULTS[MATCHING_METADATA], update_allowed=True),
         QUERY: properties.Schema(
             properties.Schema.LIST,
             _("Query factors, each comparing a sample attribute with a value; combined "
@@ -124,20 +128,21 @@ class MeteringAlarm(signal_responder.SignalResponder):
             properties.Schema.BOOLEAN,
             _("Exclude low-quality datapoints: periods whose sample count is beyond two "
               "standard deviations of the window's counts."),
-            default=False, update_allowed=True),
+            default=definitions.ALARM_DEFAULTS[EXCLUDE_OUTLIERS], update_allowed=True),
         DATAPOINTS_TO_ALARM: properties.Schema(
             properties.Schema.INTEGER,
             _("Alarm when this many of the evaluation periods breach (M of N)."),
             update_allowed=True, constraints=[constraints.Range(min=1)]),
         MISSING_DATA_: properties.Schema(
             properties.Schema.STRING, _("How periods without samples count."),
-            default="missing", update_allowed=True,
+            default=definitions.ALARM_DEFAULTS[MISSING_DATA_], update_allowed=True,
             constraints=[constraints.AllowedValues(list(MISSING_DATA))]),
         STABILIZATION_WINDOW: properties.Schema(
             properties.Schema.INTEGER,
             _("Seconds a new state must hold before the alarm changes state (flapping "
               "protection); 0 changes at once."),
-            default=0, update_allowed=True, constraints=[constraints.Range(min=0)]),
+            default=definitions.ALARM_DEFAULTS[STABILIZATION_WINDOW], update_allowed=True,
+            constraints=[constraints.Range(min=0)]),
     }
     properties_schema.update({k: v for k, v in COMMON.items()
                               if k not in alarm_base.INTERNAL_PROPERTIES})
@@ -170,16 +175,8 @@ class MeteringAlarm(signal_responder.SignalResponder):
             type=attributes.Schema.STRING),
     }
 
-    RULE_KEYS = (METER_NAME, STATISTIC, PERIOD, EVALUATION_PERIODS, THRESHOLD,
-                 COMPARISON_OPERATOR, MATCHING_METADATA, QUERY, EXCLUDE_OUTLIERS,
-                 DATAPOINTS_TO_ALARM, MISSING_DATA_)
-
-    # -- translation ------------------------------------------------------
-    def _rule(self, props) -> dict:
-        rule = {k: props[k] for k in self.RULE_KEYS if props.get(k) is not None}
-        rule["type"] = "threshold"
-        return rule
-
+    # -- translation (heat_alarming.engine.definitions: one translation for the live
+    # resource and the backtest's template reader) ---------------------------------
     def _engine_actions(self, props, key) -> list[str]:
         """A property's actions as engine action URLs.
 
@@ -190,30 +187,19 @@ class MeteringAlarm(signal_responder.SignalResponder):
         return [actions.to_engine_action(str(a), self.stack) for a in props[key] or []
                 if a is not None and a not in UNRESOLVED]
 
+    def _identity(self) -> dict:
+        return {"alarm_id": self.resource_id, "name": self.physical_resource_name(),
+                "project_id": self.stack.identifier().tenant, "user_id": self.context.user_id}
+
     def _common_definition(self, props) -> dict:
         """Everything but the rule, from Heat's common alarm properties."""
-
-        def engine_actions(key):
-            return self._engine_actions(props, key)
-
-        return {
-            "alarm_id": self.resource_id, "name": self.physical_resource_name(),
-            "project_id": self.stack.identifier().tenant, "user_id": self.context.user_id,
-            "description": props[alarm_base.DESCRIPTION] or "",
-            "enabled": props[alarm_base.ENABLED], "severity": props[alarm_base.SEVERITY],
-            "alarm_actions": engine_actions(alarm_base.ALARM_ACTIONS),
-            "ok_actions": engine_actions(alarm_base.OK_ACTIONS),
-            "insufficient_data_actions": engine_actions(alarm_base.INSUFFICIENT_DATA_ACTIONS),
-            "repeat_actions": props[alarm_base.REPEAT_ACTIONS],
-            "time_constraints": props[alarm_base.TIME_CONSTRAINTS] or [],
-            "stabilization_window": props[self.STABILIZATION_WINDOW],
-        }
+        return definitions.common_definition(
+            props, self._identity(), lambda key: self._engine_actions(props, key))
 
     def _definition(self, props=None) -> dict:
         props = props if props is not None else self.properties
-        definition = self._common_definition(props)
-        definition.update(type="threshold", threshold_rule=self._rule(props))
-        return definition
+        return definitions.threshold_definition(
+            props, self._identity(), lambda key: self._engine_actions(props, key))
 
     #: the properties holding actions (CloudWatch names them differently)
     ACTION_PROPERTIES = (alarm_base.ALARM_ACTIONS, alarm_base.OK_ACTIONS,

@@ -11,12 +11,10 @@ from __future__ import annotations
 from heat.common.i18n import _
 from heat.engine import constraints, properties
 
+from heat_alarming.engine import definitions
 from heat_alarming.resources.alarm import MeteringAlarm
 
-STATISTICS = {"SampleCount": "count", "Average": "avg", "Sum": "sum", "Minimum": "min",
-              "Maximum": "max"}
-OPERATORS = {"GreaterThanOrEqualToThreshold": "ge", "GreaterThanThreshold": "gt",
-             "LessThanThreshold": "lt", "LessThanOrEqualToThreshold": "le"}
+STATISTICS, OPERATORS = definitions.CW_STATISTICS, definitions.CW_OPERATORS
 
 
 class CloudWatchAlarm(MeteringAlarm):
@@ -80,29 +78,8 @@ class CloudWatchAlarm(MeteringAlarm):
 
     def _definition(self, props=None) -> dict:
         props = props if props is not None else self.properties
-
-        def engine_actions(key):
-            return self._engine_actions(props, key)
-
-        return {
-            "alarm_id": self.resource_id, "name": self.physical_resource_name(),
-            "type": "threshold",
-            "threshold_rule": {
-                "meter_name": props[self.METRIC_NAME],
-                "statistic": STATISTICS[props[self.STATISTIC_]],
-                "comparison_operator": OPERATORS[props[self.COMPARISON_OPERATOR_]],
-                "period": props[self.PERIOD_],
-                "evaluation_periods": props[self.EVALUATION_PERIODS_],
-                "threshold": props[self.THRESHOLD_],
-                "matching_metadata": {d["Name"]: d["Value"]
-                                      for d in props[self.DIMENSIONS] or []}},
-            "project_id": self.stack.identifier().tenant, "user_id": self.context.user_id,
-            "description": props[self.ALARM_DESCRIPTION] or "",
-            "alarm_actions": engine_actions(self.ALARM_ACTIONS_),
-            "ok_actions": engine_actions(self.OK_ACTIONS_),
-            "insufficient_data_actions": engine_actions(self.INSUFFICIENT_DATA_ACTIONS_),
-            "repeat_actions": False,
-        }
+        return definitions.cloudwatch_definition(
+            props, self._identity(), lambda key: self._engine_actions(props, key))
 
     def _enabled_on_resume(self) -> bool:
         return True  # CloudWatch alarms have no enabled property

@@ -10,6 +10,7 @@ from heat.common.i18n import _
 from heat.engine import properties
 from heat.engine.resources import alarm_base
 
+from heat_alarming.engine import definitions
 from heat_alarming.resources.alarm import MeteringAlarm
 
 COMMON = alarm_base.common_properties_schema
@@ -37,9 +38,8 @@ class CompositeAlarm(MeteringAlarm):
 
     def _definition(self, props=None) -> dict:
         props = props if props is not None else self.properties
-        definition = self._common_definition(props)
-        definition.update(type="composite", composite_rule=props[self.COMPOSITE_RULE])
-        return definition
+        return definitions.composite_definition(
+            props, self._identity(), lambda key: self._engine_actions(props, key))
 
 
 def resource_mapping():

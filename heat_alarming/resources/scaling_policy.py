@@ -69,7 +69,7 @@ class MeteringScalingPolicy(heat_policy.AutoScalingPolicy):
             properties.Schema.NUMBER,
             _("Target tracking does nothing while value / target_value is within "
               "1 +- tolerance; from 0 up to (not including) 1."),
-            default=0.1, update_allowed=True),
+            default=scaling.TOLERANCE, update_allowed=True),
     })
 
     def validate(self):
