@@ -260,3 +260,11 @@ def test_min_adjustment_step_goes_with_percent_changes_only():
 def test_a_cfn_template_is_refused_with_the_reason():
     with pytest.raises(TemplateError, match="Resources: CFN templates are not read"):
         read_template(shipped.template_path("cfn-autoscaling.json"))
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("hot-gnocchi.yaml", "OS::Aodh::GnocchiAggregationByResourcesAlarm"),
+    ("hot-prometheus.yaml", "OS::Metering::PrometheusAlarm")])
+def test_alarms_a_backtest_cannot_replay_are_refused_not_ignored(name, kind):
+    with pytest.raises(TemplateError, match=f"{kind} is not replayed by a backtest"):
+        read_template(shipped.template_path(name))
