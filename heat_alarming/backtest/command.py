@@ -130,10 +130,13 @@ def run(args: argparse.Namespace, conf) -> int:
         trace = read_trace(args.trace)
     except TraceError as exc:
         raise CommandError(str(exc)) from None
+    from heat_alarming.engine.alarm import AlarmError
     try:
         result = replay(scenario, trace, evaluate_every=args.evaluate_every,
                         action_delay=args.action_delay)
-    except ValueError as exc:
+    except AlarmError as exc:  # an alarm the evaluator refuses: the template's
+        raise CommandError(f"{path}: {exc}") from None
+    except ValueError as exc:  # what the trace cannot give the alarms
         raise CommandError(f"{args.trace}: {exc}") from None
 
     summary = _summary(result, slo)

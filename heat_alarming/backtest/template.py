@@ -54,7 +54,12 @@ COMPOSITE_TYPE, CLOUDWATCH_TYPE = "OS::Metering::CompositeAlarm", "AWS::CloudWat
 #: types that would scale or alarm in the live stack but that a backtest cannot replay
 UNSUPPORTED_TYPES = ("AWS::AutoScaling::AutoScalingGroup", "AWS::AutoScaling::ScalingPolicy",
                      "OS::Heat::InstanceGroup", "OS::Aodh::CompositeAlarm",
-                     "OS::Metering::PrometheusAlarm", "OS::Aodh::PrometheusAlarm")
+                     "OS::Metering::PrometheusAlarm", "OS::Aodh::PrometheusAlarm",
+                     "OS::Metering::GnocchiResourcesAlarm",
+                     "OS::Metering::GnocchiAggregationByResourcesAlarm",
+                     "OS::Aodh::GnocchiResourcesAlarm",
+                     "OS::Aodh::GnocchiAggregationByResourcesAlarm",
+                     "OS::Aodh::GnocchiAggregationByMetricsAlarm")
 PSEUDO_PARAMETERS = ("OS::stack_id", "OS::stack_name", "OS::project_id")
 POLICY_ATTRIBUTES = ("alarm_url", "signal_url")
 #: template functions a backtest does not evaluate

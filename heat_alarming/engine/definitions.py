@@ -88,10 +88,12 @@ def common_definition(props: Mapping[str, Any], identity: Mapping[str, Any],
 
 
 def threshold_definition(props: Mapping[str, Any], identity: Mapping[str, Any],
-                         actions: Actions) -> dict:
-    """An ``OS::Metering::Alarm``'s definition."""
+                         actions: Actions, rule: Mapping[str, Any] | None = None) -> dict:
+    """An ``OS::Metering::Alarm``'s definition; ``rule`` replaces :func:`threshold_rule`'s
+    (the Gnocchi alarms' rules, in Aodh's fields)."""
     definition = common_definition(props, identity, actions)
-    definition.update(type="threshold", threshold_rule=threshold_rule(props))
+    definition.update(type="threshold",
+                      threshold_rule=threshold_rule(props) if rule is None else dict(rule))
     return definition
 
 

@@ -177,6 +177,10 @@ class MeteringAlarm(signal_responder.SignalResponder):
 
     # -- translation (heat_alarming.engine.definitions: one translation for the live
     # resource and the backtest's template reader) ---------------------------------
+    def _rule(self, props) -> dict:
+        """The rule of the definition (the Gnocchi alarms give theirs)."""
+        return definitions.threshold_rule(props)
+
     def _engine_actions(self, props, key) -> list[str]:
         """A property's actions as engine action URLs.
 
@@ -199,7 +203,8 @@ class MeteringAlarm(signal_responder.SignalResponder):
     def _definition(self, props=None) -> dict:
         props = props if props is not None else self.properties
         return definitions.threshold_definition(
-            props, self._identity(), lambda key: self._engine_actions(props, key))
+            props, self._identity(), lambda key: self._engine_actions(props, key),
+            rule=self._rule(props))
 
     #: the properties holding actions (CloudWatch names them differently)
     ACTION_PROPERTIES = (alarm_base.ALARM_ACTIONS, alarm_base.OK_ACTIONS,

@@ -141,3 +141,12 @@ def test_plot_draws_the_replay(capsys, step_trace, tmp_path):
     assert backtest("hot-autoscaling.yaml", "--trace", step_trace, "--plot", str(png)) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"plot: {png}" in capsys.readouterr().out
+
+
+def test_a_trace_step_the_store_cannot_hold_is_one_line_naming_the_trace(capsys, tmp_path):
+    trace = tmp_path / "half.csv"
+    trace.write_text("timestamp,demand\n0,10\n0.5,10\n")
+    assert backtest("hot-autoscaling.yaml", "--trace", str(trace)) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"heat-alarming backtest: error: {trace}: trace step: 0.5 s is not a whole number "
+        "of seconds")

@@ -194,3 +194,12 @@ def test_members_that_come_back_after_a_long_absence_report_again():
                     demand(*[20] * 3, *[300] * 10, *[5] * 90, *[300] * 10))
     assert result.refused == 0
     assert [x.size for x in result.periods][-1] == 4 and result.periods[-1].value == 75
+
+
+def test_alarm_periods_shorter_than_the_trace_step_get_a_sample_per_period():
+    # 30 s periods on one-minute rows: two ticks a row, a round every 30 s
+    result = replay(autoscaling(period="30", cooldown="0"), demand(20, 20, 300, 300))
+    assert result.rounds == 8
+    # rows 2 and 3 breach from 120 s: two 30 s periods have closed by 180 s
+    assert [o.at - T0 for o in result.outcomes] == [180, 210, 240]
+    assert [x.size for x in result.periods] == [1, 1, 2, 4]

@@ -219,3 +219,52 @@ def test_a_template_read_from_a_file_equals_the_same_mapping(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text(yaml.safe_dump(minimal()))
     assert read_template(path) == scenario_of(minimal())
+
+
+def metering_policy(**properties):
+    return minimal(resources__up={"type": "OS::Metering::ScalingPolicy", "properties": dict(
+        {"auto_scaling_group_id": {"get_resource": "group"},
+         "adjustment_type": "change_in_capacity"}, **properties)})
+
+
+@pytest.mark.parametrize("properties, message", [
+    ({}, "resources.up.properties: set exactly one of scaling_adjustment, step_adjustments"),
+    ({"scaling_adjustment": 1, "target_value": 50}, "resources.up.properties: set exactly"),
+    ({"step_adjustments": [{"lower_bound": 0, "upper_bound": 10, "scaling_adjustment": 1},
+                           {"lower_bound": 5, "scaling_adjustment": 2}]},
+     "resources.up.properties.step_adjustments[1]: overlaps step_adjustments[0]"),
+    ({"target_value": -5}, "resources.up.properties.target_value: -5 must be above 0"),
+    ({"target_value": 50, "tolerance": 1}, "resources.up.properties.tolerance: 1 is outside"),
+])
+def test_a_metering_policy_needs_one_well_formed_mode(properties, message):
+    with pytest.raises(TemplateError) as caught:
+        scenario_of(metering_policy(**properties))
+    assert str(caught.value).startswith(message)
+
+
+def test_a_metering_policy_reads_its_steps():
+    steps = [{"lower_bound": 0, "upper_bound": 10, "scaling_adjustment": 1},
+             {"lower_bound": 10, "scaling_adjustment": 2}]
+    policy = scenario_of(metering_policy(step_adjustments=steps)).policies["up"]
+    assert policy.step_adjustments == tuple(steps) and policy.tolerance == 0.1
+
+
+def test_min_adjustment_step_goes_with_percent_changes_only():
+    template = minimal(resources__up__properties__min_adjustment_step=2)
+    with pytest.raises(TemplateError, match="min_adjustment_step: is used only with"):
+        scenario_of(template)
+    template["resources"]["up"]["properties"]["adjustment_type"] = "percent_change_in_capacity"
+    assert scenario_of(template).policies["up"].min_adjustment_step == 2
+
+
+def test_a_cfn_template_is_refused_with_the_reason():
+    with pytest.raises(TemplateError, match="Resources: CFN templates are not read"):
+        read_template(shipped.template_path("cfn-autoscaling.json"))
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("hot-gnocchi.yaml", "OS::Aodh::GnocchiAggregationByResourcesAlarm"),
+    ("hot-prometheus.yaml", "OS::Metering::PrometheusAlarm")])
+def test_alarms_a_backtest_cannot_replay_are_refused_not_ignored(name, kind):
+    with pytest.raises(TemplateError, match=f"{kind} is not replayed by a backtest"):
+        read_template(shipped.template_path(name))
