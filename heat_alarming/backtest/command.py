@@ -140,14 +140,16 @@ def run(args: argparse.Namespace, conf) -> int:
         raise CommandError(f"{args.trace}: {exc}") from None
 
     summary = _summary(result, slo)
-    compared = None
+    compared, lines = None, {"ours": result.timeline()}
     if compare is not None:
+        report = _module("heat_alarming.backtest.report", "--compare")
         try:
-            compared = compare.compare(scenario, trace, slo)
+            lines = compare.timelines(scenario, trace, slo, ours=result)
         except ValueError as exc:
             raise CommandError(f"--compare: {exc}") from None
+        compared = [{"name": name, **report.summarize(line, slo)}
+                    for name, line in lines.items()]
     if plot is not None:
-        lines = {"ours": result.timeline()}
         try:
             plot.write_plot(lines, args.plot, periods=result.periods, slo=slo,
                             title=f"{os.path.basename(path)} on {os.path.basename(args.trace)}")

@@ -36,6 +36,14 @@ def compare(scenario, trace, slo: Slo | str, hpa_target: float | None = None) ->
     """Rows ``ours``, ``hpa``, ``aodh``: each the summary of its timeline and ``name``."""
     if isinstance(slo, str):
         slo = parse_slo(slo)
+    return [{"name": name, **summarize(line, slo)}
+            for name, line in timelines(scenario, trace, slo, hpa_target).items()]
+
+
+def timelines(scenario, trace, slo: Slo, hpa_target: float | None = None,
+              ours=None) -> dict:
+    """The timelines of ``ours`` (``ours``: a replay's result already made, else one
+    made here), ``hpa`` and ``aodh`` on ``trace``, in that order."""
     if trace.kind != "demand":
         raise CompareError(
             f"trace: holds {trace.kind}, and the HPA model sizes pods on the demand "
@@ -48,13 +56,12 @@ def compare(scenario, trace, slo: Slo | str, hpa_target: float | None = None) ->
     target = hpa_target if hpa_target is not None else hpa_target_of(scenario)
     from heat_alarming.backtest import replay  # bt-core's; imported when used
 
-    timelines = {
-        "ours": replay.replay(scenario, trace).timeline(),
+    return {
+        "ours": (ours if ours is not None else replay.replay(scenario, trace)).timeline(),
         "hpa": hpa.simulate(trace.times, trace.demand, scenario.group, target,
                             step=trace.step),
         "aodh": aodh.simulate(scenario, trace).timeline(),
     }
-    return [{"name": name, **summarize(line, slo)} for name, line in timelines.items()]
 
 
 def hpa_target_of(scenario) -> float:

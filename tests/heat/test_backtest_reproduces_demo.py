@@ -22,11 +22,8 @@ import json
 
 import pytest
 
+from heat_alarming.backtest import replay, template, trace
 from tests.support.commands import run_command
-
-replay = pytest.importorskip("heat_alarming.backtest.replay")
-template = pytest.importorskip("heat_alarming.backtest.template")
-trace = pytest.importorskip("heat_alarming.backtest.trace")
 
 
 @pytest.fixture(scope="module")

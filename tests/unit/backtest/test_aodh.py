@@ -5,7 +5,6 @@ import dataclasses
 import pathlib
 
 import numpy as np
-import pytest
 
 from heat_alarming.backtest import aodh
 from heat_alarming.engine.alarm import Alarm
@@ -111,9 +110,8 @@ def test_the_replay_runs_every_60_seconds_with_a_60_second_processing_delay():
 
 
 def test_on_a_step_load_aodh_scales_up_at_least_a_minute_after_ours(tmp_path):
-    replay = pytest.importorskip("heat_alarming.backtest.replay")
-    template = pytest.importorskip("heat_alarming.backtest.template")
-    trace_mod = pytest.importorskip("heat_alarming.backtest.trace")
+    from heat_alarming.backtest import replay, template
+    from heat_alarming.backtest import trace as trace_mod
     times = 1_767_571_200.0 + np.arange(60) * 60.0
     demand = np.where(np.arange(60) >= 20, 90.0, 20.0)
     path = tmp_path / "step.csv"

@@ -124,7 +124,7 @@ def test_bad_parameters_name_the_field():
 
 
 def test_the_group_spec_of_a_template_gives_the_bounds_and_the_start_delay():
-    group_mod = pytest.importorskip("heat_alarming.backtest.group")
+    from heat_alarming.backtest import group as group_mod
     spec = group_mod.GroupSpec(min_size=1, max_size=4, desired_capacity=2, resize_seconds=90.0)
     model = hpa.Hpa.for_group(spec, target=50.0)
     assert (model.min_replicas, model.max_replicas, model.pod_start_seconds) == (1, 4, 90.0)

@@ -159,7 +159,6 @@ def test_a_trace_step_of_a_fraction_of_a_second_is_refused():
 
 
 def test_the_timeline_has_one_row_per_period_with_the_size_at_its_start():
-    pytest.importorskip("heat_alarming.backtest.report")
     result = replay(autoscaling(cooldown="0"), demand(20, 20, 20, 300, 300, 300, 5, 5, 5))
     # up at 300, 360 and 420 (at 420 one period breaches and one does not: the alarm
     # holds and repeats), down at 480 and 540
