@@ -83,6 +83,8 @@ _CW_REQUIRED = (definitions.CW_COMPARISON_OPERATOR, definitions.CW_EVALUATION_PE
 _HEAT_POLICY_KEYS = frozenset(("auto_scaling_group_id", "scaling_adjustment",
                                "adjustment_type", "cooldown", "min_adjustment_step"))
 _METERING_POLICY_KEYS = _HEAT_POLICY_KEYS | {"step_adjustments", "target_value", "tolerance"}
+#: the most members a backtest simulates (each reports a sample every tick)
+MAX_MEMBERS = 10_000
 _GROUP_KEYS = frozenset(("min_size", "max_size", "desired_capacity", "cooldown", "resource",
                          "rolling_updates"))
 
@@ -383,6 +385,9 @@ class _Reader:
             raise TemplateError(f"{where}.min_size", f"{low} is below 0")
         if high < low:
             raise TemplateError(f"{where}.max_size", f"{high} is below min_size ({low})")
+        if high > MAX_MEMBERS:
+            raise TemplateError(f"{where}.max_size", f"{high} is above {MAX_MEMBERS}, the most "
+                                "members a backtest simulates")
         if desired is not None and not low <= desired <= high:
             raise TemplateError(f"{where}.desired_capacity",
                                 f"{desired} is outside [{low}, {high}]")

@@ -167,6 +167,8 @@ def test_a_cloudwatch_alarm_reads_its_aws_properties():
      "resources.high.properties.colour: is not a property of OS::Metering::Alarm"),
     ({"resources__group__properties__max_size": 0},
      "resources.group.properties.max_size: 0 is below min_size (1)"),
+    ({"resources__group__properties__max_size": 10**9},
+     "resources.group.properties.max_size: 1000000000 is above 10000, the most members"),
     ({"resources__group__properties__min_size": None},
      "resources.group.properties.min_size: is required"),
     ({"resources__up__properties__adjustment_type": "more"},
