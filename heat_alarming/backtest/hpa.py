@@ -6,8 +6,10 @@ documented algorithm and its defaults (Kubernetes' "Horizontal Pod Autoscaling"
 page and ``pkg/apis/autoscaling/v2/defaults.go``):
 
 * **Sync**: every ``sync_period`` (15 s, ``--horizontal-pod-autoscaler-sync-period``)
-  from the trace's start. The controller reads the demand of the trace row the
-  sync falls in; metrics-server's own scrape delay is not modelled.
+  from the trace's start. The controller reads the demand as metrics-server last
+  saw it, ``metrics_delay`` earlier (15 s: metrics-server's default
+  ``--metric-resolution``, the least a usage figure can be behind; 0 reads the
+  demand of the very instant, which no real controller can).
 * **Utilisation**: of the pods in service (ready), as the controller computes
   it, an integer percent of the request: ``floor(min(demand, 100 x ready) / ready)``.
 * **Recommendation**: ``ceil(ready x utilisation / target)``, or no change when
@@ -101,6 +103,8 @@ class Hpa:
     sync_period: float = 15.0
     #: seconds from a pod's creation to its serving (and counting in the metrics)
     pod_start_seconds: float = 0.0
+    #: how old the usage the controller reads is (metrics-server's --metric-resolution)
+    metrics_delay: float = 15.0
     scale_up: Rules = SCALE_UP
     scale_down: Rules = SCALE_DOWN
 
@@ -116,6 +120,8 @@ class Hpa:
             raise HpaError(f"hpa.sync_period: {self.sync_period!r} is not > 0")
         if not self.pod_start_seconds >= 0:
             raise HpaError(f"hpa.pod_start_seconds: {self.pod_start_seconds!r} is not >= 0")
+        if not self.metrics_delay >= 0:
+            raise HpaError(f"hpa.metrics_delay: {self.metrics_delay!r} is not >= 0")
 
     @classmethod
     def for_group(cls, group, target: float, **behaviour) -> Hpa:
@@ -199,7 +205,9 @@ def run(hpa: Hpa, times: np.ndarray, demand: np.ndarray, initial: int,
     if initial < 0:
         raise HpaError(f"group.desired_capacity: {initial!r} is negative")
     syncs = np.arange(times[0], times[-1] + step, hpa.sync_period)
-    rows = np.clip(np.searchsorted(times, syncs, side="right") - 1, 0, times.size - 1)
+    # the row of what metrics-server saw last: the demand ``metrics_delay`` before
+    rows = np.clip(np.searchsorted(times, syncs - hpa.metrics_delay, side="right") - 1, 0,
+                   times.size - 1)
     sync_demand = demand[rows]
 
     ready, starting = initial, []  # starting: the times the starting pods will serve

@@ -55,7 +55,8 @@ def test_starting_pods_count_as_idle_when_the_ratio_says_up():
 
 def test_a_step_load_is_followed_up_at_once_and_down_300_seconds_later():
     times, demand = step_load()
-    line = hpa.simulate(times, demand, Group(1, 10, 1), target=50.0)
+    line = hpa.simulate(times, demand, Group(1, 10, 1), target=50.0, metrics_delay=0.0)
+    # (the demand of the very instant: the algorithm alone)
     # up: 1 -> 2 at 3600 s (100 %: ratio 2), 2 -> 4 at 3615, 4 -> 5 at 3630 (62 %)
     # down: at 7200 s the recommendation is 1, but the highest of the recommendations
     # made after now - 300 s is 5 until the sync at 7500 s
@@ -72,13 +73,15 @@ def test_a_step_load_is_followed_up_at_once_and_down_300_seconds_later():
 def test_without_stabilisation_the_scale_down_follows_the_next_sync():
     times, demand = step_load()
     quick = hpa.Rules(0.0, hpa.SCALE_DOWN.policies)
-    line = hpa.simulate(times, demand, Group(1, 10, 1), target=50.0, scale_down=quick)
+    line = hpa.simulate(times, demand, Group(1, 10, 1), target=50.0, scale_down=quick,
+                        metrics_delay=0.0)
     assert line.sizes[119] == 5 and line.sizes[120] == 1
 
 
 def test_new_pods_serve_only_after_the_start_delay():
     times, demand = step_load()
-    line = hpa.simulate(times, demand, Group(1, 10, 1, resize_seconds=60.0), target=50.0)
+    line = hpa.simulate(times, demand, Group(1, 10, 1, resize_seconds=60.0), target=50.0,
+                        metrics_delay=0.0)
     # 3600: 1 -> 2 (serving at 3660); 3615..3645: the starting pod counts as 0 %, over
     # both pods 50 % -> no change; 3660: 2 ready at 100 % -> 4 (serving at 3720);
     # 3720: 4 ready at 62 % -> 5 (serving at 3780)
@@ -86,6 +89,16 @@ def test_new_pods_serve_only_after_the_start_delay():
     assert line.scale_actions == 4
     # minutes 60, 61 and 62 run saturated (100 %, 100 %, 62.5 % is below 80)
     assert summarize(line, parse_slo("cpu_util<80"))["slo_violation_minutes"] == 2.0
+
+
+def test_the_controller_reads_the_usage_metrics_server_saw_15_seconds_before():
+    times, demand = step_load()
+    line = hpa.simulate(times, demand, Group(1, 10, 1), target=50.0)
+    # the sync at 3600 s still reads 30 %; 3615: 1 -> 2, 3630: 2 -> 4, 3645: 4 -> 5; the
+    # drop is read at 7215, and the 5 recommended at 7200 leaves the window after 7500
+    assert line.sizes.tolist() == [1] * 61 + [5] * 64 + [1] * 55
+    # minute 60 runs on one pod: 250 % saturates it
+    assert summarize(line, parse_slo("cpu_util<80"))["slo_violation_minutes"] == 1.0
 
 
 def test_a_scale_up_is_bounded_by_four_pods_or_doubling_per_15_seconds():
