@@ -1,7 +1,8 @@
 """hot-autoscaling-tuned.yaml: what a backtest reads of it, and how it scales a group.
 
 Its scale-out policy grows the group by percent steps chosen by the breach over
-scale_out_above (60), its scale-in policy tracks a 50 % target; the alarms look
+scale_out_above (60), its scale-in policy tracks a 50 % target and acts only outside
+40 to 60 (tolerance 0.2); the alarms look
 at one 60 s period (out) and five (in). Expected sizes are worked out by hand
 from Heat's rounding of percent changes (under one member: away from zero).
 """
@@ -30,7 +31,7 @@ def test_the_tuned_template_reads_as_a_group_of_one_to_eight_with_two_metering_p
     assert out.adjustment_type == "percent_change_in_capacity"
     assert out.min_adjustment_step == 1 and out.cooldown == 60
     assert [s["scaling_adjustment"] for s in out.step_adjustments] == [20, 50, 100, 300]
-    assert (scale_in.target_value, scale_in.tolerance, scale_in.cooldown) == (50.0, 0.1, 60)
+    assert (scale_in.target_value, scale_in.tolerance, scale_in.cooldown) == (50.0, 0.2, 60)
     assert out.only_on_alarm and scale_in.only_on_alarm
 
 
@@ -68,6 +69,13 @@ def test_a_scale_in_goes_to_the_size_that_brings_the_load_to_50():
     scale_in, group = scenario.policies["scale_in"], scenario.group
     assert wanted_capacity(scale_in, 6, group, {"current": "alarm", "value": 30.0}) == 4
     assert wanted_capacity(scale_in, 5, group, {"current": "alarm", "value": 6.0}) == 1
+
+
+def test_a_scale_in_signal_whose_newest_value_rose_back_to_57_changes_nothing():
+    scenario = tuned()
+    scale_in, group = scenario.policies["scale_in"], scenario.group
+    assert wanted_capacity(scale_in, 1, group, {"current": "alarm", "value": 57.0}) is None
+    assert wanted_capacity(scale_in, 4, group, {"current": "alarm", "value": 41.0}) is None
 
 
 def test_the_hpa_model_is_given_the_scale_in_target_of_50():
