@@ -9,7 +9,8 @@ page and ``pkg/apis/autoscaling/v2/defaults.go``):
   from the trace's start. The controller reads the demand as metrics-server last
   saw it, ``metrics_delay`` earlier (15 s: metrics-server's default
   ``--metric-resolution``, the least a usage figure can be behind; 0 reads the
-  demand of the very instant, which no real controller can).
+  demand of the very instant, which no real controller can). Until metrics-server
+  has seen the trace's first row there is no usage, and the size stays.
 * **Utilisation**: of the pods in service (ready), as the controller computes
   it, an integer percent of the request: ``floor(min(demand, 100 x ready) / ready)``.
 * **Recommendation**: ``ceil(ready x utilisation / target)``, or no change when
@@ -209,6 +210,8 @@ def run(hpa: Hpa, times: np.ndarray, demand: np.ndarray, initial: int,
     rows = np.clip(np.searchsorted(times, syncs - hpa.metrics_delay, side="right") - 1, 0,
                    times.size - 1)
     sync_demand = demand[rows]
+    # before metrics-server has seen the trace's first row there is no usage to read
+    sync_demand[syncs - hpa.metrics_delay < times[0]] = np.nan
 
     ready, starting = initial, []  # starting: the times the starting pods will serve
     became_ready, stopped = [], []  # when pods started, and ready pods stopped, serving
@@ -226,6 +229,8 @@ def run(hpa: Hpa, times: np.ndarray, demand: np.ndarray, initial: int,
         current = ready + len(starting)
         if current == 0:
             continue  # Kubernetes: scaling is disabled at 0 replicas
+        if load != load:  # NaN: no metrics yet, and the controller leaves the size
+            continue
         if current > hpa.max_replicas:
             desired = hpa.max_replicas
         elif current < hpa.min_replicas:

@@ -104,7 +104,7 @@ def test_the_controller_reads_the_usage_metrics_server_saw_15_seconds_before():
 def test_a_scale_up_is_bounded_by_four_pods_or_doubling_per_15_seconds():
     times = np.arange(4) * 15.0
     demand = np.full(4, 2000.0)
-    line = hpa.simulate(times, demand, Group(1, 20, 1), target=20.0)
+    line = hpa.simulate(times, demand, Group(1, 20, 1), target=20.0, metrics_delay=0.0)
     # ratio 100 / 20 = 5 each sync: 1 -> max(1 + 4, 2) = 5 -> max(9, 10) = 10 -> 20 (max)
     assert line.sizes.tolist() == [5, 10, 20, 20]
     assert line.scale_actions == 3
@@ -112,11 +112,18 @@ def test_a_scale_up_is_bounded_by_four_pods_or_doubling_per_15_seconds():
 
 def test_the_replica_bounds_hold_both_ways():
     times = np.arange(30) * MINUTE
-    idle = hpa.simulate(times, np.zeros(30), Group(2, 6, 4), target=50.0)
+    idle = hpa.simulate(times, np.zeros(30), Group(2, 6, 4), target=50.0, metrics_delay=0.0)
     # the first sync recommends 0; no earlier recommendation holds it up, min_size does
     assert idle.sizes.tolist() == [2] * 30
     busy = hpa.simulate(times, np.full(30, 1000.0), Group(1, 3, 1), target=50.0)
     assert busy.sizes.max() == 3
+
+
+def test_before_metrics_server_has_seen_the_trace_the_size_stays():
+    times = np.arange(4) * 15.0
+    line = hpa.simulate(times, np.full(4, 2000.0), Group(1, 20, 1), target=20.0)
+    # the sync at 0 s has no usage to read (the first row is seen from 15 s on)
+    assert line.sizes.tolist() == [1, 5, 10, 20]
 
 
 def test_a_steady_load_within_the_tolerance_never_scales():
