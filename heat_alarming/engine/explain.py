@@ -37,6 +37,13 @@ _SYMBOL = {"eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _WORDS = {"ok": "ok", "alarm": "alarm", "insufficient data": "insufficient data"}
 
 
+def _readable(value: Any) -> Any:
+    """A statistic as a sentence gives it: at most 4 decimals (the data keeps all)."""
+    if isinstance(value, float) and math.isfinite(value):
+        return round(value, 4)
+    return value
+
+
 def condition_text(term: Any) -> str:
     """``metadata.user_metadata.server_group = web``"""
     if isinstance(term, Condition):
@@ -156,7 +163,7 @@ def threshold_summary(alarm: Alarm, rule, verdict: Mapping[str, Any],
         symbol = _SYMBOL.get(rule.comparison_operator, rule.comparison_operator)
         text = (f"{_WORDS.get(head, head)}: {verdict['breaching']} of "
                 f"{verdict['datapoints']} periods had {rule.statistic} {rule.meter_name} "
-                f"{symbol} {rule.threshold:g} (most recent {verdict['most_recent']})")
+                f"{symbol} {rule.threshold:g} (most recent {_readable(verdict['most_recent'])})")
     if rejected:
         rows = sum(r["rows"] for r in rejected)
         text += (f"; {rows} sample{'' if rows == 1 else 's'} of {rule.meter_name} "
