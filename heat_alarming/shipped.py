@@ -27,6 +27,17 @@ def template_path(name: str) -> str:
     return path
 
 
+def find_template(name: str) -> str:
+    """``name`` as a path if there is such a file, else the shipped template of that
+    name; FileNotFoundError saying where it looked when neither is."""
+    if os.path.exists(name):
+        return name
+    try:
+        return template_path(name)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file here or in {template_dir()}") from None
+
+
 def template_names() -> list[str]:
     """The names of the shipped templates (environment files left out), sorted."""
     directory = template_dir()

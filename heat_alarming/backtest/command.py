@@ -92,13 +92,10 @@ def _module(name: str, option: str):
 
 def _template_path(name: str) -> str:
     from heat_alarming import shipped
-    if os.path.exists(name):
-        return name
     try:
-        return shipped.template_path(name)
-    except FileNotFoundError:
-        raise CommandError(f"{name}: no such file here or in {shipped.template_dir()}",
-                           status=2) from None
+        return shipped.find_template(name)
+    except FileNotFoundError as exc:
+        raise CommandError(f"{name}: {exc}", status=2) from None
 
 
 def run(args: argparse.Namespace, conf) -> int:

@@ -196,14 +196,7 @@ def _parameters(template: Mapping, given: Mapping[str, Any]) -> dict[str, Any]:
 
 def _typed(where: str, kind: str, value: Any) -> Any:
     if kind == "number":
-        if isinstance(value, bool):
-            raise TemplateError(where, f"{value!r} is not a number")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise TemplateError(where, f"{value!r} is not a number") from None
-        if not math.isfinite(number):
-            raise TemplateError(where, f"{value!r} is not a finite number")
+        number = _number(where, value)
         return int(number) if number.is_integer() else number
     if kind == "boolean":
         if isinstance(value, bool):

@@ -77,13 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _template_path(name: str) -> str:
     from heat_alarming import shipped
-    if os.path.exists(name):
-        return name
     try:
-        return shipped.template_path(name)
-    except FileNotFoundError:
-        raise CommandError(f"--template: no file {name!r} here or in "
-                           f"{shipped.template_dir()}", status=2) from None
+        return shipped.find_template(name)
+    except FileNotFoundError as exc:
+        raise CommandError(f"--template: {name}: {exc}", status=2) from None
 
 
 def _missing_parts(template: dict) -> str:

@@ -201,7 +201,7 @@ def _error_line(captured: str) -> str:
     (["--period", "65"], "--period must be a positive multiple of the store resolution (10 s)"),
     (["--periods", "0"], "--periods must be positive"),
     (["--template", "no-such.yaml"],
-     f"--template: no file 'no-such.yaml' here or in {template_dir()}"),
+     f"--template: no-such.yaml: no such file here or in {template_dir()}"),
     (["--record", "/dev/null/run"], "--record: cannot create /dev/null/run: Not a directory"),
 ])
 def test_a_refused_argument_is_one_line_and_status_2(capsys, argv, error):

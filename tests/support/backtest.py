@@ -1,61 +1,14 @@
 """Small backtest timelines, periods and SLOs, built by hand for tests.
 
 ``Timeline``, ``Period`` and ``Slo`` are the backtest's own classes
-(:mod:`heat_alarming.backtest.report`, :mod:`heat_alarming.backtest.replay`)
-where they are installed, and otherwise dataclasses with the same fields and
-meaning (those modules' docstrings), so that what is drawn from them is the same
-either way.
+(:mod:`heat_alarming.backtest.report`, :mod:`heat_alarming.backtest.replay`).
 """
 from __future__ import annotations
 
-import dataclasses
-import operator
-
 import numpy as np
 
-try:
-    from heat_alarming.backtest.report import Slo, Timeline
-except ImportError:
-    @dataclasses.dataclass(frozen=True)
-    class Timeline:
-        """One row per step: members in service, per-member value, demand (% of one server)."""
-
-        times: np.ndarray
-        sizes: np.ndarray
-        values: np.ndarray
-        demand: np.ndarray
-        step: float
-        scale_actions: int
-        flaps: int
-
-    @dataclasses.dataclass(frozen=True)
-    class Slo:
-        """``value operator bound`` must hold."""
-
-        meter: str
-        operator: str
-        bound: float
-
-        def holds(self, values):
-            compare = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
-                       ">=": operator.ge}[self.operator]
-            return compare(np.asarray(values, dtype=np.float64), self.bound)
-
-try:
-    from heat_alarming.backtest.replay import Period
-except ImportError:
-    @dataclasses.dataclass(frozen=True)
-    class Period:
-        """One evaluation period: the alarms' states and the group's size at its close."""
-
-        start: float
-        end: float
-        demand: float
-        value: float
-        size: int
-        states: dict
-        outcomes: tuple = ()
-
+from heat_alarming.backtest.replay import Period
+from heat_alarming.backtest.report import Timeline
 
 START = 1_700_000_040.0  # a minute boundary
 
