@@ -1,6 +1,6 @@
-"""Small backtest timelines, periods and SLOs, built by hand for tests.
+"""Small backtest timelines and periods, built by hand for tests.
 
-``Timeline``, ``Period`` and ``Slo`` are the backtest's own classes
+``Timeline`` and ``Period`` are the backtest's own classes
 (:mod:`heat_alarming.backtest.report`, :mod:`heat_alarming.backtest.replay`).
 """
 from __future__ import annotations

@@ -10,7 +10,8 @@ from matplotlib.colors import to_rgb
 from matplotlib.patches import Rectangle
 
 from heat_alarming.backtest import plot
-from tests.support.backtest import Slo, periods, timeline
+from heat_alarming.backtest.report import Slo
+from tests.support.backtest import periods, timeline
 from tests.support.extras import uninstalled
 
 DEMAND = [50, 150, 250, 250, 150, 50]  # % of one server, one row a minute
