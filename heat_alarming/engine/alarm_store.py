@@ -44,7 +44,7 @@ MIGRATION_LOCK_TIMEOUT = 300.0
 ROUND_BATCH = 1000
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # slots: a round of many transitions makes many
 class HistoryEntry:
     """One recorded event of an alarm (a state transition, an action outcome)."""
 
@@ -59,7 +59,7 @@ class HistoryEntry:
     severity: str
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Notification:
     """An action to call for a transition, kept until it is delivered."""
 
