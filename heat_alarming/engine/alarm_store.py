@@ -663,6 +663,8 @@ def _write_round(connection, changed: Sequence[Alarm], history: Sequence[History
         return
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     if changed and dialect.name in models.MYSQL:
+        # (a round that failed before its DROP left the table in this connection)
+        connection.exec_driver_sql("DROP TEMPORARY TABLE IF EXISTS ha_round_states")
         connection.exec_driver_sql(_MYSQL_STATES.format(models.id_collation(dialect)))
         connection.exec_driver_sql(
             _insert("ha_round_states", ("alarm_id",) + _STATE_COLUMNS, mark),
