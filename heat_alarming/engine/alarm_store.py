@@ -39,12 +39,12 @@ _MIGRATION_LOCK = 0x4841_4C52  # advisory lock id for schema upgrades ("HALR")
 _MIGRATION_LOCK_NAME = "heat_alarming"  # its name's prefix for MySQL/MariaDB's GET_LOCK
 #: seconds an upgrade waits for another process's upgrade before it gives up
 MIGRATION_LOCK_TIMEOUT = 300.0
-#: alarms one statement of a round locks or updates at most (a round of more alarms
-#: takes several, in one transaction)
+#: alarm ids one locking SELECT of a round names at most (a round of more alarms takes
+#: several, in ascending id order, in its one transaction)
 ROUND_BATCH = 1000
 
 
-@dataclasses.dataclass(slots=True)  # slots: a round of many transitions makes many
+@dataclasses.dataclass(slots=True)  # one per transition: no __dict__ for the collector
 class HistoryEntry:
     """One recorded event of an alarm (a state transition, an action outcome)."""
 

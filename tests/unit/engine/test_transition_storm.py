@@ -19,7 +19,7 @@ from tests.support.databases import DATABASES, database_url
 
 T0 = 1_767_225_600.0
 PERIOD = 60
-#: more alarms than one statement of a round takes, so that the round takes several
+#: more alarms than one locking SELECT of a round names, so that the round takes several
 ALARMS = ROUND_BATCH + 500
 
 
