@@ -8,15 +8,24 @@ Aodh's figure runs ``aodh.evaluator.gnocchi.GnocchiResourceThresholdEvaluator``
 handed to it in-process by a stub in place of the Gnocchi client, so it
 measures evaluation logic alone. Both run in this one process.
 
+The transition storm (``--only transition_storm``, no aodh needed) is the round in
+which every one of 10,000 alarms changes state (each ``evaluation_periods`` 1 with
+an alarm and an ok action, its server's load crossing the threshold every period):
+the decisions, then the round's commit of 10,000 states, history rows and queued
+notifications, per alarm, on a SQLite file and on PostgreSQL (that of
+tests/support/databases.py, 127.0.0.1; skipped, saying so, when it does not answer).
+
 Run with ``tox -e bench -- bench_evaluator`` or, where aodh is installed,
-``python benchmarks/bench_evaluator.py``.
+``python benchmarks/bench_evaluator.py`` (``--only round|transition_storm``).
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import os
+import statistics
 import sys
+import tempfile
 import time
 import types
 
@@ -136,21 +145,107 @@ def bench_aodh(world: World, n_alarms: int, repeat: int) -> float:
     return t / n_alarms
 
 
+class Storm:
+    """n alarms whose servers' load crosses the threshold every period: each round,
+    every alarm changes state (alarm, ok, alarm ...) and queues one notification."""
+
+    def __init__(self, url: str, n: int) -> None:
+        self.n = n
+        self.clock = ManualClock(T0)
+        self.store = RollingStore(10, 3600, clock=self.clock, capacity=n)
+        self.rows = np.array([self.store.series_id("cpu_util", f"server-{i}", "p")
+                              for i in range(n)])
+        self.alarm_store = AlarmStore(url)
+        self.evaluator = Evaluator(self.store, self.alarm_store, clock=self.clock,
+                                   limits=Limits(alarms_per_project=n))
+        self.evaluator.define_many(
+            {"alarm_id": f"alarm-{i}", "name": f"cpu-high-{i}", "project_id": "p",
+             "alarm_actions": ["log://"], "ok_actions": ["log://"],
+             "threshold_rule": {"meter_name": "cpu_util", "statistic": "avg",
+                                "period": PERIOD, "evaluation_periods": 1, "threshold": 75,
+                                "comparison_operator": "gt",
+                                "query": [{"field": "resource_id", "op": "eq",
+                                           "value": f"server-{i}"}]}}
+            for i in range(n))
+        self.level = 30.0
+
+    def next_period(self) -> None:
+        """One period of samples on the other side of the threshold, then its close."""
+        start = self.clock()
+        for k in range(int(PERIOD / STEP)):
+            self.store.ingest_arrays(self.rows, np.full(self.n, start + k * STEP + 1.0),
+                                     np.full(self.n, self.level))
+        self.clock.set(start + PERIOD)
+        self.level = 90.0 if self.level == 30.0 else 30.0
+
+    def round_seconds(self, repeat: int) -> tuple[float, float]:
+        """Medians of the whole round and of its commit alone, every alarm moving."""
+        self.next_period()
+        self.evaluator.evaluate()  # the first round: insufficient data -> ok
+        commits: list[float] = []
+        commit_round = self.alarm_store.commit_round
+
+        def timed(*args, **kwargs) -> None:
+            started = time.perf_counter()
+            commit_round(*args, **kwargs)
+            commits.append(time.perf_counter() - started)
+
+        self.alarm_store.commit_round = timed
+
+        def one_round() -> None:
+            changes = self.evaluator.evaluate()
+            assert len(changes) == self.n and all(c["transition"] for c in changes)
+
+        try:
+            whole = median_seconds(one_round, repeat, setup=self.next_period)
+        finally:
+            del self.alarm_store.commit_round
+            self.alarm_store.close()
+        return whole, statistics.median(commits)
+
+
+def bench_transition_storm(n: int, repeat: int) -> None:
+    from tests.support.databases import ADMIN_URLS, answers, temporary_database
+
+    def one(url: str, name: str, what: str) -> None:
+        progress(f"transition storm: {n:,} alarms all changing state, on {what}")
+        whole, commit = Storm(url, n).round_seconds(repeat)
+        progress(f"  the round {whole * 1e3:.0f} ms, of which its commit {commit * 1e3:.0f} ms"
+                 f" ({commit / n * 1e6:.1f} us per alarm)")
+        result(name, whole / n * 1e6, "{:.1f}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        one(os.path.join(tmp, "alarms.sqlite"), "transition_storm_us_per_alarm", "SQLite")
+    if not answers(ADMIN_URLS["postgresql"]):
+        print(f"# PostgreSQL does not answer at {ADMIN_URLS['postgresql']}: "
+              "no transition_storm_us_per_alarm_postgresql", flush=True)
+        return
+    with temporary_database(ADMIN_URLS["postgresql"], "ha_bench_storm") as url:
+        one(url, "transition_storm_us_per_alarm_postgresql", "PostgreSQL")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alarms", type=int, default=100_000)
     parser.add_argument("--aodh-alarms", type=int, default=20_000,
                         help="alarms Aodh evaluates per run (its per-alarm time is constant)")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--storm-alarms", type=int, default=10_000,
+                        help="alarms of the transition storm, all changing state each round")
+    parser.add_argument("--only", choices=("round", "transition_storm"),
+                        help="run one case (the round beside Aodh's, or the storm)")
     args = parser.parse_args()
     started = time.perf_counter()
-    ours = bench_ours(args.alarms, args.repeat)
-    aodh_per_alarm = bench_aodh(bench_ours.world, min(args.aodh_alarms, args.alarms),
-                                max(3, args.repeat // 2))
+    if args.only in (None, "round"):
+        ours = bench_ours(args.alarms, args.repeat)
+        aodh_per_alarm = bench_aodh(bench_ours.world, min(args.aodh_alarms, args.alarms),
+                                    max(3, args.repeat // 2))
+        result("eval_round_100k_ms" if args.alarms == 100_000
+               else f"eval_round_{args.alarms}_ms", ours * 1e3)
+        ratio("evaluator_vs_aodh", aodh_per_alarm / (ours / args.alarms))
+    if args.only in (None, "transition_storm"):
+        bench_transition_storm(args.storm_alarms, max(3, args.repeat))
     progress(f"done in {time.perf_counter() - started:.0f} s")
-    result("eval_round_100k_ms" if args.alarms == 100_000 else f"eval_round_{args.alarms}_ms",
-           ours * 1e3)
-    ratio("evaluator_vs_aodh", aodh_per_alarm / (ours / args.alarms))
 
 
 if __name__ == "__main__":

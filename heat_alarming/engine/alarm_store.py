@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -37,9 +39,12 @@ _MIGRATION_LOCK = 0x4841_4C52  # advisory lock id for schema upgrades ("HALR")
 _MIGRATION_LOCK_NAME = "heat_alarming"  # its name's prefix for MySQL/MariaDB's GET_LOCK
 #: seconds an upgrade waits for another process's upgrade before it gives up
 MIGRATION_LOCK_TIMEOUT = 300.0
+#: alarm ids one locking SELECT of a round names at most (a round of more alarms takes
+#: several, in ascending id order, in its one transaction)
+ROUND_BATCH = 1000
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # one per transition: no __dict__ for the collector
 class HistoryEntry:
     """One recorded event of an alarm (a state transition, an action outcome)."""
 
@@ -54,7 +59,7 @@ class HistoryEntry:
     severity: str
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Notification:
     """An action to call for a transition, kept until it is delivered."""
 
@@ -271,24 +276,17 @@ class AlarmStore:
                 ids = sorted({a.alarm_id for a in changed} | {h.alarm_id for h in history}
                              | {n.alarm_id for n in notifications})
                 table = models.alarms
-                query = sa.select(table.c.alarm_id).where(table.c.alarm_id.in_(ids))
-                if connection.dialect.name != "sqlite":  # SQLite: one writer at a time
-                    query = query.with_for_update()
-                defined = set(connection.execute(query).scalars())
+                defined: set[str] = set()
+                for start in range(0, len(ids), ROUND_BATCH):  # ascending: one lock order
+                    query = sa.select(table.c.alarm_id).where(
+                        table.c.alarm_id.in_(ids[start:start + ROUND_BATCH]))
+                    if connection.dialect.name != "sqlite":  # SQLite: one writer at a time
+                        query = query.with_for_update()
+                    defined.update(connection.execute(query).scalars())
                 changed = [a for a in changed if a.alarm_id in defined]
                 history = [h for h in history if h.alarm_id in defined]
                 notifications = [n for n in notifications if n.alarm_id in defined]
-            for alarm in changed:
-                connection.execute(models.alarms.update().where(
-                    models.alarms.c.alarm_id == alarm.alarm_id).values(
-                    state=alarm.state, state_reason=alarm.state_reason,
-                    state_timestamp=alarm.state_timestamp, pending_state=alarm.pending_state,
-                    pending_since=alarm.pending_since, updated_at=now))
-            if history:
-                connection.execute(models.history.insert(), [_history_row(h) for h in history])
-            if notifications:
-                connection.execute(models.notifications.insert(),
-                                   [_notification_row(n) for n in notifications])
+            _write_round(connection, changed, history, notifications, now)
 
     def record(self, entries: Iterable[HistoryEntry]) -> None:
         """Add history entries outside a round (action outcomes, for example)."""
@@ -555,13 +553,153 @@ def _alarm_row(alarm: Alarm) -> dict:
             "updated_at": time.time()}
 
 
-def _history_row(entry: HistoryEntry) -> dict:
-    row = dataclasses.asdict(entry)
-    row["reason_data"] = json.dumps(entry.reason_data)
-    return row
+#: the columns of a history row and of a notification row, in the order of
+#: :func:`_history_values` and :func:`_notification_values`
+_HISTORY_COLUMNS = ("event_id", "alarm_id", "type", "timestamp", "previous", "current",
+                    "reason", "reason_data", "severity")
+_NOTIFICATION_COLUMNS = ("idempotency_key", "alarm_id", "action", "payload", "attempts",
+                         "next_attempt", "created", "last_error")
+#: the state columns a round writes (``updated_at`` besides), in the order of
+#: :func:`_state_values` after the alarm id
+_STATE_COLUMNS = ("state", "state_reason", "state_timestamp", "pending_state",
+                  "pending_since")
+
+
+def _history_values(h: HistoryEntry) -> tuple:
+    return (h.event_id, h.alarm_id, h.type, h.timestamp, h.previous, h.current, h.reason,
+            json.dumps(h.reason_data), h.severity)
+
+
+def _history_row(h: HistoryEntry) -> dict:
+    return dict(zip(_HISTORY_COLUMNS, _history_values(h)))
+
+
+def _notification_values(n: Notification) -> tuple:
+    return (n.idempotency_key, n.alarm_id, n.action, json.dumps(n.payload), n.attempts,
+            n.next_attempt, n.created, n.last_error)
 
 
 def _notification_row(n: Notification) -> dict:
-    return {"idempotency_key": n.idempotency_key, "alarm_id": n.alarm_id, "action": n.action,
-            "payload": json.dumps(n.payload), "attempts": n.attempts,
-            "next_attempt": n.next_attempt, "created": n.created, "last_error": n.last_error}
+    return dict(zip(_NOTIFICATION_COLUMNS, _notification_values(n)))
+
+
+def _state_values(a: Alarm) -> tuple:
+    return (a.alarm_id, a.state, a.state_reason, a.state_timestamp, a.pending_state,
+            a.pending_since)
+
+
+#: one alarm's new state: compiled once, executed with every changed alarm's row
+_STATE_UPDATE = models.alarms.update().where(
+    models.alarms.c.alarm_id == sa.bindparam("changed_alarm_id"))
+#: PostgreSQL: the round's new states are copied into a table of the transaction's
+#: own, then written by one UPDATE
+_PG_STATES = ("CREATE TEMPORARY TABLE ha_round_states (alarm_id varchar(64), "
+              "state varchar(32), state_reason text, state_timestamp double precision, "
+              "pending_state varchar(32), pending_since double precision) ON COMMIT DROP")
+_PG_STATE_UPDATE = (
+    "UPDATE ha_alarms AS a SET " + ", ".join(f"{c} = v.{c}" for c in _STATE_COLUMNS)
+    + ", updated_at = %s FROM ha_round_states AS v WHERE a.alarm_id = v.alarm_id")
+#: SQLite: one alarm's new state, run as an executemany
+_SQLITE_STATE_UPDATE = ("UPDATE ha_alarms SET " + ", ".join(f"{c} = ?" for c in _STATE_COLUMNS)
+                        + ", updated_at = ? WHERE alarm_id = ?")
+#: MySQL/MariaDB: as on PostgreSQL, a temporary table of the new states (its id in the
+#: collation of the ids it is joined with), filled by multi-row INSERTs
+_MYSQL_STATES = ("CREATE TEMPORARY TABLE ha_round_states (alarm_id varchar(64) "
+                 "CHARACTER SET utf8mb4 COLLATE {} PRIMARY KEY, state varchar(32), "
+                 "state_reason mediumtext, state_timestamp double, pending_state varchar(32), "
+                 "pending_since double)")
+_MYSQL_STATE_UPDATE = (
+    "UPDATE ha_alarms AS a JOIN ha_round_states AS v ON a.alarm_id = v.alarm_id SET "
+    + ", ".join(f"a.{c} = v.{c}" for c in _STATE_COLUMNS) + ", a.updated_at = %s")
+#: the backslash escapes of COPY's text format, and the characters that need one
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def _copy_field(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
+    return repr(value)  # an int or a float (nan, inf and -inf read back as such)
+
+
+def _copy(cursor, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+    """PostgreSQL (psycopg2): ``rows`` into ``table`` by one COPY, in its text format."""
+    text = "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(text))
+
+
+def _write_round(connection, changed: Sequence[Alarm], history: Sequence[HistoryEntry],
+                 notifications: Sequence[Notification], now: float) -> None:
+    """A round's states (rows that are gone stay gone), history and notifications, in
+    the caller's transaction, a few statements for the lot: on PostgreSQL (psycopg2)
+    by COPY, the states into a temporary table and then one UPDATE from it; on
+    MySQL/MariaDB likewise with multi-row INSERTs (PyMySQL's executemany); on SQLite
+    by one executemany of each statement; elsewhere by SQLAlchemy's executemany."""
+    dialect = connection.dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg2":
+        cursor = connection.connection.cursor()  # the transaction's own connection
+        try:
+            _copy_round(cursor, changed, history, notifications, now)
+        except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it (IntegrityError...)
+            statement = (cursor.query or b"").decode("utf-8", "replace")
+            raise sa.exc.DBAPIError.instance(statement, None, exc,
+                                             dialect.loaded_dbapi.Error,
+                                             dialect=dialect) from exc
+        finally:
+            cursor.close()
+        return
+    if dialect.name not in models.MYSQL and dialect.name != "sqlite":
+        if changed:
+            connection.execute(_STATE_UPDATE, [
+                dict(zip(("changed_alarm_id",) + _STATE_COLUMNS, _state_values(a)),
+                     updated_at=now) for a in changed])
+        if history:
+            connection.execute(models.history.insert(), [_history_row(h) for h in history])
+        if notifications:
+            connection.execute(models.notifications.insert(),
+                               [_notification_row(n) for n in notifications])
+        return
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    if changed and dialect.name in models.MYSQL:
+        # (a round that failed before its DROP left the table in this connection)
+        connection.exec_driver_sql("DROP TEMPORARY TABLE IF EXISTS ha_round_states")
+        connection.exec_driver_sql(_MYSQL_STATES.format(models.id_collation(dialect)))
+        connection.exec_driver_sql(
+            _insert("ha_round_states", ("alarm_id",) + _STATE_COLUMNS, mark),
+            [_state_values(a) for a in changed])
+        connection.exec_driver_sql(_MYSQL_STATE_UPDATE, (now,))
+        connection.exec_driver_sql("DROP TEMPORARY TABLE ha_round_states")
+    elif changed:
+        connection.exec_driver_sql(_SQLITE_STATE_UPDATE, [
+            _state_values(a)[1:] + (now, a.alarm_id) for a in changed])
+    if history:
+        connection.exec_driver_sql(_insert(models.history.name, _HISTORY_COLUMNS, mark),
+                                   [_history_values(h) for h in history])
+    if notifications:
+        connection.exec_driver_sql(
+            _insert(models.notifications.name, _NOTIFICATION_COLUMNS, mark),
+            [_notification_values(n) for n in notifications])
+
+
+def _copy_round(cursor, changed: Sequence[Alarm], history: Sequence[HistoryEntry],
+                notifications: Sequence[Notification], now: float) -> None:
+    """:func:`_write_round` on PostgreSQL with psycopg2's ``cursor``."""
+    if changed:
+        cursor.execute(_PG_STATES)
+        _copy(cursor, "ha_round_states", ("alarm_id",) + _STATE_COLUMNS,
+              map(_state_values, changed))
+        cursor.execute(_PG_STATE_UPDATE, (now,))
+        cursor.execute("DROP TABLE ha_round_states")
+    if history:
+        _copy(cursor, models.history.name, _HISTORY_COLUMNS, map(_history_values, history))
+    if notifications:
+        _copy(cursor, models.notifications.name, _NOTIFICATION_COLUMNS,
+              map(_notification_values, notifications))
+
+
+def _insert(table: str, columns: Sequence[str], mark: str) -> str:
+    """An INSERT of one row of ``columns``, with the driver's parameter ``mark``."""
+    return (f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join([mark] * len(columns))})")

@@ -66,6 +66,9 @@ LOG = logging.getLogger(__name__)
 #: seconds between full rounds; seconds a period's round waits after it closes; seconds
 #: history is kept (30 days)
 INTERVAL, PERIOD_CLOSE_DELAY, HISTORY_RETENTION = 60.0, 0.5, 30 * 86400
+#: transitions of one round logged at INFO, one line each; a round of more (a storm of
+#: thousands) logs the rest at DEBUG and then one INFO line counting them all
+LOGGED_TRANSITIONS = 100
 
 _CODE, _STATE = rules.CODE, rules.STATE
 
@@ -1082,6 +1085,8 @@ class _Round:
         #: alarms whose transition waits in the stabilisation window after this round
         #: (True) or no longer waits (False); the evaluator applies it once committed
         self.waiting: dict[str, bool] = {}
+        #: transitions by new state (logged one by one at INFO up to LOGGED_TRANSITIONS)
+        self.moved: Counter = Counter()
 
     def still(self, alarm: Alarm, state: str) -> None:
         self.proposed[alarm.alarm_id] = state
@@ -1155,8 +1160,10 @@ class _Round:
             self.history.append(HistoryEntry(event_id, alarm.alarm_id, STATE_TRANSITION,
                                              self.now, previous, state, reason, reason_data,
                                              alarm.severity))
-            LOG.info("Alarm %s (%s) transitioning to %s because %s", alarm.name,
-                     alarm.alarm_id, state, reason)
+            self.moved[state] += 1
+            LOG.log(logging.INFO if self.moved.total() <= LOGGED_TRANSITIONS else logging.DEBUG,
+                    "Alarm %s (%s) transitioning to %s because %s", alarm.name,
+                    alarm.alarm_id, state, reason)
         payload = {"alarm_id": alarm.alarm_id, "alarm_name": alarm.name,
                    "severity": alarm.severity, "previous": previous, "current": state,
                    "reason": reason, "reason_data": reason_data}
@@ -1191,6 +1198,11 @@ class _Round:
         self.alarm_store.commit_round(list(self.changed.values()), self.history,
                                       self.notifications if self.queues else [],
                                       defined_only=True)
+        if self.moved.total() > LOGGED_TRANSITIONS:
+            LOG.info("%d alarms changed state in this round (%s); the first %d are logged "
+                     "above, the others at DEBUG", self.moved.total(),
+                     ", ".join(f"{n} to {state}" for state, n in sorted(self.moved.items())),
+                     LOGGED_TRANSITIONS)
 
 
 # -- options: read by evaluator_from_conf, gathered in heat_alarming.opts ----------------

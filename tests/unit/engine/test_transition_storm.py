@@ -1,0 +1,126 @@
+"""A round in which many alarms change state writes all of it, in batches, on every
+alarm database (SQLite, PostgreSQL, MariaDB): every state, history row and queued
+notification, and nothing for an alarm deleted while the round ran."""
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from heat_alarming.engine import models
+from heat_alarming.engine.alarm import ALARM, OK, UNKNOWN, Alarm
+from heat_alarming.engine.alarm_store import (
+    ROUND_BATCH,
+    AlarmStore,
+    HistoryEntry,
+    Notification,
+)
+from heat_alarming.engine.evaluator import Evaluator, Limits
+from heat_alarming.metering import ManualClock, RollingStore
+from tests.support.databases import DATABASES, database_url
+
+T0 = 1_767_225_600.0
+PERIOD = 60
+#: more alarms than one locking SELECT of a round names, so that the round takes several
+ALARMS = ROUND_BATCH + 500
+
+
+@pytest.fixture(params=DATABASES)
+def alarm_store(request, tmp_path):
+    store = AlarmStore(database_url(request.param, tmp_path, request))
+    yield store
+    store.close()
+
+
+def storm(alarm_store: AlarmStore) -> tuple[Evaluator, RollingStore, ManualClock]:
+    """ALARMS alarms, each on its own server, in alarm above 75 after one period."""
+    clock = ManualClock(T0)
+    store = RollingStore(10, 3600, clock=clock, capacity=ALARMS)
+    evaluator = Evaluator(store, alarm_store, clock=clock,
+                          limits=Limits(alarms_per_project=ALARMS))
+    evaluator.define_many(
+        {"alarm_id": f"alarm-{i:04d}", "name": f"cpu-high-{i}", "project_id": "p",
+         "alarm_actions": ["log://"], "ok_actions": ["log://"],
+         "threshold_rule": {"meter_name": "cpu_util", "statistic": "avg", "period": PERIOD,
+                            "evaluation_periods": 1, "threshold": 75,
+                            "comparison_operator": "gt",
+                            "query": [{"field": "resource_id", "op": "eq",
+                                       "value": f"server-{i}"}]}}
+        for i in range(ALARMS))
+    return evaluator, store, clock
+
+
+def one_period(store: RollingStore, clock: ManualClock, level: float) -> None:
+    rows = np.array([store.series_id("cpu_util", f"server-{i}", "p") for i in range(ALARMS)])
+    start = clock()
+    for k in range(6):
+        store.ingest_arrays(rows, np.full(ALARMS, start + k * 10 + 1.0), np.full(ALARMS, level))
+    clock.set(start + PERIOD + 0.5)
+
+
+def stored(alarm_store: AlarmStore):
+    with alarm_store.engine.connect() as connection:
+        states = dict(connection.execute(sa.select(
+            models.alarms.c.alarm_id, models.alarms.c.state)).all())
+        history = connection.execute(sa.select(
+            models.history.c.alarm_id, models.history.c.previous,
+            models.history.c.current)).all()
+        notes = connection.execute(sa.select(
+            models.notifications.c.alarm_id, models.notifications.c.action)).all()
+    return states, history, notes
+
+
+def test_a_round_where_every_alarm_changes_state_writes_every_state_history_and_action(
+        alarm_store):
+    evaluator, store, clock = storm(alarm_store)
+    one_period(store, clock, 90.0)
+    assert len(evaluator.evaluate()) == ALARMS
+    one_period(store, clock, 30.0)
+    assert len(evaluator.evaluate()) == ALARMS
+    states, history, notes = stored(alarm_store)
+    ids = {f"alarm-{i:04d}" for i in range(ALARMS)}
+    assert states == dict.fromkeys(ids, OK)
+    assert sorted(history) == sorted([(i, UNKNOWN, ALARM) for i in ids]
+                                     + [(i, ALARM, OK) for i in ids])
+    assert sorted(notes) == sorted([(i, "log://") for i in ids] * 2)
+    # what is read back is what the evaluator holds
+    assert {a.alarm_id: a.state_reason for a in alarm_store.load_alarms()} == {
+        a.alarm_id: a.state_reason for a in evaluator.alarms()}
+
+
+def test_an_alarm_deleted_while_the_round_ran_gets_nothing_written(alarm_store):
+    evaluator, store, clock = storm(alarm_store)
+    commit_round = alarm_store.commit_round
+
+    def deleted_first(*args, **kwargs):  # a stack delete, between decisions and commit
+        assert alarm_store.delete_alarm("alarm-0007")
+        commit_round(*args, **kwargs)
+
+    alarm_store.commit_round = deleted_first
+    one_period(store, clock, 90.0)
+    assert len(evaluator.evaluate()) == ALARMS  # decided for all, written for the others
+    states, history, notes = stored(alarm_store)
+    assert "alarm-0007" not in states, "the deleted alarm's row is not written again"
+    assert len(states) == ALARMS - 1 and set(states.values()) == {ALARM}
+    assert "alarm-0007" not in {h[0] for h in history} | {n[0] for n in notes}
+    assert len(history) == len(notes) == ALARMS - 1
+
+
+def test_reasons_and_payloads_with_tabs_newlines_and_backslashes_read_back_exactly(
+        alarm_store):
+    text = "tab\there\nnew line\r\\N and a backslash \\ 'quoted' \"too\" é"
+    alarm = Alarm.from_dict({"alarm_id": "a1", "name": "a1", "project_id": "p1",
+                             "threshold_rule": {"meter_name": "cpu_util", "threshold": 50}})
+    alarm_store.save_alarm(alarm)
+    alarm.state, alarm.state_reason, alarm.state_timestamp = ALARM, text, T0 + 0.123456
+    alarm.pending_state, alarm.pending_since = None, None
+    alarm_store.commit_round(
+        [alarm], [HistoryEntry("e1", "a1", "state transition", T0, OK, ALARM, text,
+                               {"why": text}, "low")],
+        [Notification("e1", "a1", "log://", {"reason": text}, T0, T0)], defined_only=True)
+    again = alarm_store.load_alarm("a1")
+    assert (again.state, again.state_reason, again.state_timestamp) == (ALARM, text,
+                                                                       T0 + 0.123456)
+    assert (again.pending_state, again.pending_since) == (None, None)
+    (entry,) = alarm_store.history("a1")
+    assert (entry.reason, entry.reason_data) == (text, {"why": text})
+    (note,) = alarm_store.due_notifications(T0)
+    assert (note.payload, note.attempts, note.last_error) == ({"reason": text}, 0, None)
