@@ -1,12 +1,12 @@
 """The Aodh + Heat defaults model: a scenario's alarms rewritten with Aodh's semantics."""
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 
 import numpy as np
 
-from heat_alarming.backtest import aodh
+from heat_alarming.backtest import aodh, template
+from heat_alarming.backtest.group import GroupSpec, PolicySpec
 from heat_alarming.engine.alarm import Alarm
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -86,19 +86,9 @@ def test_aodh_gnocchi_and_prometheus_rules_are_aodh_s_own_and_left_alone():
     assert aodh.aodh_definition(prometheus)["prometheus_rule"] == prometheus["prometheus_rule"]
 
 
-@dataclasses.dataclass(frozen=True)
-class StandIn:
-    """The fields of bt-core's Scenario that the transformation touches or keeps."""
-
-    group: object
-    policies: dict
-    alarms: dict
-    meter: str = "cpu_util"
-
-
 def test_a_scenario_keeps_its_group_and_heat_policies_and_gets_aodh_alarms():
-    group, policies = object(), {"scale_up": object()}
-    scenario = StandIn(group=group, policies=policies, alarms={"cpu_alarm_high": HIGH})
+    group, policies = GroupSpec(1, 4, 1), {"scale_up": PolicySpec("scale_up")}
+    scenario = template.Scenario(group, policies, {"cpu_alarm_high": HIGH}, "cpu_util", {})
     out = aodh.aodh_scenario(scenario)
     assert out.group is group and out.policies is policies
     assert out.alarms == {"cpu_alarm_high": aodh.aodh_definition(HIGH)}

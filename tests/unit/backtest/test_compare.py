@@ -7,26 +7,19 @@ import pathlib
 import numpy as np
 import pytest
 
-from heat_alarming.backtest import compare
+from heat_alarming.backtest import compare, template
+from heat_alarming.backtest.group import GroupSpec, PolicySpec
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
-@dataclasses.dataclass(frozen=True)
-class Policy:
-    name: str
-    target_value: float | None = None
+def Scenario(group, policies, alarms, meter="cpu_util"):  # noqa: N802 (a factory)
+    """A scenario of the given parts (the group is the compare's business only)."""
+    return template.Scenario(group or GroupSpec(1, 4, 1), policies, alarms, meter, {})
 
 
-@dataclasses.dataclass(frozen=True)
-class Scenario:
-    """The fields of bt-core's Scenario that compare reads."""
-
-    group: object
-    policies: dict
-    alarms: dict
-    meter: str = "cpu_util"
-    metadata: dict = dataclasses.field(default_factory=dict)
+def Policy(name, target_value=None):  # noqa: N802 (a factory)
+    return PolicySpec(name, target_value=target_value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +89,6 @@ def test_without_an_slo_the_violation_column_is_a_dash():
 
 
 def test_the_three_models_each_give_a_row_on_the_step_trace():
-    from heat_alarming.backtest import template
     from heat_alarming.backtest import trace as trace_mod
     trace = trace_mod.read_trace(ROOT / "benchmarks" / "traces" / "step.csv")
     scenario = template.read_template(

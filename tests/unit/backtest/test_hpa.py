@@ -1,25 +1,16 @@
 """The Kubernetes HPA v2 model, on loads whose answers are worked out by hand."""
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from heat_alarming.backtest import hpa
+from heat_alarming.backtest.group import GroupSpec as Group
 from heat_alarming.backtest.report import parse_slo, summarize
 
 MINUTE = 60.0
 
 
-@dataclasses.dataclass(frozen=True)
-class Group:
-    """The fields of bt-core's GroupSpec the model reads."""
-
-    min_size: int
-    max_size: int
-    desired_capacity: int
-    resize_seconds: float = 0.0
 
 
 def step_load(low: float = 30.0, high: float = 250.0) -> tuple[np.ndarray, np.ndarray]:
