@@ -127,12 +127,15 @@ class JournalTail:
         self.project_id = project_id
         self.after = after  # the last batch read
         self.held = held  # batches above ``after`` the store holds already
-        self._seen = np.empty(0, dtype=np.uint64)
+        # the message ids taken, sorted, with their samples' times: a message journalled
+        # twice counts once; ids whose samples left the window are dropped, so these
+        # hold no more than the store's window of the project's samples
+        self._ids = np.empty(0, dtype=np.uint64)
+        self._stamps = np.empty(0, dtype=np.float64)
 
     def take(self, at: float) -> dict:
         """Ingest the batches not read yet, their samples in the store's window at ``at``
         (one stamped later is left: it had not come yet); ``{"batches", "samples"}``."""
-        import numpy as np
 
         oldest = at - self.store.retention
         batches = samples = 0
@@ -145,15 +148,40 @@ class JournalTail:
                     continue
                 keep = (rows.timestamps >= oldest) & (rows.timestamps <= at)
                 if rows.ids is not None:  # 0: a sample without a message id
-                    keep &= (rows.ids == 0) | ~np.isin(rows.ids, self._seen)
-                    self._seen = np.union1d(self._seen, rows.ids[keep & (rows.ids != 0)])
+                    keep &= (rows.ids == 0) | ~self._taken(rows.ids)
+                    self._remember(rows.ids[keep & (rows.ids != 0)],
+                                   rows.timestamps[keep & (rows.ids != 0)])
                 if not keep.any():
                     continue
                 taken = self.store.ingest_batch(rows if keep.all() else rows.take(keep))
                 batches += 1
                 samples += taken.accepted
             if len(page) < JOURNAL_PAGE:
+                live = self._stamps >= oldest
+                if not live.all():
+                    self._ids, self._stamps = self._ids[live], self._stamps[live]
                 return {"batches": batches, "samples": samples}
+
+    def _taken(self, ids):
+        """Which of ``ids`` were taken already (a search in the sorted ids: no pass
+        over all of them per batch)."""
+        import numpy as np
+
+        if not self._ids.size:
+            return np.zeros(ids.shape, dtype=bool)
+        at = np.minimum(np.searchsorted(self._ids, ids), self._ids.size - 1)
+        return self._ids[at] == ids
+
+    def _remember(self, ids, stamps) -> None:
+        import numpy as np
+
+        if not ids.size:
+            return
+        order = np.argsort(ids, kind="stable")
+        ids, stamps = ids[order], stamps[order]
+        at = np.searchsorted(self._ids, ids)
+        self._ids, self._stamps = np.insert(self._ids, at, ids), np.insert(self._stamps, at,
+                                                                           stamps)
 
 
 #: seconds an explanation of another worker's alarm is answered again without looking
@@ -161,6 +189,21 @@ class JournalTail:
 REFRESH_SECONDS = 5.0
 #: projects whose samples from the journal are kept at once (the least recently asked go)
 KEPT_PROJECTS = 8
+#: seconds between two reads of a project's whole journal (its samples dropped from what
+#: is kept meanwhile, or being read by another question)
+REBUILD_SECONDS = 30.0
+
+
+class ExplainLater(Exception):
+    """The project's journal was read whole too lately to read it again; ``seconds``
+    until it may be."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"this worker read the project's samples from the journal "
+                         f"{REBUILD_SECONDS - seconds:.0f} s ago and keeps those of the "
+                         f"{KEPT_PROJECTS} projects asked last; ask again in "
+                         f"{max(seconds, 1):.0f} s")
 
 
 class _Kept:
@@ -213,6 +256,7 @@ class JournalExplainer:
         self.projects = int(projects)
         self._lock = threading.Lock()
         self._kept: collections.OrderedDict[str, _Kept] = collections.OrderedDict()
+        self._rebuilt_at: dict[str, float] = {}  # the projects read whole lately
         self._counts = collections.Counter()
 
     def explain(self, alarm_id: str, project_id: str) -> dict:
@@ -226,6 +270,7 @@ class JournalExplainer:
         with entry.lock:
             now = self.clock()
             if entry.at is None:
+                self._may_rebuild(project_id, now)
                 self._build(entry, project_id, now)
                 done = "rebuilds"
             elif now - entry.at >= self.refresh or self._moved(entry.evaluator, alarm_id):
@@ -239,8 +284,22 @@ class JournalExplainer:
             with self._lock:
                 self._counts[done] += 1
             explanation = entry.evaluator.explain(alarm_id, now=entry.at)
-        explanation["samples_at"] = entry.at
+            explanation["samples_at"] = entry.at
         return explanation
+
+    def _may_rebuild(self, project_id: str, now: float) -> None:
+        """Take the project's one whole read of :data:`REBUILD_SECONDS`, or raise
+        :class:`ExplainLater` (its samples were dropped from what is kept soon after a
+        read, by more projects asking than are kept, or another question reads them)."""
+        with self._lock:
+            for project, at in list(self._rebuilt_at.items()):
+                if now - at >= REBUILD_SECONDS:
+                    del self._rebuilt_at[project]
+            last = self._rebuilt_at.get(project_id)
+            if last is not None:
+                self._counts["refused"] += 1
+                raise ExplainLater(REBUILD_SECONDS - (now - last))
+            self._rebuilt_at[project_id] = now
 
     def _moved(self, evaluator, alarm_id: str) -> bool:
         """Whether the alarm is new or its owner committed another state since the kept
@@ -270,7 +329,8 @@ class JournalExplainer:
         with self._lock:
             return {"rebuilds": self._counts["rebuilds"],
                     "refreshes": self._counts["refreshes"],
-                    "reused": self._counts["reused"], "projects": len(self._kept)}
+                    "reused": self._counts["reused"], "refused": self._counts["refused"],
+                    "projects": len(self._kept)}
 
 
 _STATE_FIELDS = ("state", "state_reason", "state_timestamp", "pending_state")

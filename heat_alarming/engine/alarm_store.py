@@ -426,7 +426,7 @@ class AlarmStore:
         with self._lock, self.engine.begin() as connection:
             connection.execute(models.notifications.update().where(
                 models.notifications.c.id == notification_id).values(
-                attempts=attempts, next_attempt=next_attempt, last_error=error[:2000]))
+                attempts=attempts, next_attempt=next_attempt, last_error=storable(error[:2000])))
 
 
 class UnknownMarker(LookupError):
@@ -545,10 +545,26 @@ def _alarm_from_row(row) -> Alarm:
     return Alarm.from_dict(data, checked=False)
 
 
+#: the C0 controls no database should be handed (tab, LF and CR are kept), for str.translate
+_CONTROLS = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
+
+
+def storable(text: str | None) -> str | None:
+    """``text`` as every alarm database stores it: without NUL and the other C0 controls
+    (tab, LF and CR kept) and with each lone surrogate as ``?``. Reasons carry words from
+    outside (a Prometheus error, a webhook's answer); PostgreSQL refuses NUL and no driver
+    encodes a surrogate, and one such reason would fail the whole round's transaction,
+    every project's alarms with it."""
+    if text is None or (text.isascii() and text.isprintable()):
+        return text
+    return text.translate(_CONTROLS).encode("utf-8", "replace").decode("utf-8")
+
+
 def _alarm_row(alarm: Alarm) -> dict:
     return {"project_id": alarm.project_id, "name": alarm.name,
             "definition": json.dumps(alarm.definition()), "state": alarm.state,
-            "state_reason": alarm.state_reason, "state_timestamp": alarm.state_timestamp,
+            "state_reason": storable(alarm.state_reason),
+            "state_timestamp": alarm.state_timestamp,
             "pending_state": alarm.pending_state, "pending_since": alarm.pending_since,
             "updated_at": time.time()}
 
@@ -566,8 +582,8 @@ _STATE_COLUMNS = ("state", "state_reason", "state_timestamp", "pending_state",
 
 
 def _history_values(h: HistoryEntry) -> tuple:
-    return (h.event_id, h.alarm_id, h.type, h.timestamp, h.previous, h.current, h.reason,
-            json.dumps(h.reason_data), h.severity)
+    return (h.event_id, h.alarm_id, h.type, h.timestamp, h.previous, h.current,
+            storable(h.reason), json.dumps(h.reason_data), h.severity)
 
 
 def _history_row(h: HistoryEntry) -> dict:
@@ -576,7 +592,7 @@ def _history_row(h: HistoryEntry) -> dict:
 
 def _notification_values(n: Notification) -> tuple:
     return (n.idempotency_key, n.alarm_id, n.action, json.dumps(n.payload), n.attempts,
-            n.next_attempt, n.created, n.last_error)
+            n.next_attempt, n.created, storable(n.last_error))
 
 
 def _notification_row(n: Notification) -> dict:
@@ -584,8 +600,8 @@ def _notification_row(n: Notification) -> dict:
 
 
 def _state_values(a: Alarm) -> tuple:
-    return (a.alarm_id, a.state, a.state_reason, a.state_timestamp, a.pending_state,
-            a.pending_since)
+    return (a.alarm_id, a.state, storable(a.state_reason), a.state_timestamp,
+            a.pending_state, a.pending_since)
 
 
 #: one alarm's new state: compiled once, executed with every changed alarm's row

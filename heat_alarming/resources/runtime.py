@@ -129,12 +129,15 @@ class Runtime:
         alarm = evaluator.get(alarm_id)
         if alarm_id in evaluator.evaluated_ids():
             return evaluator.explain(alarm_id)
+        from heat_alarming.explain_store import ExplainLater, JournalExplainer
         with self._explainer_lock:
             if self._explainer is None:
-                from heat_alarming.explain_store import JournalExplainer
                 self._explainer = JournalExplainer(evaluator.alarm_store, self.conf,
                                                    evaluator.clock)
-        return self._explainer.explain(alarm_id, alarm.project_id)
+        try:
+            return self._explainer.explain(alarm_id, alarm.project_id)
+        except ExplainLater as exc:  # as a value: Heat would make an exception None
+            return {"error": str(exc)}
 
     # -- the worker's ------------------------------------------------------------
     def push_samples(self, project_id: str, samples: list[Sample]) -> int:

@@ -14,7 +14,12 @@ from heat_alarming import opts
 from heat_alarming.engine import AlarmStore, Evaluator
 from heat_alarming.engine.alarm import AlarmError
 from heat_alarming.engine.worker import Worker
-from heat_alarming.explain_store import REFRESH_SECONDS, JournalExplainer
+from heat_alarming.explain_store import (
+    REBUILD_SECONDS,
+    REFRESH_SECONDS,
+    ExplainLater,
+    JournalExplainer,
+)
 from heat_alarming.metering import ManualClock, RollingStore, Sample
 from tests.support.alarm_worlds import PERIOD, T0, threshold_alarm
 
@@ -72,7 +77,8 @@ def test_a_project_asking_again_and_again_is_answered_from_one_rebuild(owner, co
     owner.clock.set(T0 + PERIOD + 1)
     other = explainer(owner, conf)
     answers = [other.explain(alarm.alarm_id, "p1") for _ in range(50)]
-    assert other.stats() == {"rebuilds": 1, "refreshes": 0, "reused": 49, "projects": 1}
+    assert other.stats() == {"rebuilds": 1, "refreshes": 0, "reused": 49, "refused": 0,
+                             "projects": 1}
     assert all(a == answers[0] for a in answers)
     assert answers[0]["samples_at"] == T0 + PERIOD + 1
     assert values(answers[0])[-1] == pytest.approx(70.0)
@@ -89,7 +95,8 @@ def test_after_the_refresh_window_only_the_new_batches_are_read(owner, conf):
     assert other.explain(alarm.alarm_id, "p1") == first
     owner.clock.set(T0 + 2 * PERIOD + 1)
     again = other.explain(alarm.alarm_id, "p1")
-    assert other.stats() == {"rebuilds": 1, "refreshes": 1, "reused": 1, "projects": 1}
+    assert other.stats() == {"rebuilds": 1, "refreshes": 1, "reused": 1, "refused": 0,
+                             "projects": 1}
     assert again["samples_at"] == T0 + 2 * PERIOD + 1
     assert values(again)[-2:] == [pytest.approx(70.0), pytest.approx(20.0)]
     assert [p["samples"] for p in again["periods"]][-2:] == [6, 6]  # each sample once
@@ -146,8 +153,34 @@ def test_only_the_most_recently_asked_projects_are_kept(owner, conf):
         other.explain(alarm.alarm_id, alarm.project_id)
     assert other.stats()["projects"] == 2
     other.explain(alarms[-1].alarm_id, alarms[-1].project_id)  # kept: reused
-    other.explain(alarms[0].alarm_id, alarms[0].project_id)  # dropped: rebuilt
-    assert (other.stats()["rebuilds"], other.stats()["reused"]) == (6, 1)
+    assert (other.stats()["rebuilds"], other.stats()["reused"]) == (5, 1)
+
+
+def test_a_project_pushed_out_is_read_whole_again_only_after_the_rebuild_interval(
+        owner, conf):
+    # more projects asking in turn than are kept cannot make every question a whole read
+    alarms = [owner.define(f"p{i}", "high") for i in range(3)]
+    owner.clock.set(T0 + PERIOD + 1)
+    other = explainer(owner, conf, projects=2)
+    for alarm in alarms:
+        other.explain(alarm.alarm_id, alarm.project_id)  # p0 is pushed out by p2
+    with pytest.raises(ExplainLater, match=r"ask again in 30 s"):
+        other.explain(alarms[0].alarm_id, "p0")
+    owner.clock.advance(REBUILD_SECONDS)
+    assert other.explain(alarms[0].alarm_id, "p0")["alarm_id"] == alarms[0].alarm_id
+    assert (other.stats()["rebuilds"], other.stats()["refused"]) == (4, 1)
+
+
+def test_a_message_journalled_twice_counts_once(owner, conf):
+    alarm = owner.define("p1", "high")
+    again = [Sample("cpu_util", 70.0, "vm", project_id="p1", timestamp=T0 + 5.0 + 10 * i)
+             for i in range(6)]
+    ids = [f"message-{i}" for i in range(6)]
+    owner.worker.push_samples("p1", again, message_ids=ids)
+    owner.worker.push_samples("p1", again, message_ids=ids)  # a redelivery: journalled again
+    owner.clock.set(T0 + PERIOD + 1)
+    explained = explainer(owner, conf).explain(alarm.alarm_id, "p1")
+    assert explained["periods"][-1]["samples"] == 6
 
 
 def test_questions_asked_together_share_the_one_rebuild(owner, conf):

@@ -124,3 +124,31 @@ def test_reasons_and_payloads_with_tabs_newlines_and_backslashes_read_back_exact
     assert (entry.reason, entry.reason_data) == (text, {"why": text})
     (note,) = alarm_store.due_notifications(T0)
     assert (note.payload, note.attempts, note.last_error) == ({"reason": text}, 0, None)
+
+
+def test_a_reason_with_nul_or_a_lone_surrogate_is_stored_cleaned_with_the_round(
+        alarm_store):
+    # words from outside (a Prometheus error, a webhook's answer) may carry either;
+    # PostgreSQL refuses NUL, no driver encodes a surrogate: the round must commit still
+    hostile = "bad\x00 answer \ud800 from \x1b[31m outside\tkept\n"
+    alarms = [Alarm.from_dict({"alarm_id": f"a{i}", "name": f"a{i}", "project_id": f"p{i}",
+                               "threshold_rule": {"meter_name": "cpu_util", "threshold": 50}})
+              for i in (1, 2)]
+    for alarm in alarms:
+        alarm_store.save_alarm(alarm)
+        alarm.state, alarm.state_timestamp = ALARM, T0
+    alarms[0].state_reason, alarms[1].state_reason = hostile, "fine"
+    alarm_store.commit_round(
+        alarms, [HistoryEntry("e1", "a1", "state transition", T0, OK, ALARM, hostile,
+                              {"why": hostile}, "low")],
+        [Notification("e1", "a1", "log://", {"reason": hostile}, T0, T0)], defined_only=True)
+    cleaned = "bad answer ? from [31m outside\tkept\n"
+    assert alarm_store.load_alarm("a1").state_reason == cleaned
+    assert alarm_store.load_alarm("a2").state_reason == "fine"  # the other project's too
+    (entry,) = alarm_store.history("a1")
+    assert entry.reason == cleaned and entry.reason_data == {"why": hostile}
+    (note,) = alarm_store.due_notifications(T0)
+    assert note.payload == {"reason": hostile}  # JSON keeps it, escaped
+    alarm_store.notification_retry(note.id, 1, T0, hostile)
+    (again,) = alarm_store.due_notifications(T0)
+    assert again.last_error == cleaned
