@@ -69,6 +69,9 @@ INTERVAL, PERIOD_CLOSE_DELAY, HISTORY_RETENTION = 60.0, 0.5, 30 * 86400
 #: transitions of one round logged at INFO, one line each; a round of more (a storm of
 #: thousands) logs the rest at DEBUG and then one INFO line counting them all
 LOGGED_TRANSITIONS = 100
+#: alarms a round gives their first reason (:meth:`Evaluator._first_reason`, which looks
+#: for the nearest series); thousands defined at once get theirs over the next rounds
+FIRST_REASONS = 1000
 
 _CODE, _STATE = rules.CODE, rules.STATE
 
@@ -90,13 +93,13 @@ def _visible(known: Mapping[str, Alarm], alarm_id: str, project: str | None) -> 
     return alarm if alarm is not None and alarm.project_id == project else None
 
 
-def _own_window(window: Window, column: int, look_back: int):
-    """One rule's part of its group's window: its column, and only its own look-back
+def _own_window(window: Window, look_back: int):
+    """One rule's window (:meth:`ThresholdGroup.column_window`) cut to its own look-back
     periods (the group reads as far back as its longest rule). Decided alone, the rule
     gets the verdicts it got in the group (:meth:`rules.ThresholdSpec.column`)."""
     skip = max(0, window.counts.shape[0] - look_back)
-    counts = window.counts[skip:, column:column + 1]
-    values = {k: v[skip:, column:column + 1] for k, v in window.values.items()}
+    counts = window.counts[skip:]
+    values = {k: v[skip:] for k, v in window.values.items()}
     return Window(window.first + skip, counts, values), counts, values
 
 
@@ -474,7 +477,8 @@ class Evaluator:
         rule, store = alarm.rule, self.store
         group = self._groups.get(rule.period)
         column = group.column_of.get(alarm.alarm_id) if group is not None else None
-        window = group.group.last_window if group is not None else None
+        window = group.group.column_window(column) \
+            if group is not None and column is not None else None
         failed = group.failed.get(column) if column is not None else None
         if column is None or window is None or group.evaluated_at is None:
             one = ThresholdGroup(rule.period, [rule], [alarm.project_id])
@@ -483,7 +487,7 @@ class Evaluator:
             counts, values = window.counts, window.values
         else:
             spec, evaluated_at = group.group.spec.column(column), group.evaluated_at
-            window, counts, values = _own_window(window, column, rule.look_back)
+            window, counts, values = _own_window(window, rule.look_back)
         verdicts, facts = rules.threshold_verdicts(spec, counts, values, detail=True)
         selector = rule.selector()
         selection = store.select_many([(rule.meter_name, selector, alarm.project_id)])
@@ -914,9 +918,11 @@ class Evaluator:
             g.state[j] = _CODE[alarm.state]
         if isinstance(g, _Group) and g.unjudged.any():
             first = g.unjudged & active & ~touch & (verdict == V_UNKNOWN)
-            for j in np.flatnonzero(first):
+            later = np.flatnonzero(first)[FIRST_REASONS:]  # the next rounds say theirs
+            for j in np.flatnonzero(first)[:FIRST_REASONS]:
                 round_.isolated(self._first_reason, g.top_alarms[j], g, v, int(g.top[j]))
             g.unjudged &= ~active
+            g.unjudged[later] = True
 
     def _threshold_alarm(self, alarm: Alarm, state: str, g: _Group | _PromQLGroup,
                          v: Verdicts, column: int, round_: _Round) -> None:
@@ -953,9 +959,10 @@ class Evaluator:
             series = self.store.explain_selection(rule.meter_name, rule.selector(),
                                                   alarm.project_id)
         periods: list[dict] = []
-        window = g.group.last_window
-        if verdict["verdict"] == "insufficient data" and window is not None:
-            window, counts, values = _own_window(window, column, rule.look_back)
+        window = g.group.column_window(column) \
+            if verdict["verdict"] == "insufficient data" else None
+        if window is not None:
+            window, counts, values = _own_window(window, rule.look_back)
             _, facts = rules.threshold_verdicts(g.group.spec.column(column), counts,
                                                 values, detail=True)
             periods = explain_mod.period_facts(window.first, rule.period, facts, counts,

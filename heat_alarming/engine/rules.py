@@ -92,7 +92,6 @@ class ThresholdSpec:
     """The rules of one period as arrays: what :func:`threshold_verdicts` reads."""
 
     def __init__(self, rules: Sequence[ThresholdRule]) -> None:
-        n_rules = len(rules)
         self.threshold = np.array([r.threshold for r in rules], dtype=np.float64)
         self.op = np.array([OPERATORS.index(r.comparison_operator) for r in rules],
                            dtype=np.int8)
@@ -101,31 +100,45 @@ class ThresholdSpec:
         self.missing = np.array([_MISSING[r.missing_data] for r in rules], dtype=np.int8)
         self.outliers = np.array([r.exclude_outliers for r in rules], dtype=bool)
         self.window = np.array([r.look_back for r in rules], dtype=np.int64)
-        self.max_window = int(self.window.max()) if n_rules else 0
+        self.max_window = int(self.window.max()) if len(rules) else 0
         self.statistics = sorted({r.statistic for r in rules})
         self.stat_index = np.array([self.statistics.index(r.statistic) for r in rules],
                                    dtype=np.int64)
-        self.ops_used = [(code, COMPARE[name], self.op == code)
-                         for code, name in enumerate(OPERATORS) if (self.op == code).any()]
+        self._derive()
+
+    _PER_RULE = ("threshold", "op", "n", "m", "missing", "outliers", "window", "stat_index")
+
+    def _derive(self) -> None:
+        """What follows from the per-rule arrays."""
+        self.ops_used = [(code, COMPARE[OPERATORS[code]], self.op == code)
+                         for code in np.unique(self.op).tolist()]
         self.any_fill = bool((self.missing >= _MISSING["breaching"]).any())
         self.any_m = bool((self.m > 0).any())
+        # for settled_verdicts: the rules it may decide, and per period back from the
+        # newest which rules judge it (None: all of them)
+        self.plain = ~self.outliers & (self.missing < _MISSING["breaching"])
+        self.longest_n = int(self.n.max()) if self.n.size else 0
+        shortest = int(self.n.min()) if self.n.size else 0
+        self.needs_period = [None if back < shortest else self.n > back
+                             for back in range(self.longest_n)]
 
     def __len__(self) -> int:
         return len(self.threshold)
 
+    def subset(self, columns: np.ndarray | Sequence[int]) -> ThresholdSpec:
+        """The spec of rules ``columns`` alone, reading the group's statistics and
+        window (so it decides them as the group does)."""
+        part = object.__new__(ThresholdSpec)
+        for name in self._PER_RULE:
+            setattr(part, name, getattr(self, name)[columns])
+        part.statistics = self.statistics
+        part.max_window = self.max_window
+        part._derive()
+        return part
+
     def column(self, index: int) -> ThresholdSpec:
         """The spec of rule ``index`` alone (an explanation re-decides one rule)."""
-        one = object.__new__(ThresholdSpec)
-        for name in ("threshold", "op", "n", "m", "missing", "outliers", "window",
-                     "stat_index"):
-            setattr(one, name, getattr(self, name)[index:index + 1])
-        one.statistics = self.statistics
-        one.max_window = self.max_window
-        one.ops_used = [(code, compare, columns[index:index + 1])
-                        for code, compare, columns in self.ops_used if columns[index]]
-        one.any_fill = bool(one.missing[0] >= _MISSING["breaching"])
-        one.any_m = bool(one.m[0] > 0)
-        return one
+        return self.subset(np.array([index]))
 
 
 def threshold_verdicts(spec: ThresholdSpec, counts: np.ndarray,
@@ -138,27 +151,16 @@ def threshold_verdicts(spec: ThresholdSpec, counts: np.ndarray,
     """
     n_periods, n_rules = counts.shape
     rules = np.arange(n_rules)
-    if len(spec.statistics) == 1:
-        value = values[spec.statistics[0]]
-    else:
-        stacked = np.stack([values[s] for s in spec.statistics])
-        value = stacked[spec.stat_index, :, rules].T
+    value = datapoint_values(spec, values)
     in_window = _window_mask(spec, n_periods)
-    present = (counts > 0) & ~np.isnan(value)
+    present = has_data(counts, value)
     if in_window is not None:
         present &= in_window
     outlier = np.zeros_like(present)
     if spec.outliers.any():
         outlier = _outliers(spec, counts, present)
         present &= ~outlier
-
-    with np.errstate(invalid="ignore"):
-        if len(spec.ops_used) == 1:
-            breach = spec.ops_used[0][1](value, spec.threshold)
-        else:
-            breach = np.zeros(value.shape, dtype=bool)
-            for _, compare, columns in spec.ops_used:
-                breach[:, columns] = compare(value[:, columns], spec.threshold[columns])
+    breach = breaches(spec, value)
 
     # walk back from the newest period: the newest N present periods are judged
     selected = np.empty_like(present)
@@ -199,6 +201,65 @@ def threshold_verdicts(spec: ThresholdSpec, counts: np.ndarray,
     if not detail:
         return verdicts
     return verdicts, PeriodFacts(value, present, outlier, selected, breach)
+
+
+def datapoint_values(spec: ThresholdSpec, values: dict[str, np.ndarray]) -> np.ndarray:
+    """Each rule's own statistic out of a group's, shape (periods, rules)."""
+    if len(spec.statistics) == 1:
+        return values[spec.statistics[0]]
+    stacked = np.stack([values[s] for s in spec.statistics])
+    return stacked[spec.stat_index, :, np.arange(len(spec))].T
+
+
+def has_data(counts: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Periods that are datapoints: samples, and a value (a std of one sample has none)."""
+    return (counts > 0) & ~np.isnan(value)
+
+
+def breaches(spec: ThresholdSpec, value: np.ndarray) -> np.ndarray:
+    """Where a value is beyond its rule's threshold, shape (periods, rules)."""
+    with np.errstate(invalid="ignore"):
+        if len(spec.ops_used) == 1:
+            return spec.ops_used[0][1](value, spec.threshold)
+        breach = np.zeros(value.shape, dtype=bool)
+        for _, compare, columns in spec.ops_used:
+            breach[:, columns] = compare(value[:, columns], spec.threshold[columns])
+        return breach
+
+
+def settled_verdicts(spec: ThresholdSpec, present: Sequence[np.ndarray],
+                     breach: Sequence[np.ndarray],
+                     newest_value: np.ndarray) -> tuple[np.ndarray, Verdicts]:
+    """The verdicts :func:`threshold_verdicts` gives, for the rules it is cheap to see:
+    those without ``exclude_outliers`` or a filling ``missing_data`` whose N newest
+    periods all are datapoints. Then exactly those N are judged, and the verdict is
+    the count of breaches among them.
+
+    ``present`` and ``breach`` are per-period rows (:func:`has_data`,
+    :func:`breaches`), newest last, at least ``max(N)`` of them; ``newest_value`` the
+    newest period's values. Returns (mask of the rules decided, verdicts: meaningful
+    where the mask is set). Costs a few passes over the rules per period of the
+    longest N, against :func:`threshold_verdicts`' passes over the whole window.
+    """
+    n_rules = len(spec)
+    settled = spec.plain.copy()
+    outside = np.zeros(n_rules, dtype=np.int64)
+    for back in range(spec.longest_n):
+        row_present, row_breach = present[-1 - back], breach[-1 - back]
+        needed = spec.needs_period[back]
+        if needed is None:  # every rule judges this period
+            settled &= row_present
+            outside += row_breach
+        else:
+            settled &= row_present | ~needed
+            outside += row_breach & needed
+    verdict = np.where(outside == spec.n, V_ALARM,
+                       np.where(outside == 0, V_OK, V_MIXED)).astype(np.int8)
+    if spec.any_m:
+        use_m = spec.m > 0
+        verdict[use_m] = np.where(outside[use_m] >= spec.m[use_m], V_ALARM, V_OK)
+    trend = np.where(breach[-1], V_ALARM, V_OK).astype(np.int8)
+    return settled, Verdicts(verdict, trend, spec.n.copy(), outside, newest_value)
 
 
 def _window_mask(spec: ThresholdSpec, n_periods: int) -> np.ndarray | None:

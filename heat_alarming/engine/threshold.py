@@ -2,11 +2,21 @@
 
 All threshold rules that share a period form one :class:`ThresholdGroup`.
 A round asks the store for the group's statistics in one call (shape:
-periods x rules); :func:`heat_alarming.engine.rules.threshold_verdicts`
-decides every rule from them with numpy, and the caller turns the few
-verdicts that change something into reasons and actions. The group keeps
-its last window (:attr:`ThresholdGroup.last_window`), so that an
-explanation reads the very arrays the round decided on.
+periods x rules) and decides every rule from them with numpy
+(:mod:`heat_alarming.engine.rules`); the caller turns the few verdicts that
+change something into reasons and actions.
+
+Rounds are incremental: the group keeps its window's reduced periods
+(:class:`heat_alarming.metering.reduced.ReducedPeriods`) and, per kept
+period, which rules have a datapoint there and which breach. A round reduces
+only the period that closed and any whose cells changed (a late sample),
+decides the rules whose N newest periods all have data from those kept facts
+(:func:`~heat_alarming.engine.rules.settled_verdicts`), and only the others
+through the whole-window :func:`~heat_alarming.engine.rules.threshold_verdicts`.
+Both give the verdicts a full reduction and decision of the window gives.
+The group's last window stays readable (:meth:`ThresholdGroup.column_window`,
+:attr:`ThresholdGroup.last_window`), so that an explanation reads the very
+numbers the round decided on.
 """
 from __future__ import annotations
 
@@ -16,8 +26,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from heat_alarming.engine import rules as rules_mod
 from heat_alarming.engine.alarm import ThresholdRule
 from heat_alarming.engine.rules import ThresholdSpec, Verdicts, threshold_verdicts
+from heat_alarming.metering.reduced import ReducedPeriods, keepable
 from heat_alarming.metering.store import RollingStore, Selection
 
 
@@ -44,8 +56,12 @@ class ThresholdGroup:
         self.selectors = [(r.meter_name, r.selector(), project)
                           for r, project in zip(rules, projects)]
         self._selection: Selection | None = None
-        #: the statistics of the last :meth:`evaluate` (None before the first)
-        self.last_window: Window | None = None
+        # the window's periods kept between rounds (None: percentiles, read whole)
+        self._kept = ReducedPeriods(self.period, self.statistics, self.max_window) \
+            if keepable(self.statistics) and self.rules else None
+        # per slot of the kept ring: each rule's value, datapoint and breach
+        self._value = self._present = self._breach = np.zeros((0, 0))
+        self._whole: Window | None = None  # the last window, when nothing is kept
 
     def selection(self, store: RollingStore) -> Selection:
         if self._selection is None or self._selection.version != store.index_version:
@@ -64,12 +80,85 @@ class ThresholdGroup:
         current = math.floor(now / self.period)  # the period still filling
         return current - self.max_window, self.max_window
 
+    @property
+    def last_window(self) -> Window | None:
+        """The statistics of the last :meth:`evaluate`, every rule (None before the
+        first); a copy: for one rule, :meth:`column_window` costs less."""
+        if self._kept is None or self._kept.first is None:
+            return self._whole
+        counts, values = self._kept.window()
+        return Window(self._kept.first, counts, values)
+
+    def column_window(self, column: int) -> Window | None:
+        """Rule ``column``'s statistics in the last :meth:`evaluate`, shape (periods, 1)."""
+        if self._kept is None or self._kept.first is None:
+            whole = self._whole
+            if whole is None:
+                return None
+            return Window(whole.first, whole.counts[:, column:column + 1],
+                          {k: v[:, column:column + 1] for k, v in whole.values.items()})
+        counts, values = self._kept.window(np.array([column]))
+        return Window(self._kept.first, counts, values)
+
     def evaluate(self, store: RollingStore, now: float) -> Verdicts:
         first, n_periods = self.closed_periods(now)
-        counts, values, _ = store.aggregate(self.selection(store), self.period, first,
-                                            n_periods, self.statistics)
-        self.last_window = Window(first, counts, values)
-        return self.decide(counts, values)
+        selection = self.selection(store)
+        if self._kept is None:
+            counts, values, _ = store.aggregate(selection, self.period, first, n_periods,
+                                                self.statistics)
+            self._whole = Window(first, counts, values)
+            return self.decide(counts, values)
+        try:
+            self._kept.read(store, selection, first)
+            self._derive()
+        except Exception:
+            # half a read may have changed some slots: keep nothing rather than that
+            self._kept = ReducedPeriods(self.period, self.statistics, self.max_window)
+            raise
+        return self._decide_kept()
+
+    def _derive(self) -> None:
+        """Each rule's value, datapoint and breach in the periods the last read
+        reduced anew (:attr:`ReducedPeriods.fresh_periods` and ``fresh_segments``)."""
+        kept, spec = self._kept, self.spec
+        if self._present.shape != kept.counts.shape:
+            self._value = np.full(kept.counts.shape, np.nan)
+            self._present = np.zeros(kept.counts.shape, dtype=bool)
+            self._breach = np.zeros(kept.counts.shape, dtype=bool)
+        order = kept.order()
+        if kept.fresh_periods.size:
+            slots = order[kept.fresh_periods]
+            value = rules_mod.datapoint_values(spec, {k: v[slots]
+                                                      for k, v in kept.values.items()})
+            self._value[slots] = value
+            self._present[slots] = rules_mod.has_data(kept.counts[slots], value)
+            self._breach[slots] = rules_mod.breaches(spec, value)
+        columns = kept.fresh_segments
+        if columns.size:
+            part = spec.subset(columns)
+            value = rules_mod.datapoint_values(part, {k: v[:, columns]
+                                                      for k, v in kept.values.items()})
+            self._value[:, columns] = value
+            self._present[:, columns] = rules_mod.has_data(kept.counts[:, columns], value)
+            self._breach[:, columns] = rules_mod.breaches(part, value)
+
+    def _decide_kept(self) -> Verdicts:
+        """Settled rules from the kept facts, the others from their whole window."""
+        kept, spec = self._kept, self.spec
+        recent = kept.order()[-spec.longest_n:] if spec.longest_n else []
+        newest = recent[-1] if len(recent) else 0
+        settled, out = rules_mod.settled_verdicts(
+            spec, [self._present[slot] for slot in recent],
+            [self._breach[slot] for slot in recent], self._value[newest].copy())
+        rest = np.flatnonzero(~settled)
+        if rest.size:
+            everything = rest.size == len(spec)
+            counts, values = kept.window(slice(None) if everything else rest)
+            part = threshold_verdicts(spec if everything else spec.subset(rest),
+                                      counts, values)
+            for name in ("verdict", "trend", "points", "outside", "most_recent"):
+                getattr(out, name)[rest] = getattr(part, name)
+        return out
 
     def decide(self, counts: np.ndarray, values: dict[str, np.ndarray]) -> Verdicts:
         """Verdicts from per-period counts and statistics, shape (periods, rules)

@@ -19,6 +19,11 @@ as empty, so a stale column can never leak into a result.  A cell whose
 count is 0 is empty whatever its min, max and last hold: retiring a bucket
 zeroes its counts, sums and sums of squares (so sums can be read without a
 mask), and the other fields are reset when the cell is next written.
+
+Every change to a column's cells (a merge, rows cleared) stamps the column
+with the next number of :attr:`BucketRing.writes` (:attr:`BucketRing.written`),
+so a reader that kept what it reduced from some buckets can tell which of them
+changed since; a bucket retired is told by ``bucket_of_column`` instead.
 """
 from __future__ import annotations
 
@@ -87,6 +92,9 @@ class BucketRing:
         self.rows_in_use = 0
         self.head = -1  # newest absolute bucket number the ring holds
         self.bucket_of_column = np.full(self.n_buckets, -1, dtype=np.int64)
+        #: changes made so far, and per column the number of the latest that touched it
+        self.writes = 0
+        self.written = np.zeros(self.n_buckets, dtype=np.int64)
         self._scratch_buffer = np.empty(0)
         for field in FIELDS:
             setattr(self, field, self._zeros(field, self.capacity))
@@ -126,12 +134,20 @@ class BucketRing:
             getattr(self, field)[columns, :self.rows_in_use] = 0
         self.bucket_of_column[columns] = fresh
         self.head = int(bucket)
+        # not stamped: a new bucket reads as empty before and after; a retired one
+        # is no longer held, which readers see by bucket_of_column
+
+    def touched(self, columns: np.ndarray | slice) -> None:
+        """Stamp ``columns`` as changed (see :attr:`written`)."""
+        self.writes += 1
+        self.written[columns] = self.writes
 
     def clear_rows(self, rows: np.ndarray) -> None:
         """Empty every cell of ``rows`` (rows released for reuse by other series)."""
         if rows.size:
             for field in ("count", "total", "sumsq"):
                 getattr(self, field)[:, rows] = 0
+            self.touched(slice(None))
 
     def merge(self, rows: np.ndarray, times: np.ndarray, volumes: np.ndarray) -> None:
         """Fold samples into their cells.
@@ -224,6 +240,7 @@ class BucketRing:
         newer = fresh | (last_tick >= held_tick[cell])
         last[cell[newer]] = last_val[newer]
         held_tick[cell[newer]] = last_tick[newer]
+        self.touched(cell // self.capacity)
 
     def gather(self, field: str, first_bucket: int, n_buckets: int,
                rows: np.ndarray) -> np.ndarray:

@@ -930,6 +930,28 @@ class RollingStore:
             self._maybe_reclaim(self.clock())
             return self.index.version
 
+    @property
+    def write_count(self) -> int:
+        """Changes made to the ring so far (see :meth:`period_marks`)."""
+        with self._lock:
+            self._flush()
+            return self.ring.writes
+
+    def period_marks(self, period: int, first_period: int, n_periods: int) -> np.ndarray:
+        """Per period (``first_period ..``, in units of ``period``), the number of the
+        ring's latest change to any of its buckets: a period reduced when
+        :attr:`write_count` was w is unchanged since while its mark is <= w. A period
+        with a bucket the ring does not hold now (retired, or not reached yet) has
+        the largest mark: it may change without a write."""
+        per_period = period // self.resolution
+        with self._lock:
+            self._flush()
+            columns, held = self.ring.window(first_period * per_period,
+                                             n_periods * per_period)
+            marks = self.ring.written[columns].reshape(n_periods, per_period).max(axis=1)
+            marks[~held.reshape(n_periods, per_period).all(axis=1)] = np.iinfo(np.int64).max
+            return marks
+
     def aggregate(self, selection: Selection, period: int, first_period: int, n_periods: int,
                   aggregates: Iterable[str]) -> tuple[np.ndarray, dict, np.ndarray]:
         """Statistics of every segment of ``selection`` over ``n_periods`` periods.
@@ -1017,6 +1039,7 @@ class RollingStore:
         empty = ring.count[:, :n] == 0
         ring.total[:, :n][empty] = 0.0
         ring.sumsq[:, :n][empty] = 0.0
+        ring.touched(slice(None))
 
     @classmethod
     def from_state(cls, meta: dict, arrays: Mapping[str, np.ndarray], *,
