@@ -19,8 +19,9 @@ Both give exactly what :meth:`SeriesIndex.select` gives per selector.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,69 +42,147 @@ class Selection(NamedTuple):
     version: int
 
 
+#: how well an eq condition's field serves as a selector's key: lower is better.  Resource
+#: ids are nearly unique, metadata and users narrow well; projects and sources are shared
+#: by many series (every scoped selector names its project)
+_KEY_RANK = {"resource_id": 0, "user_id": 2, "project_id": 3, "source": 4}
+_METADATA_RANK = 1
+
+
+@functools.lru_cache(maxsize=4096)
+def _project_condition(project_id: str) -> Condition:
+    return Condition("project_id", "eq", project_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _project_only(project_id: str) -> tuple:
+    """The project condition alone (what a one-resource scoped selector asks besides
+    its key): one tuple per project, not one per selector."""
+    return (_project_condition(project_id),)
+
+
 def scoped(query: Query, project_id: str | None) -> tuple:
     """A query's conditions, limited to one project when one is given."""
     if project_id is None:
         return query.conditions
-    return query.conditions + (Condition("project_id", "eq", project_id),)
+    return query.conditions + (_project_condition(project_id),)
 
 
-def _key_rank(term: Any) -> int:
-    """How well a condition serves as a selector's key: lower is better, -1 not at all.
-
-    Resource ids are nearly unique, metadata and users narrow well; projects and
-    sources are shared by many series (every scoped selector names its project).
-    """
-    if not (isinstance(term, Condition) and term.op == "eq" and not term.numeric
-            and isinstance(term.value, str)):
-        return -1
-    field = term.field
-    if field == "resource_id":
-        return 0
-    if field.startswith("metadata."):
-        return 1
-    return {"user_id": 2, "project_id": 3, "source": 4}.get(field, -1)
-
-
-def key_of(conditions: Sequence) -> int:
-    """Position in ``conditions`` of the selector's key (-1: it has none)."""
-    best, best_rank = -1, 99
+def key_of(conditions: Sequence, best_rank: int = 99) -> int:
+    """Position in ``conditions`` of the selector's key, the eq condition on a text
+    field that narrows best (-1: none narrows better than ``best_rank``)."""
+    best = -1
     for i, term in enumerate(conditions):
-        rank = _key_rank(term)
-        if 0 <= rank < best_rank:
+        if type(term) is not Condition or term.op != "eq" or term.numeric \
+                or type(term.value) is not str:
+            continue
+        rank = _KEY_RANK.get(term.field)
+        if rank is None:
+            if not term.field.startswith("metadata."):
+                continue
+            rank = _METADATA_RANK
+        if rank < best_rank:
             best, best_rank = i, rank
     return best
+
+
+_UNSEEN = object()
+
+
+def _rest_shape(rest: tuple) -> tuple | None:
+    """Conditions as (field, op, numeric) when every one can be decided for many
+    selectors at once (text eq/ne, numeric comparisons); else None."""
+    shape = []
+    for term in rest:
+        if type(term) is not Condition or not (term.numeric or term.op in ("eq", "ne")):
+            return None
+        shape.append((term.field, term.op, term.numeric))
+    return tuple(shape)
+
+
+class KeyGroup:
+    """The selectors whose keys name one (meter, field): their key values, what else
+    they ask (grouped by shape, see :func:`_rest_shape`), and the reverse map from a
+    key value to its selectors."""
+
+    def __init__(self, meter: str, field: str) -> None:
+        self.meter, self.field = meter, field
+        self.members: list[int] = []  # selectors
+        self.values: list[str] = []   # their key values
+        self.rests: list[tuple] = []  # their other conditions (shared tuples, mostly)
+        self.by_value: dict[str, list[int]] = {}  # key value -> selectors
+
+    def add(self, selector: int, value: str, rest: tuple) -> None:
+        self.members.append(selector)
+        self.values.append(value)
+        self.rests.append(rest)
+        held = self.by_value.get(value)
+        if held is None:
+            self.by_value[value] = [selector]
+        else:
+            held.append(selector)
+
+    def shapes(self) -> dict[tuple | None, list[int]]:
+        """Positions in :attr:`members` by the shape of their other conditions."""
+        out: dict[tuple | None, list[int]] = {}
+        seen: dict[int, tuple | None] = {}  # most rests are shared tuples (_project_only)
+        for j, rest in enumerate(self.rests):
+            shape = seen.get(id(rest), _UNSEEN)
+            if shape is _UNSEEN:
+                shape = seen[id(rest)] = _rest_shape(rest) if rest else ()
+            held = out.get(shape)
+            if held is None:
+                out[shape] = [j]
+            else:
+                held.append(j)
+        return out
 
 
 class Selectors(Sequence):
     """A list of ``(meter, query, project_id)`` selectors, compiled once for
     :func:`select` and :func:`reselect`.
 
-    It reads as the list it was built from (items are the triples, in order).
-    Selectors that ask the same thing (same meter and scoped conditions) share
-    one *query*: ``query_of[i]`` is selector i's.  Each query has at most one
-    key, the eq condition on a text field that narrows best (:func:`key_of`).
-    The reverse index (meter, field) -> key value -> queries, and the meter's
-    queries without a key, are built on the first :func:`reselect` and kept.
+    It reads as the list it was built from (items are the triples, in order);
+    :meth:`conditions` gives selector i's scoped conditions.  A selector with a
+    key (:func:`key_of`) belongs to the :class:`KeyGroup` of its meter and key
+    field; the others are listed per meter in :attr:`unkeyed`.  Building one
+    costs a few Python operations per selector and allocates little (a
+    million selectors are compiled at once).
     """
 
     def __init__(self, selectors: Iterable[tuple[str, Query, str | None]]) -> None:
         self._items = list(selectors)
-        ids: dict[tuple, int] = {}
-        query_of = np.empty(len(self._items), dtype=np.int64)
-        #: per query: (meter, conditions), and the position of its key (-1: none)
-        self.queries: list[tuple[str, tuple]] = []
+        self.groups: dict[tuple[str, str], KeyGroup] = {}
+        self.unkeyed: dict[str, list[int]] = {}
+        project_rank = _KEY_RANK["project_id"]
         for i, (meter, query, project_id) in enumerate(self._items):
-            asked = (meter, scoped(query, project_id))
-            q = ids.get(asked)
-            if q is None:
-                q = ids[asked] = len(self.queries)
-                self.queries.append(asked)
-            query_of[i] = q
-        self.query_of = query_of
-        self.keys = [key_of(conditions) for _, conditions in self.queries]
-        self._reverse: tuple[dict, dict] | None = None
-        self._members: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+            conditions = query.conditions
+            scoped_by = None if project_id is None else _project_condition(project_id)
+            # the scope is a key too, but any condition that narrows better is preferred
+            k = key_of(conditions, 99 if scoped_by is None else project_rank)
+            if k >= 0:
+                key = conditions[k]
+                if scoped_by is None:
+                    rest = conditions[:k] + conditions[k + 1:]
+                elif len(conditions) == 1:
+                    rest = _project_only(project_id)
+                else:
+                    rest = conditions[:k] + conditions[k + 1:] + (scoped_by,)
+            elif scoped_by is not None:
+                key, rest = scoped_by, conditions
+            else:
+                self.unkeyed.setdefault(meter, []).append(i)
+                continue
+            group = self.groups.get((meter, key.field))
+            if group is None:
+                group = self.groups[(meter, key.field)] = KeyGroup(meter, key.field)
+            group.add(i, key.value, rest)
+        self._shapes: dict[tuple[str, str], dict] = {}
+
+    def conditions(self, i: int) -> tuple:
+        """Selector i's conditions, scoped to its project."""
+        _, query, project_id = self._items[i]
+        return scoped(query, project_id)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -114,29 +193,12 @@ class Selectors(Sequence):
     def __iter__(self):
         return iter(self._items)
 
-    def reverse(self) -> tuple[dict, dict]:
-        """(``{(meter, field): {value: [query, ...]}}`` over keyed queries,
-        ``{meter: [query, ...]}`` over the others)."""
-        if self._reverse is None:
-            by_value: dict[tuple[str, str], dict[str, list[int]]] = {}
-            unkeyed: dict[str, list[int]] = {}
-            for q, ((meter, conditions), k) in enumerate(zip(self.queries, self.keys)):
-                if k < 0:
-                    unkeyed.setdefault(meter, []).append(q)
-                else:
-                    key = conditions[k]
-                    by_value.setdefault((meter, key.field), {}).setdefault(
-                        key.value, []).append(q)
-            self._reverse = by_value, unkeyed
-        return self._reverse
-
-    def members(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(selectors ordered by query, where each query's run starts, its length)."""
-        if self._members is None:
-            order = np.argsort(self.query_of, kind="stable")
-            counts = np.bincount(self.query_of, minlength=len(self.queries))
-            self._members = order, np.cumsum(counts) - counts, counts
-        return self._members
+    def shapes(self, group: KeyGroup) -> dict[tuple | None, list[int]]:
+        """:meth:`KeyGroup.shapes`, computed once."""
+        shapes = self._shapes.get((group.meter, group.field))
+        if shapes is None:
+            shapes = self._shapes[(group.meter, group.field)] = group.shapes()
+        return shapes
 
 
 def _ranges(lo: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -146,160 +208,124 @@ def _ranges(lo: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + np.repeat(lo - (ends - counts), counts)
 
 
-def _rest_shape(conditions: tuple, key: int) -> tuple | None:
-    """The conditions besides the key, as (field, op, numeric) when every one can be
-    decided for many queries at once (text eq/ne, numeric comparisons); else None."""
-    shape = []
-    for i, term in enumerate(conditions):
-        if i == key:
-            continue
-        if not isinstance(term, Condition) or not (term.numeric or term.op in ("eq", "ne")):
-            return None
-        shape.append((term.field, term.op, term.numeric))
-    return tuple(shape)
-
-
-def _select_keyed(index: SeriesIndex, plan: Selectors, meter: str, field: str,
-                  queries: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(query, row) pairs of keyed queries of one (meter, key field), sorted by row
-    within each query."""
-    rows = index.meter_rows(meter)
-    column = index.column(field)
+def _select_group(index: SeriesIndex, plan: Selectors,
+                  group: KeyGroup) -> tuple[np.ndarray, np.ndarray]:
+    """(selector, row) pairs of one key group, sorted by row within each selector."""
+    rows = index.meter_rows(group.meter)
+    column = index.column(group.field)
     none = np.zeros(0, dtype=np.int64)
     if column is None or rows.size == 0:
         return none, none
     codes = column.codes[rows]
     order = np.argsort(codes, kind="stable")  # stable: rows stay sorted within a code
     sorted_codes, sorted_rows = codes[order], rows[order]
-    wanted = column.code_array(plan.queries[q][1][plan.keys[q]].value for q in queries)
+    wanted = column.code_array(group.values)
     lo = np.searchsorted(sorted_codes, wanted, "left")
     counts = np.searchsorted(sorted_codes, wanted, "right") - lo
-    pair_q = np.repeat(np.asarray(queries, dtype=np.int64), counts)
+    members = np.asarray(group.members, dtype=np.int64)
+    pair_selector = np.repeat(members, counts)
     pair_rows = sorted_rows[_ranges(lo, counts)]
-    # the other conditions: queries of one shape at once, the rest one by one
-    shapes: dict[tuple | None, list[int]] = {}
-    for j, q in enumerate(queries):
-        if counts[j]:
-            shapes.setdefault(_rest_shape(plan.queries[q][1], plan.keys[q]), []).append(j)
+    shapes = plan.shapes(group)
     if list(shapes) == [()]:
-        return pair_q, pair_rows
+        return pair_selector, pair_rows
+    # the other conditions: selectors of one shape at once, the rest one by one
     keep = np.ones(pair_rows.size, dtype=bool)
     first = np.cumsum(counts) - counts
-    for shape, members in shapes.items():
+    for shape, positions in shapes.items():
         if shape == ():
             continue
-        members_arr = np.asarray(members, dtype=np.int64)
-        at = _ranges(first[members_arr], counts[members_arr])
         if shape is None:
-            for j in members:
-                q = queries[j]
-                conditions = plan.queries[q][1]
+            for j in positions:
                 span = slice(first[j], first[j] + counts[j])
-                rest = conditions[:plan.keys[q]] + conditions[plan.keys[q] + 1:]
-                kept = index.filter(pair_rows[span], rest)
-                keep[span] = np.isin(pair_rows[span], kept, assume_unique=True)
+                if counts[j]:
+                    kept = index.filter(pair_rows[span], group.rests[j])
+                    keep[span] = np.isin(pair_rows[span], kept, assume_unique=True)
+            continue
+        at_positions = np.asarray(positions, dtype=np.int64)
+        at = _ranges(first[at_positions], counts[at_positions])
+        if at.size == 0:
             continue
         subset = pair_rows[at]
-        which = np.repeat(np.arange(members_arr.size), counts[members_arr])
+        which = np.repeat(np.arange(at_positions.size), counts[at_positions])
         passing = np.ones(subset.size, dtype=bool)
-        for position, (name, op, numeric) in enumerate(shape):
+        for k, (name, op, numeric) in enumerate(shape):
             other = index.column(name)
             if other is None:
                 passing[:] = False
                 break
-            terms = [_rest(plan, queries[j], position) for j in members]
+            terms = [group.rests[j][k].value for j in positions]
             if numeric:
-                values = np.fromiter((t.value for t in terms), dtype=np.float64,
-                                     count=len(terms))
+                values = np.asarray(terms, dtype=np.float64)
             else:
-                values = other.code_array(t.value for t in terms)
+                values = other.code_array(terms)
             passing &= other.match_each(subset, op, numeric, values[which])
         keep[at] = passing
-    return pair_q[keep], pair_rows[keep]
-
-
-def _rest(plan: Selectors, q: int, position: int) -> Condition:
-    """The ``position``-th condition of query ``q`` besides its key."""
-    conditions, key = plan.queries[q][1], plan.keys[q]
-    return conditions[position + (position >= key)]
-
-
-def _pairs(plan: Selectors, pair_q: np.ndarray,
-           pair_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Selector segments (rows, starts, lengths) from (query, row) pairs sorted by
-    query, then row."""
-    per_query = np.bincount(pair_q, minlength=len(plan.queries)).astype(np.int64)
-    query_start = np.cumsum(per_query) - per_query
-    lengths = per_query[plan.query_of]
-    starts = np.cumsum(lengths) - lengths
-    rows = pair_rows[_ranges(query_start[plan.query_of], lengths)]
-    return rows.astype(np.int64, copy=False), starts, lengths
+    return pair_selector[keep], pair_rows[keep]
 
 
 def select(index: SeriesIndex, plan: Selectors) -> Selection:
     """Every selector's rows, sorted within each segment, at the index's version."""
-    groups: dict[tuple[str, str], list[int]] = {}
-    found_q, found_rows = [], []
-    for q, ((meter, conditions), key) in enumerate(zip(plan.queries, plan.keys)):
-        if key < 0:
-            rows = index.select(meter, conditions)
-            found_q.append(np.full(rows.size, q, dtype=np.int64))
+    found_selector, found_rows = [], []
+    for meter, members in plan.unkeyed.items():
+        for i in members:
+            rows = index.select(meter, plan.conditions(i))
+            found_selector.append(np.full(rows.size, i, dtype=np.int64))
             found_rows.append(rows)
-        else:
-            groups.setdefault((meter, conditions[key].field), []).append(q)
-    for (meter, field), queries in groups.items():
-        pair_q, pair_rows = _select_keyed(index, plan, meter, field, queries)
-        found_q.append(pair_q)
+    for group in plan.groups.values():
+        pair_selector, pair_rows = _select_group(index, plan, group)
+        found_selector.append(pair_selector)
         found_rows.append(pair_rows)
-    if found_q:
-        pair_q, pair_rows = np.concatenate(found_q), np.concatenate(found_rows)
+    if found_selector:
+        pair_selector = np.concatenate(found_selector)
+        pair_rows = np.concatenate(found_rows).astype(np.int64, copy=False)
     else:
-        pair_q = pair_rows = np.zeros(0, dtype=np.int64)
-    order = np.argsort(pair_q, kind="stable")  # each query's rows came sorted, in one piece
-    rows, starts, lengths = _pairs(plan, pair_q[order], pair_rows[order].astype(np.int64))
-    return Selection(rows, starts, lengths, index.version)
+        pair_selector = pair_rows = np.zeros(0, dtype=np.int64)
+    # each selector's rows came sorted, in one piece: a stable sort by selector is enough
+    order = np.argsort(pair_selector, kind="stable")
+    lengths = np.bincount(pair_selector, minlength=len(plan)).astype(np.int64)
+    return Selection(pair_rows[order], np.cumsum(lengths) - lengths, lengths, index.version)
 
 
 def _matches(index: SeriesIndex, plan: Selectors,
              rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(query, row) pairs: the live ``rows`` each query selects (only the queries a
-    row's key values or meter can satisfy are tried)."""
-    by_value, unkeyed = plan.reverse()
+    """(selector, row) pairs: the live ``rows`` each selector selects (only the
+    selectors a row's key values or meter can satisfy are tried)."""
     rows = rows[index.live[rows]]
     meter_of: dict[str, list[int]] = {}
     keys = index.keys
     for row in rows.tolist():
         meter_of.setdefault(keys[row][0], []).append(row)
-    found_q: list[np.ndarray] = []
+    found_selector: list[np.ndarray] = []
     found_rows: list[np.ndarray] = []
 
-    def test(q: int, candidates: np.ndarray) -> None:
-        matched = index.filter(candidates, plan.queries[q][1])
+    def test(i: int, candidates: np.ndarray) -> None:
+        matched = index.filter(candidates, plan.conditions(i))
         if matched.size:
-            found_q.append(np.full(matched.size, q, dtype=np.int64))
+            found_selector.append(np.full(matched.size, i, dtype=np.int64))
             found_rows.append(matched)
 
+    by_meter: dict[str, list[KeyGroup]] = {}
+    for group in plan.groups.values():
+        by_meter.setdefault(group.meter, []).append(group)
     for meter, held in meter_of.items():
         held_rows = np.asarray(held, dtype=np.int64)
-        for q in unkeyed.get(meter, ()):
-            test(q, held_rows)
-        for (key_meter, field), queries_of in by_value.items():
-            if key_meter != meter:
-                continue
-            column = index.column(field)
+        for i in plan.unkeyed.get(meter, ()):
+            test(i, held_rows)
+        for group in by_meter.get(meter, ()):
+            column = index.column(group.field)
             if column is None:
                 continue
             codes = column.codes[held_rows]
             for code in np.unique(codes[codes > 0]).tolist():
-                queries = queries_of.get(column.texts[code - 1])
-                if queries:
+                selectors = group.by_value.get(column.texts[code - 1])
+                if selectors:
                     candidates = held_rows[codes == code]
-                    for q in queries:
-                        test(q, candidates)
-    if not found_q:
+                    for i in selectors:
+                        test(i, candidates)
+    if not found_selector:
         none = np.zeros(0, dtype=np.int64)
         return none, none
-    return np.concatenate(found_q), np.concatenate(found_rows)
+    return np.concatenate(found_selector), np.concatenate(found_rows)
 
 
 def _member(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -327,12 +353,7 @@ def reselect(index: SeriesIndex, plan: Selectors,
     changed, released = index.changed_since(old.version)
     if changed.size > max(RESELECT_FLOOR, index.n_rows // 4) or old.lengths.size != n_segments:
         return select(index, plan), np.arange(n_segments, dtype=np.int64)
-    add_q, add_rows = _matches(index, plan, changed)
-    # selectors of each matching query
-    order, run_start, run_length = plan.members()
-    per_pair = run_length[add_q]
-    add_segments = order[_ranges(run_start[add_q], per_pair)]
-    add_rows = np.repeat(add_rows, per_pair)
+    add_segments, add_rows = _matches(index, plan, changed)
     # (segment, row) pairs as one sortable number
     width = max(index.n_rows, 1)
     segment_of = np.repeat(np.arange(n_segments, dtype=np.int64), old.lengths)
