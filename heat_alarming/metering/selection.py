@@ -28,7 +28,7 @@ import numpy as np
 from heat_alarming.metering.index import SeriesIndex
 from heat_alarming.metering.query import Condition, Query
 
-#: a reselect tests changed rows one candidate query at a time; up to this many changed
+#: a reselect tests changed rows one candidate selector at a time; up to this many changed
 #: rows, or a quarter of the index's rows if more, that costs less than a full select
 RESELECT_FLOOR = 1024
 
@@ -86,7 +86,7 @@ def key_of(conditions: Sequence, best_rank: int = 99) -> int:
     return best
 
 
-_UNSEEN = object()
+_UNSEEN = object()  # a rest whose shape is not computed yet (None is a shape)
 
 
 def _rest_shape(rest: tuple) -> tuple | None:
@@ -110,7 +110,9 @@ class KeyGroup:
         self.members: list[int] = []  # selectors
         self.values: list[str] = []   # their key values
         self.rests: list[tuple] = []  # their other conditions (shared tuples, mostly)
-        self.by_value: dict[str, list[int]] = {}  # key value -> selectors
+        # key value -> its selector, or a list of them when several share the value
+        # (mostly one: no list per selector, at a million selectors)
+        self.by_value: dict[str, int | list[int]] = {}
 
     def add(self, selector: int, value: str, rest: tuple) -> None:
         self.members.append(selector)
@@ -118,9 +120,16 @@ class KeyGroup:
         self.rests.append(rest)
         held = self.by_value.get(value)
         if held is None:
-            self.by_value[value] = [selector]
+            self.by_value[value] = selector
+        elif type(held) is int:
+            self.by_value[value] = [held, selector]
         else:
             held.append(selector)
+
+    def selectors_of(self, value: str) -> Sequence[int]:
+        """The selectors whose key value is ``value``."""
+        held = self.by_value.get(value, ())
+        return (held,) if type(held) is int else held
 
     def shapes(self) -> dict[tuple | None, list[int]]:
         """Positions in :attr:`members` by the shape of their other conditions."""
@@ -317,7 +326,7 @@ def _matches(index: SeriesIndex, plan: Selectors,
                 continue
             codes = column.codes[held_rows]
             for code in np.unique(codes[codes > 0]).tolist():
-                selectors = group.by_value.get(column.texts[code - 1])
+                selectors = group.selectors_of(column.texts[code - 1])
                 if selectors:
                     candidates = held_rows[codes == code]
                     for i in selectors:
