@@ -164,6 +164,7 @@ class Selectors(Sequence):
         self.groups: dict[tuple[str, str], KeyGroup] = {}
         self.unkeyed: dict[str, list[int]] = {}
         project_rank = _KEY_RANK["project_id"]
+        group = None  # the last selector's: neighbours mostly share one
         for i, (meter, query, project_id) in enumerate(self._items):
             conditions = query.conditions
             scoped_by = None if project_id is None else _project_condition(project_id)
@@ -182,9 +183,10 @@ class Selectors(Sequence):
             else:
                 self.unkeyed.setdefault(meter, []).append(i)
                 continue
-            group = self.groups.get((meter, key.field))
-            if group is None:
-                group = self.groups[(meter, key.field)] = KeyGroup(meter, key.field)
+            if group is None or group.field != key.field or group.meter != meter:
+                group = self.groups.get((meter, key.field))
+                if group is None:
+                    group = self.groups[(meter, key.field)] = KeyGroup(meter, key.field)
             group.add(i, key.value, rest)
         self._shapes: dict[tuple[str, str], dict] = {}
 
@@ -363,15 +365,15 @@ def reselect(index: SeriesIndex, plan: Selectors,
     if changed.size > max(RESELECT_FLOOR, index.n_rows // 4) or old.lengths.size != n_segments:
         return select(index, plan), np.arange(n_segments, dtype=np.int64)
     add_segments, add_rows = _matches(index, plan, changed)
+    touched = _member(changed, old.rows)
+    if add_rows.size == 0 and not touched.any():  # the usual case: no watched series
+        return old._replace(version=index.version), np.zeros(0, dtype=np.int64)
     # (segment, row) pairs as one sortable number
     width = max(index.n_rows, 1)
     segment_of = np.repeat(np.arange(n_segments, dtype=np.int64), old.lengths)
     old_keys = segment_of * width + old.rows
-    touched = _member(changed, old.rows)
     removed, kept = old_keys[touched], old_keys[~touched]
     added = np.sort(add_segments * width + add_rows)
-    if removed.size == 0 and added.size == 0:
-        return old._replace(version=index.version), np.zeros(0, dtype=np.int64)
     keys = np.insert(kept, np.searchsorted(kept, added), added)
     segments = keys // width
     lengths = np.bincount(segments, minlength=n_segments).astype(np.int64)
