@@ -18,6 +18,7 @@ import numpy as np
 
 from heat_alarming.engine.alarm import ThresholdRule
 from heat_alarming.engine.rules import ThresholdSpec, Verdicts, threshold_verdicts
+from heat_alarming.metering.selection import Selectors
 from heat_alarming.metering.store import RollingStore, Selection
 
 
@@ -41,15 +42,25 @@ class ThresholdGroup:
         self.spec = ThresholdSpec(self.rules)
         self.max_window = self.spec.max_window
         self.statistics = self.spec.statistics
-        self.selectors = [(r.meter_name, r.selector(), project)
-                          for r, project in zip(rules, projects)]
+        self.selectors = Selectors((r.meter_name, r.selector(), project)
+                                   for r, project in zip(rules, projects))
         self._selection: Selection | None = None
+        #: the columns whose series changed when :meth:`selection` last moved to a new
+        #: index version (every column on the first select; sorted): what a cache of
+        #: per-column statistics must drop when it sees a new ``selection.version``
+        self.changed_columns = np.zeros(0, dtype=np.int64)
         #: the statistics of the last :meth:`evaluate` (None before the first)
         self.last_window: Window | None = None
 
     def selection(self, store: RollingStore) -> Selection:
-        if self._selection is None or self._selection.version != store.index_version:
+        """The rules' series at the store's index version: selected in full once, then
+        brought up to date from the series that changed (:meth:`RollingStore.reselect`)."""
+        if self._selection is None:
             self._selection = store.select_many(self.selectors)
+            self.changed_columns = np.arange(len(self.rules), dtype=np.int64)
+        elif self._selection.version != store.index_version:
+            self._selection, self.changed_columns = store.reselect(self._selection,
+                                                                   self.selectors)
         return self._selection
 
     def matched(self, column: int) -> int | None:
