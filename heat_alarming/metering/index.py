@@ -10,6 +10,7 @@ series.  A metadata key's column is built the first time a query names it
 from __future__ import annotations
 
 import difflib
+import itertools
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -192,8 +193,9 @@ class AttributeColumn:
     def code_array(self, texts: Iterable[str]) -> np.ndarray:
         """Each text's code as ``codes`` holds it (1 + its number); -1 for a text no
         row holds (so that it equals no row's code, absent rows included)."""
-        code_of = self.code_of
-        return np.fromiter((code_of.get(text, -2) + 1 for text in texts), dtype=np.int64)
+        texts = list(texts)
+        return np.fromiter(map(self.code_of.get, texts, itertools.repeat(-2, len(texts))),
+                           dtype=np.int64, count=len(texts)) + 1
 
     def match_each(self, rows: np.ndarray, op: str, numeric: bool,
                    values: np.ndarray) -> np.ndarray:

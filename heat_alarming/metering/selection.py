@@ -86,9 +86,6 @@ def key_of(conditions: Sequence, best_rank: int = 99) -> int:
     return best
 
 
-_UNSEEN = object()  # a rest whose shape is not computed yet (None is a shape)
-
-
 def _rest_shape(rest: tuple) -> tuple | None:
     """Conditions as (field, op, numeric) when every one can be decided for many
     selectors at once (text eq/ne, numeric comparisons); else None."""
@@ -131,19 +128,29 @@ class KeyGroup:
         held = self.by_value.get(value, ())
         return (held,) if type(held) is int else held
 
-    def shapes(self) -> dict[tuple | None, list[int]]:
-        """Positions in :attr:`members` by the shape of their other conditions."""
-        out: dict[tuple | None, list[int]] = {}
-        seen: dict[int, tuple | None] = {}  # most rests are shared tuples (_project_only)
-        for j, rest in enumerate(self.rests):
-            shape = seen.get(id(rest), _UNSEEN)
-            if shape is _UNSEEN:
-                shape = seen[id(rest)] = _rest_shape(rest) if rest else ()
-            held = out.get(shape)
-            if held is None:
-                out[shape] = [j]
-            else:
-                held.append(j)
+    def shapes(self) -> dict[tuple | None, tuple[np.ndarray, np.ndarray, list[tuple]]]:
+        """The members by the shape of their other conditions: shape -> (positions in
+        :attr:`members`, the index of each one's rest among the distinct rests, the
+        distinct rests).
+
+        Most rests are shared tuples (one per project, :func:`_project_only`):
+        they are told apart by identity with numpy, and each distinct one is
+        looked at once, not once per selector.
+        """
+        ids = np.fromiter(map(id, self.rests), dtype=np.uint64, count=len(self.rests))
+        _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        by_shape: dict[tuple | None, list[int]] = {}  # shape -> its distinct rests
+        for d, j in enumerate(first.tolist()):
+            rest = self.rests[j]
+            by_shape.setdefault(_rest_shape(rest) if rest else (), []).append(d)
+        out = {}
+        local = np.zeros(first.size, dtype=np.int64)  # a distinct rest's index in its shape
+        for shape, distinct in by_shape.items():
+            local[distinct] = np.arange(len(distinct))
+            positions = np.flatnonzero(np.isin(inverse, distinct))
+            out[shape] = (positions, local[inverse[positions]],
+                          [self.rests[int(first[d])] for d in distinct])
         return out
 
 
@@ -204,7 +211,7 @@ class Selectors(Sequence):
     def __iter__(self):
         return iter(self._items)
 
-    def shapes(self, group: KeyGroup) -> dict[tuple | None, list[int]]:
+    def shapes(self, group: KeyGroup) -> dict:
         """:meth:`KeyGroup.shapes`, computed once."""
         shapes = self._shapes.get((group.meter, group.field))
         if shapes is None:
@@ -242,29 +249,29 @@ def _select_group(index: SeriesIndex, plan: Selectors,
     # the other conditions: selectors of one shape at once, the rest one by one
     keep = np.ones(pair_rows.size, dtype=bool)
     first = np.cumsum(counts) - counts
-    for shape, positions in shapes.items():
+    for shape, (positions, rest_of, rests) in shapes.items():
         if shape == ():
             continue
         if shape is None:
-            for j in positions:
+            for j in positions.tolist():
                 span = slice(first[j], first[j] + counts[j])
                 if counts[j]:
                     kept = index.filter(pair_rows[span], group.rests[j])
                     keep[span] = np.isin(pair_rows[span], kept, assume_unique=True)
             continue
-        at_positions = np.asarray(positions, dtype=np.int64)
-        at = _ranges(first[at_positions], counts[at_positions])
+        at = _ranges(first[positions], counts[positions])
         if at.size == 0:
             continue
         subset = pair_rows[at]
-        which = np.repeat(np.arange(at_positions.size), counts[at_positions])
+        # per candidate row: the distinct rest its selector asks
+        which = np.repeat(rest_of, counts[positions])
         passing = np.ones(subset.size, dtype=bool)
         for k, (name, op, numeric) in enumerate(shape):
             other = index.column(name)
             if other is None:
                 passing[:] = False
                 break
-            terms = [group.rests[j][k].value for j in positions]
+            terms = [rest[k].value for rest in rests]
             if numeric:
                 values = np.asarray(terms, dtype=np.float64)
             else:
