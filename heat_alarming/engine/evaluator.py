@@ -408,8 +408,27 @@ class Evaluator:
             alarm = self.get(alarm_id)
             alarm.enabled = bool(enabled)
             self.alarm_store.save_alarm(alarm)
-            self._dirty = True
+            if not self._dirty and not self._enable_compiled(alarm):
+                self._dirty = True
             return alarm
+
+    def _enable_compiled(self, alarm: Alarm) -> bool:
+        """Copy ``alarm.enabled`` into the group it is compiled into, so that no
+        recompilation (and reselection) follows; False if it is compiled into none."""
+        if alarm.type == PROMETHEUS:
+            g = self._promql_group
+            j = next((j for j, a in enumerate(g.top_alarms) if a is alarm), None) \
+                if g is not None else None
+        elif alarm.type == THRESHOLD:
+            g = self._groups.get(alarm.rule.period)
+            column = g.column_of.get(alarm.alarm_id) if g is not None else None
+            j = None if column is None else int(np.searchsorted(g.top, column))
+        else:  # a composite: a round reads its flag from the alarm
+            return any(a is alarm for a in self._composites)
+        if j is None or g.top_alarms[j] is not alarm:
+            return False
+        g.enabled[j] = alarm.enabled
+        return True
 
     def get(self, alarm_id: str) -> Alarm:
         try:

@@ -30,6 +30,7 @@ from heat_alarming.engine import rules as rules_mod
 from heat_alarming.engine.alarm import ThresholdRule
 from heat_alarming.engine.rules import ThresholdSpec, Verdicts, threshold_verdicts
 from heat_alarming.metering.reduced import ReducedPeriods, keepable
+from heat_alarming.metering.selection import Selectors
 from heat_alarming.metering.store import RollingStore, Selection
 
 
@@ -53,8 +54,8 @@ class ThresholdGroup:
         self.spec = ThresholdSpec(self.rules)
         self.max_window = self.spec.max_window
         self.statistics = self.spec.statistics
-        self.selectors = [(r.meter_name, r.selector(), project)
-                          for r, project in zip(rules, projects)]
+        self.selectors = Selectors((r.meter_name, r.selector(), project)
+                                   for r, project in zip(rules, projects))
         self._selection: Selection | None = None
         # the window's periods kept between rounds (None: percentiles, read whole)
         self._kept = ReducedPeriods(self.period, self.statistics, self.max_window) \
@@ -62,10 +63,25 @@ class ThresholdGroup:
         # per slot of the kept ring: each rule's value, datapoint and breach
         self._value = self._present = self._breach = np.zeros((0, 0))
         self._whole: Window | None = None  # the last window, when nothing is kept
+        #: the columns whose series changed when :meth:`selection` last moved to a new
+        #: index version (every column on the first select; sorted)
+        self.changed_columns = np.zeros(0, dtype=np.int64)
+        # the columns changed since the kept periods were last read, over however many
+        # selections (None: all of them, as before the first read)
+        self._unread: np.ndarray | None = None
 
     def selection(self, store: RollingStore) -> Selection:
-        if self._selection is None or self._selection.version != store.index_version:
+        """The rules' series at the store's index version: selected in full once, then
+        brought up to date from the series that changed (:meth:`RollingStore.reselect`)."""
+        if self._selection is None:
             self._selection = store.select_many(self.selectors)
+            self.changed_columns = np.arange(len(self.rules), dtype=np.int64)
+            self._unread = None
+        elif self._selection.version != store.index_version:
+            self._selection, self.changed_columns = store.reselect(self._selection,
+                                                                   self.selectors)
+            if self._unread is not None:
+                self._unread = np.union1d(self._unread, self.changed_columns)
         return self._selection
 
     def matched(self, column: int) -> int | None:
@@ -109,11 +125,13 @@ class ThresholdGroup:
             self._whole = Window(first, counts, values)
             return self.decide(counts, values)
         try:
-            self._kept.read(store, selection, first)
+            self._kept.read(store, selection, first, self._unread)
+            self._unread = np.zeros(0, dtype=np.int64)
             self._derive()
         except Exception:
             # half a read may have changed some slots: keep nothing rather than that
             self._kept = ReducedPeriods(self.period, self.statistics, self.max_window)
+            self._unread = None
             raise
         return self._decide_kept()
 

@@ -10,6 +10,7 @@ series.  A metadata key's column is built the first time a query names it
 from __future__ import annotations
 
 import difflib
+import itertools
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -189,6 +190,28 @@ class AttributeColumn:
         passing[0] = False  # the slot that code 0 (absent) indexes
         return passing[codes]
 
+    def code_array(self, texts: Iterable[str]) -> np.ndarray:
+        """Each text's code as ``codes`` holds it (1 + its number); -1 for a text no
+        row holds (so that it equals no row's code, absent rows included)."""
+        texts = list(texts)
+        return np.fromiter(map(self.code_of.get, texts, itertools.repeat(-2, len(texts))),
+                           dtype=np.int64, count=len(texts)) + 1
+
+    def match_each(self, rows: np.ndarray, op: str, numeric: bool,
+                   values: np.ndarray) -> np.ndarray:
+        """Boolean mask: ``rows[i]`` satisfies ``op`` against ``values[i]``, as
+        :meth:`match` decides one condition; ``values`` are codes (:meth:`code_array`)
+        for a text eq/ne, numbers for a numeric comparison (no other op)."""
+        codes = self.codes[rows]
+        present = codes > 0
+        if numeric:
+            numbers = self.numbers[rows]
+            with np.errstate(invalid="ignore"):
+                return COMPARE[op](numbers, values) & ~np.isnan(numbers) & present
+        if op not in ("eq", "ne"):
+            raise ValueError(f"match_each: text {op!r} is compared one condition at a time")
+        return present & COMPARE[op](codes, values)
+
 
 class SeriesIndex:
     """Rows for series keys, per-meter row lists and attribute columns.
@@ -198,6 +221,12 @@ class SeriesIndex:
     before a release can never read a row that already holds another series
     (it reads an empty row), and ``version`` moves on every release so that
     selections are recomputed.
+
+    Every row records the version of its last change (added, released, its
+    attributes or metadata updated) and of its last release:
+    :meth:`changed_since` lists the rows whose selection may differ from an
+    older version's, so that a selection is brought up to date by testing
+    those rows alone (:func:`heat_alarming.metering.selection.reselect`).
     """
 
     ID_FIELDS = ("resource_id", "project_id", "user_id", "source")
@@ -222,6 +251,9 @@ class SeriesIndex:
         self.series_of_project: dict[str, int] = {}
         self.live = np.zeros(capacity, dtype=bool)  # per row: holds a series now
         self.version = 0  # bumped whenever a selection could change
+        # per row: the version of its last change and of its last release (0: none)
+        self._changed_at = np.zeros(capacity, dtype=np.int64)
+        self._released_at = np.zeros(capacity, dtype=np.int64)
 
     def __len__(self) -> int:
         """Number of live series."""
@@ -245,7 +277,16 @@ class SeriesIndex:
         live = np.zeros(capacity, dtype=bool)
         live[:self.capacity] = self.live
         self.live = live
+        for name in ("_changed_at", "_released_at"):
+            grown = np.zeros(capacity, dtype=np.int64)
+            grown[:self.capacity] = getattr(self, name)
+            setattr(self, name, grown)
         self.capacity = capacity
+
+    def column(self, field: str) -> AttributeColumn | None:
+        """The column of a query field (None: no such field); a metadata column is
+        built on first use.  Its arrays cover :attr:`n_rows` rows at least."""
+        return self._column(field)
 
     def _column(self, field: str) -> AttributeColumn | None:
         """The column a query names; a metadata column is built on first use."""
@@ -286,7 +327,7 @@ class SeriesIndex:
         self._meter_rows.setdefault(meter, []).append(row)
         self._meter_arrays.pop(meter, None)
         self._set_flat(row, flat)
-        self._changed()
+        self._changed(row)
         return row
 
     def release(self, rows: np.ndarray) -> None:
@@ -326,7 +367,9 @@ class SeriesIndex:
                 column.clear(np.asarray(held, dtype=np.int64))
                 if column.compact() and name not in self.ID_FIELDS:
                     del self.columns[name]
-        self._changed()
+        if rows.size:  # a sweep that forgets nothing changes no selection
+            self._changed(rows)
+            self._released_at[rows] = self.version
 
     def update(self, row: int, *, user_id: str | None, source: str,
                unit: str, type_: str, metadata: Mapping[str, Any]) -> None:
@@ -337,11 +380,11 @@ class SeriesIndex:
         self.columns["source"].set(row, source)
         self.attrs[row] = (type_, unit, user_id, source, metadata)
         self._set_flat(row, flat)
-        self._changed()
+        self._changed(row)
 
     def set_metadata(self, row: int, metadata: Mapping[str, Any]) -> None:
         self._set_flat(row, flatten_metadata(metadata))
-        self._changed()
+        self._changed(row)
 
     def texts_held(self) -> dict[str, int]:
         """Distinct texts each attribute column holds (a measure of its memory)."""
@@ -359,9 +402,36 @@ class SeriesIndex:
                 column.set(row, value)
         self._flat[row] = flat
 
-    def _changed(self) -> None:
+    def _changed(self, rows: int | np.ndarray) -> None:
         self.version += 1
+        self._changed_at[rows] = self.version
         self._selection_cache.clear()
+
+    def changed_since(self, version: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows changed after ``version``, rows released after it), both sorted.
+
+        A row's membership of any selection computed at ``version`` can differ
+        now only if it is among the first; a released row among the second may
+        hold another series now (its statistics are not the old ones).
+        """
+        n = self.n_rows
+        return (np.flatnonzero(self._changed_at[:n] > version),
+                np.flatnonzero(self._released_at[:n] > version))
+
+    def filter(self, rows: np.ndarray, conditions: Sequence) -> np.ndarray:
+        """The ``rows`` (kept in order) that satisfy every condition, as :meth:`select`
+        decides them over a meter's rows."""
+        for cond in conditions:
+            if rows.size == 0:
+                break
+            if not isinstance(cond, Condition):
+                rows = rows[self._truth(rows, cond)[0]]
+                continue
+            column = self._column(cond.field)
+            if column is None:
+                return rows[:0]
+            rows = rows[column.match(rows, cond)]
+        return rows
 
     def meter_rows(self, meter: str) -> np.ndarray:
         rows = self._meter_arrays.get(meter)
@@ -381,18 +451,7 @@ class SeriesIndex:
         rows = self._selection_cache.get(cache_key)
         if rows is not None:
             return rows
-        rows = self.meter_rows(meter)
-        for cond in conditions:
-            if rows.size == 0:
-                break
-            if not isinstance(cond, Condition):
-                rows = rows[self._truth(rows, cond)[0]]
-                continue
-            column = self._column(cond.field)
-            if column is None:
-                rows = rows[:0]
-                break
-            rows = rows[column.match(rows, cond)]
+        rows = self.filter(self.meter_rows(meter), conditions)
         self._selection_cache[cache_key] = rows
         return rows
 

@@ -22,12 +22,13 @@ import numpy as np
 from oslo_log import log as logging
 
 from heat_alarming.metering import raw as raw_mod
+from heat_alarming.metering import selection as selection_mod
 from heat_alarming.metering import statistics as stats_mod
 from heat_alarming.metering.batch import SampleBatch
 from heat_alarming.metering.buckets import FIELDS, BucketRing, bucket_of, to_buckets
 from heat_alarming.metering.clock import Clock, system_clock
 from heat_alarming.metering.index import SeriesIndex
-from heat_alarming.metering.query import Condition, Query, build_query
+from heat_alarming.metering.query import Query, build_query
 from heat_alarming.metering.raw import RawRing
 from heat_alarming.metering.sample import (
     DEFAULT_SOURCE,
@@ -41,6 +42,7 @@ from heat_alarming.metering.sample import (
     SampleError,
     SampleValidator,
 )
+from heat_alarming.metering.selection import Selection, Selectors, scoped
 from heat_alarming.metering.statistics import (
     Statistics,
     StatisticsError,
@@ -62,15 +64,6 @@ RESOLUTION, RETENTION, MAX_CLOCK_SKEW = 10, 3600, 300
 REFUSALS_PER_PROJECT, REFUSING_PROJECTS = 20, 1000
 #: series an explanation lists, and series of the meter it compares when none matched
 EXPLAIN_SERIES, EXPLAIN_CANDIDATES = 20, 1000
-
-
-class Selection(NamedTuple):
-    """Series rows of many selectors: segment i is ``rows[starts[i]:starts[i]+lengths[i]]``."""
-
-    rows: np.ndarray
-    starts: np.ndarray
-    lengths: np.ndarray
-    version: int
 
 
 class IngestResult(NamedTuple):
@@ -765,12 +758,12 @@ class RollingStore:
             self._flush()
             self._maybe_reclaim(self.clock())
             index = self.index
-            rows = index.select(meter, _scoped(query, project_id))
+            rows = index.select(meter, scoped(query, project_id))
             out: dict[str, Any] = {"count": int(rows.size), "ids": [
                 index.keys[int(r)][1] for r in rows[:EXPLAIN_SERIES]]}
             if rows.size:
                 return out
-            candidates = index.select(meter, _scoped(Query(()), project_id))
+            candidates = index.select(meter, scoped(Query(()), project_id))
             out["of_meter"] = int(candidates.size)
             out["nearest"] = []
             if candidates.size == 0 or not query.conditions:
@@ -838,7 +831,7 @@ class RollingStore:
                matching_metadata: Mapping[str, Any] | None = None,
                project_id: str | None = None) -> np.ndarray:
         """Rows of the series a query selects (for inspection and tests)."""
-        conditions = _scoped(build_query(query, matching_metadata), project_id)
+        conditions = scoped(build_query(query, matching_metadata), project_id)
         with self._lock:
             return self.index.select(meter, conditions)
 
@@ -888,7 +881,7 @@ class RollingStore:
         if n_periods > MAX_PERIODS_PER_REQUEST:
             raise StatisticsError(f"{where}: {n_periods} periods is more than "
                                   f"{MAX_PERIODS_PER_REQUEST}; use a longer period")
-        conditions = _scoped(built, request.project_id)
+        conditions = scoped(built, request.project_id)
         return {"meter": request.meter, "period": int(period), "first": first,
                 "n_periods": n_periods, "aggregates": aggregates, "conditions": conditions}
 
@@ -911,16 +904,33 @@ class RollingStore:
         """Resolve many (meter, query, project_id) selectors to row segments at once.
 
         The result stays valid while ``index_version`` is unchanged; callers
-        keep it and re-select only when the version moves.
+        keep it and bring it up to date with :meth:`reselect` when the version
+        moves.  Pass a :class:`~heat_alarming.metering.selection.Selectors` to
+        compile the selectors once for many calls.
         """
+        plan = selectors if isinstance(selectors, Selectors) else Selectors(selectors)
         with self._lock:
             self._flush()
             self._maybe_reclaim(self.clock())
-            row_sets = []
-            for meter, query, project_id in selectors:
-                row_sets.append(self.index.select(meter, _scoped(query, project_id)))
-            rows, starts, lengths = stats_mod.split_segments(row_sets)
-            return Selection(rows, starts, lengths, self.index.version)
+            return selection_mod.select(self.index, plan)
+
+    def reselect(self, selection: Selection,
+                 selectors: Sequence[tuple[str, Query, str | None]]) -> tuple[Selection,
+                                                                              np.ndarray]:
+        """``selection`` (of ``selectors``, at an older version) brought up to date:
+        (the new selection, the indices of the segments whose rows changed).
+
+        Equal to :meth:`select_many` of the same selectors; only the series
+        changed since ``selection.version`` are tested (see
+        :func:`heat_alarming.metering.selection.reselect`).  Pass the same
+        :class:`~heat_alarming.metering.selection.Selectors` every time: its
+        reverse index is built once.
+        """
+        plan = selectors if isinstance(selectors, Selectors) else Selectors(selectors)
+        with self._lock:
+            self._flush()
+            self._maybe_reclaim(self.clock())
+            return selection_mod.reselect(self.index, plan, selection)
 
     @property
     def index_version(self) -> int:
@@ -1115,9 +1125,3 @@ def _field_of(item: Any, *names: str) -> Any:
         return _field_of(item, "counter_name")
     return None
 
-
-def _scoped(query: Query, project_id: str | None) -> tuple[Condition, ...]:
-    """A query's conditions, limited to one project when one is given."""
-    if project_id is None:
-        return query.conditions
-    return query.conditions + (Condition("project_id", "eq", project_id),)
