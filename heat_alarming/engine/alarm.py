@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import json
 import math
+import sys
 import unicodedata
 import uuid
 import zoneinfo
@@ -123,6 +124,8 @@ def _text(field: str, value: Any, size: int | None = None, *,
         raise AlarmError(field, "must be text")
     if size is not None and len(value) > size:
         raise AlarmError(field, f"{len(value)} characters is more than the {size} allowed")
+    if value.isascii() and value.isprintable():
+        return value  # printable ASCII holds no control character: the usual text, at once
     for position, char in enumerate(value):
         if multiline and char in _LINE_BREAKS:
             continue
@@ -147,7 +150,57 @@ def _bool(field: str, value: Any) -> bool:
     raise AlarmError(field, f"{value!r} is not a boolean")
 
 
-@dataclasses.dataclass(frozen=True)
+def _shared(text: Any) -> Any:
+    """One object for every equal text (meter names, operators, project ids): alarms
+    repeat the same few words, and a definition read back from JSON or the API brings
+    its own copy of each; anything that is not exactly ``str`` is returned as it is."""
+    return sys.intern(text) if type(text) is str else text
+
+
+@functools.lru_cache(maxsize=8192)
+def _one_of(words: tuple[str, ...]) -> tuple[str, ...]:
+    return words
+
+
+def _shared_words(words: tuple) -> tuple:
+    """One object for equal tuples of text (action lists), among those met lately: most
+    alarms repeat a few. A tuple holding anything but ``str`` is returned as it is
+    (``1 == 1.0 == True``: sharing must never turn one value into another)."""
+    if all(type(word) is str for word in words):
+        return _one_of(words)
+    return words
+
+
+@functools.lru_cache(maxsize=4096, typed=True)  # typed: 60 and 60.0 stay themselves
+def _one_number(number: float) -> float:
+    return number
+
+
+def _shared_number(number: float) -> float:
+    """One object for equal thresholds and periods, among those met lately (most alarms
+    share a few); zero as it is, since ``-0.0 == 0.0``."""
+    return _one_number(number) if number else number
+
+
+def _shared_pair(pair: tuple) -> tuple:
+    """:func:`_shared_words` for a (key, value) pair, at the cost of two type checks."""
+    return _one_of(pair) if type(pair[0]) is str and type(pair[1]) is str else pair
+
+
+def _query_items(query: Any) -> tuple:
+    """A rule's query items as stored on it: each item's sorted (key, value) pairs
+    (``("op", "eq")`` and the like one object for all rules)."""
+    return tuple(tuple(map(_shared_pair, sorted(item.items()))) for item in query)
+
+
+#: the fields a threshold rule's mapping may hold
+_RULE_FIELDS = frozenset(("meter_name", "threshold", "comparison_operator", "statistic",
+                          "period", "evaluation_periods", "query", "matching_metadata",
+                          "exclude_outliers", "datapoints_to_alarm", "missing_data",
+                          "search", "resource_type", "type", "meter"))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ThresholdRule:
     """Compare a per-period statistic of a meter with a threshold (Aodh's threshold rule)."""
 
@@ -166,6 +219,9 @@ class ThresholdRule:
     search: str = ""
     #: a Gnocchi resource type; collector samples of another type are left out
     resource_type: str = ""
+    #: :meth:`selector`'s answer, kept once built (every compilation asks again)
+    _selector: Query | None = dataclasses.field(default=None, init=False, repr=False,
+                                                compare=False)
 
     @classmethod
     def from_gnocchi(cls, kind: str, data: Mapping[str, Any],
@@ -188,8 +244,7 @@ class ThresholdRule:
             raise AlarmError(where, "must be a mapping")
         if data.get("type") in GNOCCHI_TYPES:
             return cls.from_gnocchi(data["type"], {k: v for k, v in data.items()}, where)
-        known = {f.name for f in dataclasses.fields(cls)} | {"type", "meter"}
-        unknown = set(data) - known
+        unknown = set(data) - _RULE_FIELDS
         if unknown:
             raise AlarmError(where, f"unknown field(s) {sorted(unknown)}")
         meter = data.get("meter_name", data.get("meter"))
@@ -219,33 +274,43 @@ class ThresholdRule:
         query = data.get("query") or ()
         matching = data.get("matching_metadata") or {}
         try:
-            build_query(query, matching)
+            built = build_query(query, matching)
         except QueryError as exc:
             raise AlarmError(f"{where}.{str(exc).split(':', 1)[0]}",
                              str(exc).split(": ", 1)[-1]) from None
         search, resource_type = _search(where, data.get("search"),
                                         data.get("resource_type"))
-        return cls(
-            meter_name=meter,
-            threshold=_float(f"{where}.threshold", data["threshold"]),
-            comparison_operator=op, statistic=statistic,
-            period=_int(f"{where}.period", data.get("period", 60), 1),
+        rule = cls(
+            meter_name=_shared(meter),
+            threshold=_shared_number(_float(f"{where}.threshold", data["threshold"])),
+            comparison_operator=_shared(op), statistic=_shared(statistic),
+            period=_shared_number(_int(f"{where}.period", data.get("period", 60), 1)),
             evaluation_periods=n,
-            query=tuple(tuple(sorted(item.items())) for item in query),
-            matching_metadata=tuple(sorted((str(k), str(v)) for k, v in matching.items())),
+            query=_query_items(query),
+            matching_metadata=tuple(map(_shared_pair, sorted(
+                (str(k), str(v)) for k, v in matching.items()))),
             exclude_outliers=_bool(f"{where}.exclude_outliers",
                                    data.get("exclude_outliers", False)),
-            datapoints_to_alarm=m, missing_data=missing,
-            search=search, resource_type=resource_type)
+            datapoints_to_alarm=m, missing_data=_shared(missing),
+            search=search, resource_type=_shared(resource_type))
+        if not (matching or search or resource_type):
+            # the query checked above is the selector (matching_metadata's conditions
+            # come in the rule's sorted order, so that one is built by selector())
+            object.__setattr__(rule, "_selector", built)
+        return rule
 
     def selector(self) -> Query:
-        """The series this rule reads: query, matching_metadata and search together."""
+        """The series this rule reads: query, matching_metadata and search together
+        (built once per rule: the same object every time)."""
+        if self._selector is not None:
+            return self._selector
         built = build_query(self.query_items(), dict(self.matching_metadata))
-        if not self.search and not self.resource_type:
-            return built
-        return dataclasses.replace(
-            built, conditions=built.conditions + _search_terms(self.search,
-                                                               self.resource_type))
+        if self.search or self.resource_type:
+            built = dataclasses.replace(
+                built, conditions=built.conditions + _search_terms(self.search,
+                                                                   self.resource_type))
+        object.__setattr__(self, "_selector", built)  # frozen: the cache alone is set
+        return built
 
     @property
     def look_back(self) -> int:
@@ -306,7 +371,7 @@ def _search_terms(search: str, resource_type: str) -> tuple:
     return terms + ((type_term,) if type_term is not None else ())
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class PromQLRule:
     """Compare the answer of a PromQL query with a threshold (Aodh's prometheus rule).
 
@@ -349,7 +414,7 @@ class PromQLRule:
                 "comparison_operator": self.comparison_operator}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class CompositeRule:
     """``{"and": [...]}`` / ``{"or": [...]}`` over threshold rules and other alarms.
 
@@ -422,7 +487,7 @@ class CompositeRule:
         return dump(self.tree)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class TimeConstraint:
     """Evaluate only within ``duration`` seconds after each ``start`` (cron) in ``timezone``."""
 
@@ -503,10 +568,10 @@ def _actions(field: str, value: Any) -> tuple[str, ...]:
         if not isinstance(url, str) or "://" not in url:
             raise AlarmError(f"{field}[{i}]", f"{url!r} is not an action URL (scheme://...)")
         _text(f"{field}[{i}]", url)
-    return tuple(value)
+    return _shared_words(tuple(value))
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # a million of them: no __dict__ each
 class Alarm:
     """An alarm: its definition plus its evaluation state."""
 
@@ -594,6 +659,8 @@ class Alarm:
         alarm_id = str(data.get("alarm_id") or uuid.uuid4())
         description = str(data.get("description") or "")
         state_reason = str(data.get("state_reason") or NOT_EVALUATED)
+        if state_reason == NOT_EVALUATED:
+            state_reason = NOT_EVALUATED  # every new alarm's reason: one text for all
         if checked:
             _text("alarm_id", alarm_id, _ID_SIZE)
             _text("name", name, _NAME_SIZE)
@@ -604,10 +671,10 @@ class Alarm:
             _text("state_reason", state_reason, multiline=True)
         return cls(
             alarm_id=alarm_id, name=name or alarm_id, type=kind, rule=rule,
-            project_id=data.get("project_id"), user_id=data.get("user_id"),
+            project_id=_shared(data.get("project_id")), user_id=_shared(data.get("user_id")),
             description=description,
             enabled=_bool("enabled", data.get("enabled", True)),
-            severity=severity,
+            severity=_shared(severity),
             alarm_actions=_actions("alarm_actions", data.get("alarm_actions")),
             ok_actions=_actions("ok_actions", data.get("ok_actions")),
             insufficient_data_actions=_actions("insufficient_data_actions",
@@ -618,9 +685,9 @@ class Alarm:
                 for i, c in enumerate(constraints)),
             stabilization_window=_int("stabilization_window",
                                       data.get("stabilization_window", 0), 0),
-            state=state, state_reason=state_reason,
+            state=_shared(state), state_reason=state_reason,
             state_timestamp=_optional_time("state_timestamp", data.get("state_timestamp")),
-            pending_state=pending,
+            pending_state=_shared(pending),
             pending_since=_optional_time("pending_since", data.get("pending_since")))
 
     def definition(self) -> dict:

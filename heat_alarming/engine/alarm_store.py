@@ -42,6 +42,10 @@ MIGRATION_LOCK_TIMEOUT = 300.0
 #: alarm ids one locking SELECT of a round names at most (a round of more alarms takes
 #: several, in ascending id order, in its one transaction)
 ROUND_BATCH = 1000
+#: new alarms one INSERT of :meth:`AlarmStore.save_alarms` writes at most (a definition
+#: of a million alarms takes many, in its one transaction): the rows, their JSON and the
+#: driver's parameters exist for one batch at a time, not for every alarm at once
+SAVE_BATCH = 1000
 
 
 @dataclasses.dataclass(slots=True)  # one per transition: no __dict__ for the collector
@@ -201,15 +205,16 @@ class AlarmStore:
                 chunk = ids[start:start + 500]
                 known.update(connection.execute(sa.select(models.alarms.c.alarm_id).where(
                     models.alarms.c.alarm_id.in_(chunk))).scalars())
-            for alarm in alarms:
-                if alarm.alarm_id in known:
-                    connection.execute(models.alarms.update().where(
-                        models.alarms.c.alarm_id == alarm.alarm_id).values(
-                        defined_at=time.time(), **_alarm_row(alarm)))
-            fresh = [dict(_alarm_row(a), alarm_id=a.alarm_id, defined_at=time.time())
-                     for a in alarms if a.alarm_id not in known]
-            if fresh:
-                connection.execute(models.alarms.insert(), fresh)
+            redefined = [a for a in alarms if a.alarm_id in known]
+            for start in range(0, len(redefined), SAVE_BATCH):  # a batch's rows at a time
+                connection.execute(_DEFINITION_UPDATE, [
+                    dict(_alarm_row(a), changed_alarm_id=a.alarm_id, defined_at=time.time())
+                    for a in redefined[start:start + SAVE_BATCH]])
+            fresh = [a for a in alarms if a.alarm_id not in known]
+            for start in range(0, len(fresh), SAVE_BATCH):
+                connection.execute(models.alarms.insert(), [
+                    dict(_alarm_row(a), alarm_id=a.alarm_id, defined_at=time.time())
+                    for a in fresh[start:start + SAVE_BATCH]])
 
     def delete_alarm(self, alarm_id: str) -> bool:
         """Remove an alarm with its history and pending notifications."""
@@ -560,9 +565,15 @@ def storable(text: str | None) -> str | None:
     return text.translate(_CONTROLS).encode("utf-8", "replace").decode("utf-8")
 
 
+#: JSON without the blanks after separators: a definition is kept for every alarm (in
+#: memory, for SQLite's ``sqlite://``), and is read back by json.loads alone
+_COMPACT = (",", ":")
+
+
 def _alarm_row(alarm: Alarm) -> dict:
     return {"project_id": alarm.project_id, "name": alarm.name,
-            "definition": json.dumps(alarm.definition()), "state": alarm.state,
+            "definition": json.dumps(alarm.definition(), separators=_COMPACT),
+            "state": alarm.state,
             "state_reason": storable(alarm.state_reason),
             "state_timestamp": alarm.state_timestamp,
             "pending_state": alarm.pending_state, "pending_since": alarm.pending_since,
@@ -604,6 +615,10 @@ def _state_values(a: Alarm) -> tuple:
             a.pending_state, a.pending_since)
 
 
+#: one alarm's new definition and state (:meth:`AlarmStore.save_alarms`), executed with
+#: every redefined alarm's row
+_DEFINITION_UPDATE = models.alarms.update().where(
+    models.alarms.c.alarm_id == sa.bindparam("changed_alarm_id"))
 #: one alarm's new state: compiled once, executed with every changed alarm's row
 _STATE_UPDATE = models.alarms.update().where(
     models.alarms.c.alarm_id == sa.bindparam("changed_alarm_id"))

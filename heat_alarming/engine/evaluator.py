@@ -118,7 +118,7 @@ class _Group:
         top = [i for i, (_, _, ref) in enumerate(entries) if ref is None]
         self.top = np.array(top, dtype=np.int64)
         self.top_alarms = [entries[i][0] for i in top]
-        self.column_of = {entries[i][0].alarm_id: i for i in top}
+        self._column_of: dict[str, int] | None = None
         self.state = np.array([_CODE[a.state] for a in self.top_alarms], dtype=np.int8)
         self.repeat = np.array([a.repeat_actions for a in self.top_alarms], dtype=bool)
         self.enabled = np.array([a.enabled for a in self.top_alarms], dtype=bool)
@@ -131,6 +131,15 @@ class _Group:
         self.last: Verdicts | None = None
         self.failed: dict[int, str] = {}  # column -> why the last round could not decide it
         self.evaluated_at: float | None = None  # the time of the last round that decided
+
+    @property
+    def column_of(self) -> dict[str, int]:
+        """Alarm id -> the column of its top-level rule; built when first asked (by an
+        explanation), as rounds never need it."""
+        if self._column_of is None:
+            self._column_of = dict(zip((a.alarm_id for a in self.top_alarms),
+                                       self.top.tolist()))
+        return self._column_of
 
     def evaluate(self, store: RollingStore, now: float) -> None:
         """This round's verdicts: the whole group at once; only if that raises are the

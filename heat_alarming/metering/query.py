@@ -40,7 +40,7 @@ class QueryError(ValueError):
     """A query item is malformed; the message names the item and field."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)  # one per alarm's rule: no __dict__ each
 class Condition:
     """One comparison of a series attribute with a value.
 
@@ -54,28 +54,28 @@ class Condition:
     numeric: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Present:
     """True where a series carries ``field``, false where it does not (never unknown)."""
 
     field: str
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class AllOf:
     """True where every term is; false where any term is false."""
 
     terms: tuple
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class AnyOf:
     """True where any term is; false where every term is false."""
 
     terms: tuple
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Not:
     """True where the term is false and false where it is true (unknown stays unknown)."""
 
@@ -129,7 +129,7 @@ def like_matcher(pattern: str) -> Callable[[str], bool]:
     return test
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)  # as Condition
 class Query:
     """A normalised query: series conditions plus optional time bounds."""
 

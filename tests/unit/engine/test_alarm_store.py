@@ -10,7 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from heat_alarming.engine.alarm import ALARM, OK, Alarm
-from heat_alarming.engine.alarm_store import AlarmStore, HistoryEntry, Notification, UnknownMarker
+from heat_alarming.engine.alarm_store import (
+    SAVE_BATCH,
+    AlarmStore,
+    HistoryEntry,
+    Notification,
+    UnknownMarker,
+)
 from heat_alarming.engine.notifiers import NotifierManager, NotifierSettings
 from heat_alarming.engine.notifiers.destinations import DestinationPolicy
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher
@@ -72,6 +78,21 @@ def test_alarms_round_trip_with_definition_and_state(alarm_store):
     threshold.description = "changed"
     alarm_store.save_alarm(threshold)
     assert len(alarm_store.load_alarms()) == 2
+
+
+def test_many_alarms_are_saved_in_batches_of_one_transaction_all_or_none(alarm_store):
+    many = [make_alarm(alarm_id=f"a{i:05d}", name=f"n{i}") for i in range(SAVE_BATCH + 2)]
+    alarm_store.save_alarms(many[:3])
+    for alarm in many[:3]:
+        alarm.description = "redefined"
+    alarm_store.save_alarms(many)  # three redefinitions, then more than a batch of new
+    loaded = sorted(alarm_store.load_alarms(), key=lambda a: a.alarm_id)
+    assert [a.definition() for a in loaded] == [a.definition() for a in many]
+    clash = [make_alarm(alarm_id=f"b{i:05d}") for i in range(SAVE_BATCH + 1)]
+    clash.append(make_alarm(alarm_id=clash[0].alarm_id))  # its batch fails, the last
+    with pytest.raises(sa.exc.IntegrityError):
+        alarm_store.save_alarms(clash)
+    assert len(alarm_store.load_alarms()) == len(many), "no batch of it was kept"
 
 
 def test_a_round_is_written_all_or_nothing(alarm_store):
