@@ -922,8 +922,10 @@ class Evaluator:
         if g.top.size == 0:
             return
         v = g.last
-        verdict = v.verdict[g.top]
-        trend = v.trend[g.top]
+        if g.top.size == v.verdict.size:  # no composite leaves: top is every column
+            verdict, trend = v.verdict, v.trend
+        else:
+            verdict, trend = v.verdict[g.top], v.trend[g.top]
         current = g.state
         active = g.enabled.copy()
         failed = {j: g.failed[int(c)] for j, c in enumerate(g.top) if int(c) in g.failed} \

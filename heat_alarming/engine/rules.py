@@ -243,7 +243,8 @@ def settled_verdicts(spec: ThresholdSpec, present: Sequence[np.ndarray],
     """
     n_rules = len(spec)
     settled = spec.plain.copy()
-    outside = np.zeros(n_rules, dtype=np.int64)
+    # counted in the narrowest integer that holds N (fewer bytes per pass)
+    outside = np.zeros(n_rules, dtype=np.uint8 if spec.longest_n < 256 else np.int64)
     for back in range(spec.longest_n):
         row_present, row_breach = present[-1 - back], breach[-1 - back]
         needed = spec.needs_period[back]
@@ -253,8 +254,10 @@ def settled_verdicts(spec: ThresholdSpec, present: Sequence[np.ndarray],
         else:
             settled &= row_present | ~needed
             outside += row_breach & needed
-    verdict = np.where(outside == spec.n, V_ALARM,
-                       np.where(outside == 0, V_OK, V_MIXED)).astype(np.int8)
+    outside = outside.astype(np.int64)
+    verdict = np.full(n_rules, V_MIXED, dtype=np.int8)
+    verdict[outside == 0] = V_OK
+    verdict[outside == spec.n] = V_ALARM
     if spec.any_m:
         use_m = spec.m > 0
         verdict[use_m] = np.where(outside[use_m] >= spec.m[use_m], V_ALARM, V_OK)

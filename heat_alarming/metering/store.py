@@ -263,8 +263,10 @@ class RollingStore:
         self._next_sweep = now_bucket + self._sweep_every
         # by the clock: the ring also holds the skew's worth of buckets older than that
         since = now_bucket - self._retention_buckets
-        recent = np.flatnonzero(ring.bucket_of_column > since)
-        held = np.any(ring.count[recent, :n], axis=0)
+        held = np.zeros(n, dtype=bool)
+        for column in np.flatnonzero(ring.bucket_of_column > since).tolist():
+            held |= ring.count[column, :n] > 0  # a row at a time: no copy of the ring
+
         dead = index.live[:n] & ~held & (self._born[:n] <= since)
         rows = np.flatnonzero(dead)
         ring.clear_rows(rows)  # older cells must not reach the series that reuses a row
