@@ -57,6 +57,7 @@ class ThresholdGroup:
         self.selectors = Selectors((r.meter_name, r.selector(), project)
                                    for r, project in zip(rules, projects))
         self._selection: Selection | None = None
+        self._selected_in: RollingStore | None = None
         # the window's periods kept between rounds (None: percentiles, read whole)
         self._kept = ReducedPeriods(self.period, self.statistics, self.max_window) \
             if keepable(self.statistics) and self.rules else None
@@ -73,7 +74,8 @@ class ThresholdGroup:
     def selection(self, store: RollingStore) -> Selection:
         """The rules' series at the store's index version: selected in full once, then
         brought up to date from the series that changed (:meth:`RollingStore.reselect`)."""
-        if self._selection is None:
+        if self._selection is None or store is not self._selected_in:
+            self._selected_in = store  # versions count one store's index changes only
             self._selection = store.select_many(self.selectors)
             self.changed_columns = np.arange(len(self.rules), dtype=np.int64)
             self._unread = None

@@ -74,6 +74,7 @@ class ReducedPeriods:
         self._period = np.full(self.n_periods, _NEVER, dtype=np.int64)  # held, per slot
         self._mark = np.zeros(self.n_periods, dtype=np.int64)  # write count when reduced
         self._selection: Selection | None = None
+        self._store: RollingStore | None = None
 
     def order(self) -> np.ndarray:
         """The slots of the last read's periods, oldest first."""
@@ -100,7 +101,10 @@ class ReducedPeriods:
             wanted = first + np.arange(n, dtype=np.int64)
             slots = wanted % n
             segments = np.zeros(0, dtype=np.int64)
-            if selection is not self._selection:
+            if store is not self._store:  # marks count one store's writes only
+                self._reset(n_segments)
+                self._store = store
+            elif selection is not self._selection:
                 if (self._selection is None or changed is None
                         or self.counts.shape[1] != n_segments):
                     self._reset(n_segments)

@@ -192,3 +192,22 @@ def test_a_late_sample_into_a_decided_period_changes_the_next_rounds_verdict():
     other = np.array([store.series_id("load", "elsewhere", "p")])
     store.ingest_arrays(other, np.array([start + 30.0]), np.array([1.0]))
     assert evaluator.evaluate() == [] and alarm.state == ALARM
+
+
+def test_a_group_moved_to_a_restored_store_reads_that_store_afresh():
+    """Write marks and index versions count one store's changes: a store rebuilt from a
+    snapshot starts them again, so nothing kept from the first store may be reused."""
+    clock, store, rows = kept_store()
+    rule = ThresholdRule.from_dict({"meter_name": "load", "statistic": "max", "threshold": 75,
+                                    "evaluation_periods": 1, "period": PERIOD})
+    group = ThresholdGroup(PERIOD, [rule], [None])
+    for _ in range(30):
+        one_period(store, clock, rows, value=10.0)
+        group.evaluate(store, clock())
+    restored = RollingStore.from_state(*store.export_state(), clock=clock)
+    group.evaluate(restored, clock())
+    newest = int(clock() // PERIOD) - 1
+    restored.ingest_arrays(rows[:1], np.array([newest * PERIOD + 30.0]), np.array([99.0]))
+    got = group.evaluate(restored, clock())
+    want = whole_window_verdicts(group, restored, clock())
+    assert got.most_recent.tolist() == want.most_recent.tolist() == [99.0]
