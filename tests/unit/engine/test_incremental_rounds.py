@@ -97,13 +97,17 @@ def one_period(store, clock, rows, value=50.0):
     clock.set(start + PERIOD)
 
 
+def every_series(store):
+    """One selector: every series of the meter."""
+    return store.select_many([("load", ThresholdRule.from_dict(
+        {"meter_name": "load", "threshold": 1}).selector(), None)])
+
+
 def test_a_steady_read_reduces_only_the_period_that_closed():
     """(A period with a bucket the ring has not reached yet is read again each time:
     the ring holds all of these.)"""
     clock, store, rows = kept_store()
-    selection = store.select_many([("load", ThresholdRule.from_dict(
-        {"meter_name": "load", "threshold": 1}).selector(), None)])
-    kept = ReducedPeriods(PERIOD, ["avg"], 4)
+    selection, kept = every_series(store), ReducedPeriods(PERIOD, ["avg"], 4)
     for _ in range(5):
         one_period(store, clock, rows)
         kept.read(store, selection, int(clock() // PERIOD) - 4)
@@ -115,9 +119,7 @@ def test_a_steady_read_reduces_only_the_period_that_closed():
 
 def test_a_late_sample_reduces_its_period_again():
     clock, store, rows = kept_store()
-    selection = store.select_many([("load", ThresholdRule.from_dict(
-        {"meter_name": "load", "threshold": 1}).selector(), None)])
-    kept = ReducedPeriods(PERIOD, ["avg"], 4)
+    selection, kept = every_series(store), ReducedPeriods(PERIOD, ["avg"], 4)
     for _ in range(5):
         one_period(store, clock, rows)
     first = int(clock() // PERIOD) - 4
