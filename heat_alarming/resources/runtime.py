@@ -25,13 +25,12 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import uuid
 
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from heat_alarming import GROUP, opts
-from heat_alarming.engine.alarm_store import HistoryEntry
+from heat_alarming.engine.alarm_store import HistoryEntry, new_event_id
 from heat_alarming.engine.evaluator import evaluator_from_conf
 from heat_alarming.engine.listener import listener_from_conf
 from heat_alarming.engine.metrics import metrics_from_conf
@@ -104,8 +103,9 @@ class Runtime:
                         kind: str = "action") -> None:
         """Commit an action's outcome (``kind`` "action") or the signaller's note that it
         is about to signal (``actions.SENDING``) to the alarm's history."""
+        now = self.evaluator.clock()
         self.evaluator.alarm_store.record([HistoryEntry(
-            str(uuid.uuid4()), payload["alarm_id"], kind, self.evaluator.clock(),
+            new_event_id(now), payload["alarm_id"], kind, now,
             payload.get("previous"), payload.get("current"), text, data,
             payload.get("severity", ""))])
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Collection
 from concurrent import futures
@@ -31,7 +30,12 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from heat_alarming import GROUP
-from heat_alarming.engine.alarm_store import AlarmStore, HistoryEntry, Notification
+from heat_alarming.engine.alarm_store import (
+    AlarmStore,
+    HistoryEntry,
+    Notification,
+    new_event_id,
+)
 from heat_alarming.engine.notifiers import DeliveryError, NotifierManager, redact
 
 LOG = logging.getLogger(__name__)
@@ -236,8 +240,9 @@ class Dispatcher:
             return
         LOG.error("Giving up notifying alarm %s to %s after %d attempt(s): %s",
                   item.alarm_id, redact(item.action), attempts, error)
+        now = self.clock()
         self.alarm_store.record([HistoryEntry(
-            str(uuid.uuid4()), item.alarm_id, ACTION_FAILED, self.clock(),
+            new_event_id(now), item.alarm_id, ACTION_FAILED, now,
             item.payload.get("previous"), item.payload.get("current"),
             f"action {redact(item.action)} failed after {attempts} attempt(s): {error}",
             {"action": redact(item.action), "idempotency_key": item.idempotency_key},

@@ -14,7 +14,7 @@ from heat_alarming.engine import models
 from heat_alarming.engine.alarm_store import MIGRATIONS, AlarmStore
 from heat_alarming.engine.journal import SampleJournal
 from heat_alarming.metering.batch import SampleBatch
-from tests.support.databases import DATABASES, database_url
+from tests.support.databases import DATABASES, SCHEMA_HEAD, database_url
 from tests.support.journal_load import T0, batch_of
 
 
@@ -91,7 +91,7 @@ def test_the_migration_drops_old_rows_and_ids_go_on_above_them(url):
             "INSERT INTO ha_sample_journal (id, project_id, created, samples) "
             "VALUES (41, 'p', :t, '[]'), (42, 'p', :t, '[]')"), {"t": T0})
     store.upgrade()
-    assert store.schema_version() == "0004"
+    assert store.schema_version() == SCHEMA_HEAD
     journal = SampleJournal(store, clock=lambda: T0)
     assert journal.read(0) == [], "old-format rows are gone"
     assert journal.append("p", batch_of(1)) == 43, "a snapshot's position 42 keeps its meaning"

@@ -91,3 +91,16 @@ def test_a_database_of_the_previous_schema_is_upgraded_with_its_rows(database):
         assert Membership(store, "w1", clock=lambda: 3.0).live() == ("w1",)
     finally:
         store.close()
+
+
+def test_postgresql_alarm_pages_keep_room_for_the_next_state(request, tmp_path):
+    # a round rewrites every changed alarm's row: with room on its page, PostgreSQL
+    # keeps the new version there without touching the indexes
+    store = AlarmStore(database_url("postgresql", tmp_path, request))
+    try:
+        with store.engine.connect() as connection:
+            options = connection.execute(sa.text(
+                "SELECT reloptions FROM pg_class WHERE relname = 'ha_alarms'")).scalar()
+        assert "fillfactor=70" in options
+    finally:
+        store.close()
