@@ -1,6 +1,9 @@
 """A round in which many alarms change state writes all of it, in batches, on every
 alarm database (SQLite, PostgreSQL, MariaDB): every state, history row and queued
 notification, and nothing for an alarm deleted while the round ran."""
+import gc
+import uuid
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -152,3 +155,50 @@ def test_a_reason_with_nul_or_a_lone_surrogate_is_stored_cleaned_with_the_round(
     alarm_store.notification_retry(note.id, 1, T0, hostile)
     (again,) = alarm_store.due_notifications(T0)
     assert again.last_error == cleaned
+
+
+@pytest.mark.parametrize("collector_on", [True, False])
+def test_the_cyclic_collector_waits_for_the_round_and_is_left_as_it_was(collector_on):
+    # a storm's thousands of short-lived objects would set off full collections, each
+    # walking every object of the process; a round makes no cycles, so none is needed
+    evaluator, store, clock = storm(AlarmStore("sqlite://"))
+    collections = []
+
+    def counted(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    alarm_store, seen_at_commit = evaluator.alarm_store, []
+    commit_round = alarm_store.commit_round
+
+    def committed(*args, **kwargs):  # the round's end: every decision is made
+        commit_round(*args, **kwargs)
+        seen_at_commit.append((list(collections), gc.isenabled()))
+
+    alarm_store.commit_round = committed
+    one_period(store, clock, 90.0)
+    was_on = gc.isenabled()
+    gc.callbacks.append(counted)
+    try:
+        if not collector_on:
+            gc.disable()
+        assert len(evaluator.evaluate()) == ALARMS
+        assert seen_at_commit == [([], False)], "no collection during the round"
+        assert gc.isenabled() is collector_on
+    finally:
+        gc.callbacks.remove(counted)
+        if was_on:
+            gc.enable()
+
+
+def test_event_ids_are_unique_version_7_uuids_in_the_order_of_their_rounds(alarm_store):
+    evaluator, store, clock = storm(alarm_store)
+    one_period(store, clock, 90.0)
+    first = [t["event_id"] for t in evaluator.evaluate()]
+    one_period(store, clock, 30.0)
+    second = [t["event_id"] for t in evaluator.evaluate()]
+    assert len(set(first + second)) == 2 * ALARMS
+    assert {uuid.UUID(i).version for i in first + second} == {7}
+    assert max(first) < min(second), "a later round's ids sort after an earlier one's"
+    (entry, *_) = alarm_store.history("alarm-0000")
+    assert entry.event_id in second
