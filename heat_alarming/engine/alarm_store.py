@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import itertools
 import json
 import os
 import re
@@ -63,19 +64,35 @@ class HistoryEntry:
     severity: str
 
 
-_LOW62 = (1 << 62) - 1
+#: the hex digit of a UUID's variant field (RFC 9562: binary 10xx) for each random one
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+class EventIds:
+    """Ids for the events of one moment (a round): version-7 UUIDs (RFC 9562) made of
+    the milliseconds of ``now``, 42 random bits drawn once, and a 32-bit counter.
+
+    Ids of one round sort together and after those of earlier rounds, so the
+    history's unique index on them grows at its end instead of at a random page per
+    event (as version 4's would, on a history of millions of rows); two workers'
+    rounds in the same millisecond differ in their random bits. Calling the object
+    gives the next id; a round of more than 2**32 events is not foreseen.
+    """
+
+    def __init__(self, now: float) -> None:
+        stamp = f"{int(now * 1000) & 0xFFFF_FFFF_FFFF:012x}"
+        rand = os.urandom(6).hex()
+        self._prefix = (f"{stamp[:8]}-{stamp[8:]}-7{rand[:3]}-{_VARIANT[rand[3]]}"
+                        f"{rand[4:7]}-{rand[7:11]}")
+        self._count = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._count):08x}"
 
 
 def new_event_id(now: float) -> str:
-    """A new event's id: a version-7 UUID (RFC 9562), the milliseconds of ``now`` and
-    then 74 random bits. Ids of one round sort together, so the history's unique index
-    on them grows at its end instead of at a random page per event (as version 4's
-    would, on a history of millions of rows)."""
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = ((int(now * 1000) & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76
-             | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & _LOW62)
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    """One new event's id (:class:`EventIds`)."""
+    return EventIds(now)()
 
 
 @dataclasses.dataclass(slots=True)

@@ -47,11 +47,11 @@ from heat_alarming.engine.alarm_store import (
     DEFAULT_URL,
     STATE_TRANSITION,
     AlarmStore,
+    EventIds,
     HistoryEntry,
     InvalidAlarm,
     Notification,
     describe_error,
-    new_event_id,
 )
 from heat_alarming.engine.notifiers import NotifierManager, redact
 from heat_alarming.engine.notifiers.dispatcher import Dispatcher
@@ -1149,6 +1149,7 @@ class _Round:
         #: transitions by new state (logged one by one at INFO up to LOGGED_TRANSITIONS)
         self.moved: Counter = Counter()
         self._refusals: dict[tuple, list[dict]] = {}  # (project, meter) -> refusals
+        self.event_id = EventIds(now)  # the next history event's id
 
     def refusals(self, store: RollingStore, project_id: str | None,
                  meter: str) -> list[dict]:
@@ -1189,7 +1190,7 @@ class _Round:
                 return
             except Exception:  # even its actions are broken: state only
                 LOG.exception("Alarm %s: recording its failure failed", alarm.alarm_id)
-        previous, event_id = alarm.state, new_event_id(self.now)
+        previous, event_id = alarm.state, self.event_id()
         alarm.state, alarm.state_reason, alarm.state_timestamp = UNKNOWN, text, self.now
         self.changed[alarm.alarm_id] = alarm
         self.history.append(HistoryEntry(event_id, alarm.alarm_id, STATE_TRANSITION,
@@ -1225,7 +1226,7 @@ class _Round:
         if not decision.fire:
             return
         previous, transition = alarm.state, decision.transition
-        event_id = new_event_id(self.now)
+        event_id = self.event_id()
         if transition:
             alarm.state, alarm.state_reason, alarm.state_timestamp = state, reason, self.now
             self.changed[alarm.alarm_id] = alarm
