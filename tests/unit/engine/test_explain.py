@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from heat_alarming.engine.alarm import NOT_EVALUATED
 from heat_alarming.engine.alarm_store import HistoryEntry
-from heat_alarming.engine.evaluator import Evaluator
+from heat_alarming.engine.evaluator import FIRST_REASONS, Evaluator, Limits
 from heat_alarming.metering import ManualClock, RollingStore
 
 T0 = 1_800_000_000.0
@@ -258,3 +259,28 @@ def test_an_alarm_its_first_round_leaves_in_insufficient_data_says_why(world):
     # the state stayed: nothing is recorded and nothing is sent
     assert evaluator.history("a1") == []
     assert evaluator.alarm_store.due_notifications(clock() + 3600) == []
+
+
+def test_a_round_gives_at_most_first_reasons_alarms_their_first_reason_the_next_the_rest():
+    # each first reason looks for the nearest series: thousands of new alarms would
+    # make one round take minutes, so they get theirs over the next rounds
+    clock = ManualClock(T0)
+    store = RollingStore(resolution=10, retention=3600, clock=clock)
+    many = FIRST_REASONS + 5
+    evaluator = Evaluator(store, clock=clock, limits=Limits(alarms_per_project=many))
+    evaluator.define_many({"alarm_id": f"a{i}", "name": f"a{i}", "project_id": "p1",
+                           "threshold_rule": {"meter_name": "cpu_util", "threshold": 50,
+                                              "query": [{"field": "resource_id", "op": "eq",
+                                                         "value": f"vm-{i}"}]}}
+                          for i in range(many))
+    clock.advance(600)
+
+    def waiting():
+        return sum(a.state_reason == NOT_EVALUATED for a in evaluator.alarms())
+
+    evaluator.evaluate()
+    assert waiting() == many - FIRST_REASONS
+    evaluator.evaluate()
+    assert waiting() == 0
+    assert {a.state for a in evaluator.alarms()} == {"insufficient data"}
+    assert "matched 0 series" in evaluator.get(f"a{many - 1}").state_reason
