@@ -307,6 +307,9 @@ class AlarmStore:
         """
         if not (changed or history or notifications):
             return
+        # the rows' own stamp of when they were written (as defined_at, which also
+        # versions the definitions): the wall clock, not a round's time, which the
+        # states carry in state_timestamp
         now = time.time()
         with self._lock, self.engine.begin() as connection:
             if defined_only:
