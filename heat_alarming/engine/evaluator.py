@@ -801,8 +801,7 @@ class Evaluator:
         started = time.perf_counter()
         done = False
         try:
-            with _collector_paused():
-                results = self._round(now, periods)
+            results = self._round(now, periods)
             done = True
             return results
         finally:
@@ -845,7 +844,7 @@ class Evaluator:
         return out
 
     def _round(self, now: float | None, periods: Iterable[int] | None) -> list[Transition]:
-        with self._lock:
+        with self._lock, _collector_paused():  # (not while it waits for the lock)
             now = self.clock() if now is None else float(now)
             if self._dirty:
                 self._compile()
