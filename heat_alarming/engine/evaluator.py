@@ -85,10 +85,10 @@ def _collector_paused():
     A round that moves thousands of alarms creates objects (history entries,
     notifications, payloads) that live until its commit, and so set off the
     collector's full passes over every object of the process: at 10,000
-    transitions about 5 us per alarm. A round makes no reference cycles, so
-    reference counting frees all of that once it is committed; the collector
-    runs again, as configured, afterwards. A collector some other code had
-    turned off stays off.
+    transitions about 5 us per alarm. None of them is in a reference cycle, so
+    reference counting frees them once the round is committed; the collector
+    runs again, as configured, afterwards (and finds any cycle a failure's
+    traceback made). A collector some other code had turned off stays off.
     """
     was_on = gc.isenabled()
     gc.disable()
