@@ -312,14 +312,7 @@ class AlarmStore:
         # states carry in state_timestamp
         now = time.time()
         with self._lock, self.engine.begin() as connection:
-            if defined_only:
-                defined = _lock_defined(connection, {a.alarm_id for a in changed}
-                                        | {h.alarm_id for h in history}
-                                        | {n.alarm_id for n in notifications})
-                changed = [a for a in changed if a.alarm_id in defined]
-                history = [h for h in history if h.alarm_id in defined]
-                notifications = [n for n in notifications if n.alarm_id in defined]
-            _write_round(connection, changed, history, notifications, now)
+            _write_round(connection, changed, history, notifications, now, defined_only)
 
     def record(self, entries: Iterable[HistoryEntry]) -> None:
         """Add history entries outside a round (action outcomes, for example)."""
@@ -650,14 +643,19 @@ _DEFINITION_UPDATE = models.alarms.update().where(
 #: one alarm's new state: compiled once, executed with every changed alarm's row
 _STATE_UPDATE = models.alarms.update().where(
     models.alarms.c.alarm_id == sa.bindparam("changed_alarm_id"))
-#: PostgreSQL: the round's new states are copied into a table of the transaction's
-#: own, then written by one UPDATE
+#: PostgreSQL: the round's alarms (``has_state``: with a new state) are copied into a
+#: table of the transaction's own, locked through it, and their states written by one
+#: UPDATE from it
 _PG_STATES = ("CREATE TEMPORARY TABLE ha_round_states (alarm_id varchar(64), "
-              "state varchar(32), state_reason text, state_timestamp double precision, "
-              "pending_state varchar(32), pending_since double precision) ON COMMIT DROP")
+              "has_state boolean, state varchar(32), state_reason text, "
+              "state_timestamp double precision, pending_state varchar(32), "
+              "pending_since double precision) ON COMMIT DROP")
+_PG_LOCK_ROUND = ("SELECT a.alarm_id FROM ha_alarms AS a JOIN ha_round_states AS v "
+                  "ON a.alarm_id = v.alarm_id ORDER BY a.alarm_id FOR UPDATE OF a")
 _PG_STATE_UPDATE = (
     "UPDATE ha_alarms AS a SET " + ", ".join(f"{c} = v.{c}" for c in _STATE_COLUMNS)
-    + ", updated_at = %s FROM ha_round_states AS v WHERE a.alarm_id = v.alarm_id")
+    + ", updated_at = %s FROM ha_round_states AS v "
+    "WHERE a.alarm_id = v.alarm_id AND v.has_state")
 #: SQLite: one alarm's new state, run as an executemany
 _SQLITE_STATE_UPDATE = ("UPDATE ha_alarms SET " + ", ".join(f"{c} = ?" for c in _STATE_COLUMNS)
                         + ", updated_at = ? WHERE alarm_id = ?")
@@ -708,9 +706,15 @@ def _copy(cursor, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> 
     cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(text))
 
 
-#: PostgreSQL: the alarms of a round, locked in the database's order of their ids
+#: PostgreSQL without psycopg2: the alarms of a round, locked in the database's order
 _PG_LOCK_DEFINED = ("SELECT alarm_id FROM ha_alarms WHERE alarm_id = ANY(%s) "
                     "ORDER BY alarm_id FOR UPDATE")
+
+
+def _round_ids(changed: Sequence[Alarm], history: Sequence[HistoryEntry],
+               notifications: Sequence[Notification]) -> set[str]:
+    return ({a.alarm_id for a in changed} | {h.alarm_id for h in history}
+            | {n.alarm_id for n in notifications})
 
 
 def _lock_defined(connection, ids: set[str]) -> set[str]:
@@ -719,9 +723,10 @@ def _lock_defined(connection, ids: set[str]) -> set[str]:
 
     Every round locks in one order, so that two rounds sharing alarms (a rebalance)
     wait for each other instead of deadlocking: on PostgreSQL one statement locks them
-    all in the database's own order of the ids (its collation's, whatever it is); on
-    MySQL/MariaDB, batches of ``ROUND_BATCH`` in ascending order (the ids' binary
-    collation is Python's order)."""
+    all in the database's own order of the ids (its collation's, whatever it is; with
+    psycopg2 through the round's table, :func:`_copy_round`); on MySQL/MariaDB, batches
+    of ``ROUND_BATCH`` in ascending order (the ids' binary collation is Python's
+    order)."""
     dialect = connection.dialect
     if dialect.name == "postgresql":
         return set(connection.exec_driver_sql(_PG_LOCK_DEFINED, (list(ids),)).scalars())
@@ -737,17 +742,20 @@ def _lock_defined(connection, ids: set[str]) -> set[str]:
 
 
 def _write_round(connection, changed: Sequence[Alarm], history: Sequence[HistoryEntry],
-                 notifications: Sequence[Notification], now: float) -> None:
+                 notifications: Sequence[Notification], now: float,
+                 defined_only: bool) -> None:
     """A round's states (rows that are gone stay gone), history and notifications, in
     the caller's transaction, a few statements for the lot: on PostgreSQL (psycopg2)
     by COPY, the states into a temporary table and then one UPDATE from it; on
     MySQL/MariaDB likewise with multi-row INSERTs (PyMySQL's executemany); on SQLite
-    by one executemany of each statement; elsewhere by SQLAlchemy's executemany."""
+    by one executemany of each statement; elsewhere by SQLAlchemy's executemany.
+    ``defined_only``: first lock the round's alarms and keep only those still stored
+    (:meth:`AlarmStore.commit_round`)."""
     dialect = connection.dialect
     if dialect.name == "postgresql" and dialect.driver == "psycopg2":
         cursor = connection.connection.cursor()  # the transaction's own connection
         try:
-            _copy_round(cursor, changed, history, notifications, now)
+            _copy_round(cursor, changed, history, notifications, now, defined_only)
         except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it (IntegrityError...)
             statement = (cursor.query or b"").decode("utf-8", "replace")
             raise sa.exc.DBAPIError.instance(statement, None, exc,
@@ -756,6 +764,11 @@ def _write_round(connection, changed: Sequence[Alarm], history: Sequence[History
         finally:
             cursor.close()
         return
+    if defined_only:
+        defined = _lock_defined(connection, _round_ids(changed, history, notifications))
+        changed = [a for a in changed if a.alarm_id in defined]
+        history = [h for h in history if h.alarm_id in defined]
+        notifications = [n for n in notifications if n.alarm_id in defined]
     if dialect.name not in models.MYSQL and dialect.name != "sqlite":
         if changed:
             connection.execute(_STATE_UPDATE, [
@@ -790,13 +803,27 @@ def _write_round(connection, changed: Sequence[Alarm], history: Sequence[History
 
 
 def _copy_round(cursor, changed: Sequence[Alarm], history: Sequence[HistoryEntry],
-                notifications: Sequence[Notification], now: float) -> None:
-    """:func:`_write_round` on PostgreSQL with psycopg2's ``cursor``."""
-    if changed:
+                notifications: Sequence[Notification], now: float,
+                defined_only: bool) -> None:
+    """:func:`_write_round` on PostgreSQL with psycopg2's ``cursor``: the round's alarms
+    are copied into a table of the transaction's own, the new states with them, and
+    (``defined_only``) locked by one join with it, in the database's order of the ids;
+    the UPDATE from that table writes the states of the alarms still stored."""
+    rows = [(a.alarm_id, True) + _state_values(a)[1:] for a in changed]
+    if defined_only:
+        stateless = _round_ids((), history, notifications) - {a.alarm_id for a in changed}
+        rows += [(i, False, None, None, None, None, None) for i in sorted(stateless)]
+    if rows:
         cursor.execute(_PG_STATES)
-        _copy(cursor, "ha_round_states", ("alarm_id",) + _STATE_COLUMNS,
-              map(_state_values, changed))
+        _copy(cursor, "ha_round_states", ("alarm_id", "has_state") + _STATE_COLUMNS, rows)
+    if defined_only:
+        cursor.execute(_PG_LOCK_ROUND)
+        defined = {row[0] for row in cursor.fetchall()}
+        history = [h for h in history if h.alarm_id in defined]
+        notifications = [n for n in notifications if n.alarm_id in defined]
+    if changed:
         cursor.execute(_PG_STATE_UPDATE, (now,))
+    if rows:
         cursor.execute("DROP TABLE ha_round_states")
     if history:
         _copy(cursor, models.history.name, _HISTORY_COLUMNS, map(_history_values, history))
