@@ -11,6 +11,7 @@ import pytest
 from heat_alarming.engine.alarm import ALARM, OK, UNKNOWN
 from heat_alarming.engine.alarm_store import AlarmStore
 from heat_alarming.engine.evaluator import Evaluator
+from heat_alarming.engine.rules import V_OK
 from heat_alarming.engine.threshold import ThresholdGroup
 from heat_alarming.metering import ManualClock, RollingStore
 
@@ -121,3 +122,44 @@ def test_enabling_and_disabling_evaluates_or_skips_the_alarm_without_recompiling
     small.feed({"vm-a": 10, "vm-b": 10})
     assert [small.state(x) for x in (mine, other)] == [OK, OK], "enabled: decided again"
     assert selects == [], "no group was compiled (and selected) again"
+
+
+def test_one_projects_series_churn_changes_only_its_own_alarms_columns():
+    # project "busy" scales out and back and relabels its servers every period; the
+    # alarms of project "calm" are matched and reduced as if nothing happened
+    clock = ManualClock(T0)
+    store = RollingStore(10, RETENTION, clock=clock)
+    group_of = "metadata.user_metadata.server_group"
+    rules, projects = [], []
+    for project, count in (("busy", 3), ("calm", 3)):
+        for i in range(count):
+            alarm = Evaluator(store, clock=clock).define({
+                "name": f"{project}-{i}", "project_id": project,
+                "threshold_rule": {"meter_name": "cpu_util", "threshold": 50,
+                                   "period": PERIOD, "evaluation_periods": 1,
+                                   "query": [{"field": group_of, "op": "eq",
+                                              "value": f"g{i}"}]}})
+            rules.append(alarm.rule)
+            projects.append(project)
+    group = ThresholdGroup(PERIOD, rules, projects)
+    calm = [j for j, project in enumerate(projects) if project == "calm"]
+
+    def sample(project, resource, label, value):
+        return {"name": "cpu_util", "volume": value, "resource_id": resource,
+                "project_id": project, "timestamp": clock() + 1.0,
+                "resource_metadata": {"user_metadata": {"server_group": label}}}
+
+    moved = set()
+    for period in range(8):
+        store.ingest([sample("calm", f"calm-{i}", f"g{i}", 10.0) for i in range(3)]
+                     + [sample("busy", f"busy-{period}-{k}", f"g{(period + k) % 3}", 90.0)
+                        for k in range(5)]  # new servers, labels moving between groups
+                     + [sample("busy", "busy-old", f"g{period % 3}", 90.0)])
+        clock.set(T0 + (period + 1) * PERIOD + 0.5)
+        verdicts = group.evaluate(store, clock())
+        if period:
+            moved |= set(group.changed_columns.tolist())
+            assert not moved & set(calm), period
+            assert group.matched(calm[0]) == 1
+        assert verdicts.verdict[calm].tolist() == [V_OK] * 3, period
+    assert moved == {0, 1, 2}, "every one of busy's alarms saw its series change"
