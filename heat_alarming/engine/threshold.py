@@ -44,6 +44,28 @@ class Window:
     values: dict[str, np.ndarray]
 
 
+class RuleSelectors(Sequence):
+    """The ``(meter, query, project_id)`` selectors of rules, each made when read (the
+    query is the one the rule keeps, :meth:`ThresholdRule.selector`): a group of a
+    million rules holds no selector tuple per rule."""
+
+    def __init__(self, rules: Sequence[ThresholdRule], projects: Sequence[str | None]) -> None:
+        self._rules, self._projects = rules, projects  # read, never copied or changed
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        rule = self._rules[i]
+        return rule.meter_name, rule.selector(), self._projects[i]
+
+    def __iter__(self):
+        for rule, project in zip(self._rules, self._projects):
+            yield rule.meter_name, rule.selector(), project
+
+
 class ThresholdGroup:
     """Threshold rules of one period, compiled into arrays."""
 
@@ -54,8 +76,7 @@ class ThresholdGroup:
         self.spec = ThresholdSpec(self.rules)
         self.max_window = self.spec.max_window
         self.statistics = self.spec.statistics
-        self.selectors = Selectors((r.meter_name, r.selector(), project)
-                                   for r, project in zip(rules, projects))
+        self.selectors = Selectors(RuleSelectors(self.rules, projects))
         self._selection: Selection | None = None
         self._selected_in: RollingStore | None = None
         # the window's periods kept between rounds (None: percentiles, read whole)

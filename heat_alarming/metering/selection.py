@@ -164,10 +164,15 @@ class Selectors(Sequence):
     field; the others are listed per meter in :attr:`unkeyed`.  Building one
     costs a few Python operations per selector and allocates little (a
     million selectors are compiled at once).
+
+    A list (or any iterable that is not a sequence) is copied; any other sequence is
+    read where it is, and must not change: one that makes each triple when asked (as
+    a threshold group's, from its rules) keeps no triple per selector.
     """
 
     def __init__(self, selectors: Iterable[tuple[str, Query, str | None]]) -> None:
-        self._items = list(selectors)
+        self._items = selectors if isinstance(selectors, Sequence) \
+            and not isinstance(selectors, list) else list(selectors)
         self.groups: dict[tuple[str, str], KeyGroup] = {}
         self.unkeyed: dict[str, list[int]] = {}
         project_rank = _KEY_RANK["project_id"]
