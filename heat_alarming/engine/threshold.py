@@ -82,7 +82,8 @@ class ThresholdGroup:
         # the window's periods kept between rounds (None: percentiles, read whole)
         self._kept = ReducedPeriods(self.period, self.statistics, self.max_window) \
             if keepable(self.statistics) and self.rules else None
-        # per slot of the kept ring: each rule's value, datapoint and breach
+        # per slot of the kept ring: each rule's value, datapoint and breach (the value
+        # apart only when rules read different statistics, see _values)
         self._value = self._present = self._breach = np.zeros((0, 0))
         self._whole: Window | None = None  # the last window, when nothing is kept
         #: the columns whose series changed when :meth:`selection` last moved to a new
@@ -163,7 +164,8 @@ class ThresholdGroup:
         reduced anew (:attr:`ReducedPeriods.fresh_periods` and ``fresh_segments``)."""
         kept, spec = self._kept, self.spec
         if self._present.shape != kept.counts.shape:
-            self._value = np.full(kept.counts.shape, np.nan)
+            self._value = np.full(kept.counts.shape if len(spec.statistics) > 1 else (0, 0),
+                                  np.nan)
             self._present = np.zeros(kept.counts.shape, dtype=bool)
             self._breach = np.zeros(kept.counts.shape, dtype=bool)
         order = kept.order()
@@ -171,7 +173,8 @@ class ThresholdGroup:
             slots = order[kept.fresh_periods]
             value = rules_mod.datapoint_values(spec, {k: v[slots]
                                                       for k, v in kept.values.items()})
-            self._value[slots] = value
+            if len(spec.statistics) > 1:
+                self._value[slots] = value
             self._present[slots] = rules_mod.has_data(kept.counts[slots], value)
             self._breach[slots] = rules_mod.breaches(spec, value)
         columns = kept.fresh_segments
@@ -179,9 +182,16 @@ class ThresholdGroup:
             part = spec.subset(columns)
             value = rules_mod.datapoint_values(part, {k: v[:, columns]
                                                       for k, v in kept.values.items()})
-            self._value[:, columns] = value
+            if len(spec.statistics) > 1:
+                self._value[:, columns] = value
             self._present[:, columns] = rules_mod.has_data(kept.counts[:, columns], value)
             self._breach[:, columns] = rules_mod.breaches(part, value)
+
+    def _values(self) -> np.ndarray:
+        """Each rule's value per slot of the kept ring: with one statistic for all
+        rules, the kept statistic itself (:func:`rules.datapoint_values`), no copy."""
+        statistics = self.spec.statistics
+        return self._kept.values[statistics[0]] if len(statistics) == 1 else self._value
 
     def _decide_kept(self) -> Verdicts:
         """Settled rules from the kept facts, the others from their whole window."""
@@ -190,7 +200,7 @@ class ThresholdGroup:
         newest = recent[-1] if len(recent) else 0
         settled, out = rules_mod.settled_verdicts(
             spec, [self._present[slot] for slot in recent],
-            [self._breach[slot] for slot in recent], self._value[newest].copy())
+            [self._breach[slot] for slot in recent], self._values()[newest].copy())
         rest = np.flatnonzero(~settled)
         if rest.size:
             everything = rest.size == len(spec)
