@@ -72,7 +72,7 @@ class ThresholdGroup:
     def __init__(self, period: int, rules: Sequence[ThresholdRule],
                  projects: Sequence[str | None]) -> None:
         self.period = int(period)
-        self.rules = list(rules)
+        self.rules = rules if type(rules) is list else list(rules)  # read, never changed
         self.spec = ThresholdSpec(self.rules)
         self.max_window = self.spec.max_window
         self.statistics = self.spec.statistics
@@ -86,9 +86,9 @@ class ThresholdGroup:
         # apart only when rules read different statistics, see _values)
         self._value = self._present = self._breach = np.zeros((0, 0))
         self._whole: Window | None = None  # the last window, when nothing is kept
-        #: the columns whose series changed when :meth:`selection` last moved to a new
-        #: index version (every column on the first select; sorted)
-        self.changed_columns = np.zeros(0, dtype=np.int64)
+        # the columns whose series changed when selection() last moved to a new index
+        # version (None: every column, after a full select; see changed_columns)
+        self._changed: np.ndarray | None = np.zeros(0, dtype=np.int64)
         # the columns changed since the kept periods were last read, over however many
         # selections (None: all of them, as before the first read)
         self._unread: np.ndarray | None = None
@@ -99,14 +99,21 @@ class ThresholdGroup:
         if self._selection is None or store is not self._selected_in:
             self._selected_in = store  # versions count one store's index changes only
             self._selection = store.select_many(self.selectors)
-            self.changed_columns = np.arange(len(self.rules), dtype=np.int64)
+            self._changed = None
             self._unread = None
         elif self._selection.version != store.index_version:
-            self._selection, self.changed_columns = store.reselect(self._selection,
-                                                                   self.selectors)
+            self._selection, self._changed = store.reselect(self._selection, self.selectors)
             if self._unread is not None:
-                self._unread = np.union1d(self._unread, self.changed_columns)
+                self._unread = np.union1d(self._unread, self._changed)
         return self._selection
+
+    @property
+    def changed_columns(self) -> np.ndarray:
+        """The columns whose series changed when :meth:`selection` last moved to a new
+        index version (every column on the first select; sorted)."""
+        if self._changed is None:  # not kept as an array: a million columns, all of them
+            return np.arange(len(self.rules), dtype=np.int64)
+        return self._changed
 
     def matched(self, column: int) -> int | None:
         """Series rule ``column``'s query matched in the last :meth:`evaluate` (None:
