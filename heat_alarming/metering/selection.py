@@ -19,6 +19,7 @@ Both give exactly what :meth:`SeriesIndex.select` gives per selector.
 """
 from __future__ import annotations
 
+import array
 import functools
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -104,29 +105,35 @@ class KeyGroup:
 
     def __init__(self, meter: str, field: str) -> None:
         self.meter, self.field = meter, field
-        self.members: list[int] = []  # selectors
+        self.members = array.array("q")  # selectors (no int object each)
         self.values: list[str] = []   # their key values
         self.rests: list[tuple] = []  # their other conditions (shared tuples, mostly)
-        # key value -> its selector, or a list of them when several share the value
-        # (mostly one: no list per selector, at a million selectors)
-        self.by_value: dict[str, int | list[int]] = {}
+        # the reverse map: the key values' hashes, sorted, and the position in members of
+        # each (no dict entry per selector, at a million selectors); None: to be sorted
+        self._hashes: np.ndarray | None = None
+        self._positions: np.ndarray | None = None
 
     def add(self, selector: int, value: str, rest: tuple) -> None:
         self.members.append(selector)
         self.values.append(value)
         self.rests.append(rest)
-        held = self.by_value.get(value)
-        if held is None:
-            self.by_value[value] = selector
-        elif type(held) is int:
-            self.by_value[value] = [held, selector]
-        else:
-            held.append(selector)
+        self._hashes = None
+
+    def seal(self) -> None:
+        """Sort the reverse map (after the last :meth:`add`; else when first asked)."""
+        hashes = np.fromiter(map(hash, self.values), dtype=np.int64, count=len(self.values))
+        self._positions = np.argsort(hashes, kind="stable")  # stable: selectors in order
+        self._hashes = hashes[self._positions]
 
     def selectors_of(self, value: str) -> Sequence[int]:
-        """The selectors whose key value is ``value``."""
-        held = self.by_value.get(value, ())
-        return (held,) if type(held) is int else held
+        """The selectors whose key value is ``value``, in order."""
+        if self._hashes is None:
+            self.seal()
+        h = hash(value)
+        lo = int(np.searchsorted(self._hashes, h, "left"))
+        hi = int(np.searchsorted(self._hashes, h, "right"))
+        values, members = self.values, self.members
+        return [members[k] for k in self._positions[lo:hi].tolist() if values[k] == value]
 
     def shapes(self) -> dict[tuple | None, tuple[np.ndarray, np.ndarray, list[tuple]]]:
         """The members by the shape of their other conditions: shape -> (positions in
@@ -200,6 +207,8 @@ class Selectors(Sequence):
                 if group is None:
                     group = self.groups[(meter, key.field)] = KeyGroup(meter, key.field)
             group.add(i, key.value, rest)
+        for group in self.groups.values():
+            group.seal()
         self._shapes: dict[tuple[str, str], dict] = {}
 
     def conditions(self, i: int) -> tuple:
