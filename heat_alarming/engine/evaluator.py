@@ -59,7 +59,13 @@ from heat_alarming.engine.promql import PromQLError
 from heat_alarming.engine.promql_source import PromQLSource
 from heat_alarming.engine.promql_source import unknown_reason as promql_unknown_reason
 from heat_alarming.engine.rules import V_ALARM, V_KEEP, V_OK, V_UNKNOWN, Verdicts
-from heat_alarming.engine.threshold import ThresholdGroup, Window, reason_for, unknown_reason
+from heat_alarming.engine.threshold import (
+    ThresholdGroup,
+    Window,
+    reason_data,
+    reason_for,
+    unknown_reason,
+)
 from heat_alarming.engine.timeconstraints import within
 from heat_alarming.metering.store import RollingStore
 
@@ -964,11 +970,27 @@ class Evaluator:
             g.state[j] = _CODE[g.top_alarms[j].state]
         new = rules.proposed_states(verdict, trend, current, g.repeat)
         touch = (new != rules.NONE) & active
-        for j in np.flatnonzero(touch):
+        # every moving alarm's reason text first, then their transitions: the texts, which
+        # the alarms keep, are made before the round's records (history, payloads,
+        # results), which it drops, so that a storm's texts are not strewn over all the
+        # memory those records leave free (the allocator keeps what is not wholly free)
+        moving = np.flatnonzero(touch).tolist()
+        texts: list[str | None] = []
+        for j in moving:
             alarm = g.top_alarms[j]
-            round_.isolated(self._threshold_alarm, alarm, _STATE[int(new[j])], g, v,
-                            int(g.top[j]))
-            g.state[j] = _CODE[alarm.state]
+            try:
+                texts.append(self._threshold_text(alarm, _STATE[int(new[j])], g, v,
+                                                  int(g.top[j]), round_))
+            except Exception as exc:  # this alarm alone
+                texts.append(None)
+                round_.fail(alarm, describe_error(exc))
+                g.state[j] = _CODE[alarm.state]
+        for j, text in zip(moving, texts):
+            if text is not None:
+                alarm = g.top_alarms[j]
+                round_.isolated(self._threshold_alarm, alarm, _STATE[int(new[j])], text, v,
+                                int(g.top[j]))
+                g.state[j] = _CODE[alarm.state]
         if isinstance(g, _Group) and g.unjudged.any():
             first = g.unjudged & active & ~touch & (verdict == V_UNKNOWN)
             later = np.flatnonzero(first)[FIRST_REASONS:]  # the next rounds say theirs
@@ -977,8 +999,28 @@ class Evaluator:
             g.unjudged &= ~active
             g.unjudged[later] = True
 
-    def _threshold_alarm(self, alarm: Alarm, state: str, g: _Group | _PromQLGroup,
-                         v: Verdicts, column: int, round_: _Round) -> None:
+    def _threshold_alarm(self, alarm: Alarm, state: str, text: str, v: Verdicts,
+                         column: int, round_: _Round) -> None:
+        """Refresh a threshold or PromQL alarm to ``state``, saying ``text``
+        (:meth:`_threshold_text`)."""
+        if state == UNKNOWN:
+            _, data = self._aodh_reason(alarm, state, v, column)
+        else:  # the data alone: its text is made already
+            data = reason_data(state, int(v.points[column]), int(v.outside[column]),
+                               float(v.most_recent[column]))
+        round_.refresh(alarm, state, text, data)
+
+    def _threshold_text(self, alarm: Alarm, state: str, g: _Group | _PromQLGroup,
+                        v: Verdicts, column: int, round_: _Round) -> str:
+        """The reason text of a threshold or PromQL alarm going to ``state``."""
+        text, _ = self._aodh_reason(alarm, state, v, column)
+        if isinstance(g, _Group):  # the explanation's sentence first, Aodh's words after
+            text = f"{self._sentence(alarm, state, g, v, column, round_)}. {text}"
+        return text
+
+    @staticmethod
+    def _aodh_reason(alarm: Alarm, state: str, v: Verdicts, column: int) -> tuple[str, dict]:
+        """Aodh's reason text and reason_data for an alarm going to ``state``."""
         if state == UNKNOWN and isinstance(alarm.rule, PromQLRule):
             text, data = promql_unknown_reason()
         elif state == UNKNOWN:
@@ -987,9 +1029,7 @@ class Evaluator:
         else:
             text, data = reason_for(state, state != alarm.state, int(v.points[column]),
                                     int(v.outside[column]), float(v.most_recent[column]))
-        if isinstance(g, _Group):  # the explanation's sentence first, Aodh's words after
-            text = f"{self._sentence(alarm, state, g, v, column, round_)}. {text}"
-        round_.refresh(alarm, state, text, data)
+        return text, data
 
     def _first_reason(self, alarm: Alarm, g: _Group, v: Verdicts, column: int,
                       round_: _Round) -> None:

@@ -102,8 +102,9 @@ class ThresholdSpec:
         self.window = np.array([r.look_back for r in rules], dtype=np.int64)
         self.max_window = int(self.window.max()) if len(rules) else 0
         self.statistics = sorted({r.statistic for r in rules})
-        self.stat_index = np.array([self.statistics.index(r.statistic) for r in rules],
-                                   dtype=np.int64)
+        position = {name: i for i, name in enumerate(self.statistics)}
+        self.stat_index = np.array([position[r.statistic] for r in rules],
+                                   dtype=np.min_scalar_type(len(self.statistics)))
         self._derive()
 
     _PER_RULE = ("threshold", "op", "n", "m", "missing", "outliers", "window", "stat_index")

@@ -44,29 +44,51 @@ class Window:
     values: dict[str, np.ndarray]
 
 
+class RuleSelectors(Sequence):
+    """The ``(meter, query, project_id)`` selectors of rules, each made when read (the
+    query is the one the rule keeps, :meth:`ThresholdRule.selector`): a group of a
+    million rules holds no selector tuple per rule."""
+
+    def __init__(self, rules: Sequence[ThresholdRule], projects: Sequence[str | None]) -> None:
+        self._rules, self._projects = rules, projects  # read, never copied or changed
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        rule = self._rules[i]
+        return rule.meter_name, rule.selector(), self._projects[i]
+
+    def __iter__(self):
+        for rule, project in zip(self._rules, self._projects):
+            yield rule.meter_name, rule.selector(), project
+
+
 class ThresholdGroup:
     """Threshold rules of one period, compiled into arrays."""
 
     def __init__(self, period: int, rules: Sequence[ThresholdRule],
                  projects: Sequence[str | None]) -> None:
         self.period = int(period)
-        self.rules = list(rules)
+        self.rules = rules if type(rules) is list else list(rules)  # read, never changed
         self.spec = ThresholdSpec(self.rules)
         self.max_window = self.spec.max_window
         self.statistics = self.spec.statistics
-        self.selectors = Selectors((r.meter_name, r.selector(), project)
-                                   for r, project in zip(rules, projects))
+        self.selectors = Selectors(RuleSelectors(self.rules, projects))
         self._selection: Selection | None = None
         self._selected_in: RollingStore | None = None
         # the window's periods kept between rounds (None: percentiles, read whole)
         self._kept = ReducedPeriods(self.period, self.statistics, self.max_window) \
             if keepable(self.statistics) and self.rules else None
-        # per slot of the kept ring: each rule's value, datapoint and breach
+        # per slot of the kept ring: each rule's value, datapoint and breach (the value
+        # apart only when rules read different statistics, see _values)
         self._value = self._present = self._breach = np.zeros((0, 0))
         self._whole: Window | None = None  # the last window, when nothing is kept
-        #: the columns whose series changed when :meth:`selection` last moved to a new
-        #: index version (every column on the first select; sorted)
-        self.changed_columns = np.zeros(0, dtype=np.int64)
+        # the columns whose series changed when selection() last moved to a new index
+        # version (None: every column, after a full select; see changed_columns)
+        self._changed: np.ndarray | None = np.zeros(0, dtype=np.int64)
         # the columns changed since the kept periods were last read, over however many
         # selections (None: all of them, as before the first read)
         self._unread: np.ndarray | None = None
@@ -77,14 +99,21 @@ class ThresholdGroup:
         if self._selection is None or store is not self._selected_in:
             self._selected_in = store  # versions count one store's index changes only
             self._selection = store.select_many(self.selectors)
-            self.changed_columns = np.arange(len(self.rules), dtype=np.int64)
+            self._changed = None
             self._unread = None
         elif self._selection.version != store.index_version:
-            self._selection, self.changed_columns = store.reselect(self._selection,
-                                                                   self.selectors)
+            self._selection, self._changed = store.reselect(self._selection, self.selectors)
             if self._unread is not None:
-                self._unread = np.union1d(self._unread, self.changed_columns)
+                self._unread = np.union1d(self._unread, self._changed)
         return self._selection
+
+    @property
+    def changed_columns(self) -> np.ndarray:
+        """The columns whose series changed when :meth:`selection` last moved to a new
+        index version (every column on the first select; sorted)."""
+        if self._changed is None:  # not kept as an array: a million columns, all of them
+            return np.arange(len(self.rules), dtype=np.int64)
+        return self._changed
 
     def matched(self, column: int) -> int | None:
         """Series rule ``column``'s query matched in the last :meth:`evaluate` (None:
@@ -142,7 +171,8 @@ class ThresholdGroup:
         reduced anew (:attr:`ReducedPeriods.fresh_periods` and ``fresh_segments``)."""
         kept, spec = self._kept, self.spec
         if self._present.shape != kept.counts.shape:
-            self._value = np.full(kept.counts.shape, np.nan)
+            self._value = np.full(kept.counts.shape if len(spec.statistics) > 1 else (0, 0),
+                                  np.nan)
             self._present = np.zeros(kept.counts.shape, dtype=bool)
             self._breach = np.zeros(kept.counts.shape, dtype=bool)
         order = kept.order()
@@ -150,7 +180,8 @@ class ThresholdGroup:
             slots = order[kept.fresh_periods]
             value = rules_mod.datapoint_values(spec, {k: v[slots]
                                                       for k, v in kept.values.items()})
-            self._value[slots] = value
+            if len(spec.statistics) > 1:
+                self._value[slots] = value
             self._present[slots] = rules_mod.has_data(kept.counts[slots], value)
             self._breach[slots] = rules_mod.breaches(spec, value)
         columns = kept.fresh_segments
@@ -158,9 +189,16 @@ class ThresholdGroup:
             part = spec.subset(columns)
             value = rules_mod.datapoint_values(part, {k: v[:, columns]
                                                       for k, v in kept.values.items()})
-            self._value[:, columns] = value
+            if len(spec.statistics) > 1:
+                self._value[:, columns] = value
             self._present[:, columns] = rules_mod.has_data(kept.counts[:, columns], value)
             self._breach[:, columns] = rules_mod.breaches(part, value)
+
+    def _values(self) -> np.ndarray:
+        """Each rule's value per slot of the kept ring: with one statistic for all
+        rules, the kept statistic itself (:func:`rules.datapoint_values`), no copy."""
+        statistics = self.spec.statistics
+        return self._kept.values[statistics[0]] if len(statistics) == 1 else self._value
 
     def _decide_kept(self) -> Verdicts:
         """Settled rules from the kept facts, the others from their whole window."""
@@ -169,7 +207,7 @@ class ThresholdGroup:
         newest = recent[-1] if len(recent) else 0
         settled, out = rules_mod.settled_verdicts(
             spec, [self._present[slot] for slot in recent],
-            [self._breach[slot] for slot in recent], self._value[newest].copy())
+            [self._breach[slot] for slot in recent], self._values()[newest].copy())
         rest = np.flatnonzero(~settled)
         if rest.size:
             everything = rest.size == len(spec)
@@ -186,19 +224,23 @@ class ThresholdGroup:
         return threshold_verdicts(self.spec, counts, values)
 
 
-def reason_for(state: str, transition: bool, points: int, outside: int,
-               most_recent: float) -> tuple[str, dict]:
-    """Aodh's threshold reason text and reason_data for an ok/alarm verdict."""
+def reason_data(state: str, points: int, outside: int, most_recent: float) -> dict:
+    """Aodh's threshold reason_data for an ok/alarm verdict (that of :func:`reason_for`)."""
     if state == "ok":
         disposition, count = "inside", points - outside
     else:
         disposition, count = "outside", outside
-    recent = None if math.isnan(most_recent) else float(most_recent)
-    data = {"type": "threshold", "disposition": disposition, "count": int(count),
-            "most_recent": recent}
+    return {"type": "threshold", "disposition": disposition, "count": int(count),
+            "most_recent": None if math.isnan(most_recent) else float(most_recent)}
+
+
+def reason_for(state: str, transition: bool, points: int, outside: int,
+               most_recent: float) -> tuple[str, dict]:
+    """Aodh's threshold reason text and reason_data for an ok/alarm verdict."""
+    data = reason_data(state, points, outside, most_recent)
     verb = "Transition to" if transition else "Remaining as"
-    return (f"{verb} {state} due to {int(count)} samples {disposition} threshold, "
-            f"most recent: {recent}", data)
+    return (f"{verb} {state} due to {data['count']} samples {data['disposition']} "
+            f"threshold, most recent: {data['most_recent']}", data)
 
 
 def unknown_reason(evaluation_periods: int, most_recent: float) -> tuple[str, dict]:

@@ -19,6 +19,8 @@ Both give exactly what :meth:`SeriesIndex.select` gives per selector.
 """
 from __future__ import annotations
 
+import array
+import bisect
 import functools
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -104,29 +106,37 @@ class KeyGroup:
 
     def __init__(self, meter: str, field: str) -> None:
         self.meter, self.field = meter, field
-        self.members: list[int] = []  # selectors
+        self.members = array.array("q")  # selectors (no int object each)
         self.values: list[str] = []   # their key values
         self.rests: list[tuple] = []  # their other conditions (shared tuples, mostly)
-        # key value -> its selector, or a list of them when several share the value
-        # (mostly one: no list per selector, at a million selectors)
-        self.by_value: dict[str, int | list[int]] = {}
+        # the reverse map: the key values' hashes, sorted, and the position in members of
+        # each (no dict entry per selector, at a million selectors); None: to be sorted
+        self._hashes: array.array | None = None
+        self._positions: array.array | None = None
 
     def add(self, selector: int, value: str, rest: tuple) -> None:
         self.members.append(selector)
         self.values.append(value)
         self.rests.append(rest)
-        held = self.by_value.get(value)
-        if held is None:
-            self.by_value[value] = selector
-        elif type(held) is int:
-            self.by_value[value] = [held, selector]
-        else:
-            held.append(selector)
+        self._hashes = None
+
+    def seal(self) -> None:
+        """Sort the reverse map (after the last :meth:`add`; else when first asked)."""
+        hashes = np.fromiter(map(hash, self.values), dtype=np.int64, count=len(self.values))
+        positions = np.argsort(hashes, kind="stable")  # stable: selectors in order
+        # arrays of the standard library: bisect reads one element in tens of ns
+        self._positions = array.array("q", positions.astype(np.int64).tobytes())
+        self._hashes = array.array("q", hashes[positions].tobytes())
 
     def selectors_of(self, value: str) -> Sequence[int]:
-        """The selectors whose key value is ``value``."""
-        held = self.by_value.get(value, ())
-        return (held,) if type(held) is int else held
+        """The selectors whose key value is ``value``, in order."""
+        if self._hashes is None:
+            self.seal()
+        h = hash(value)
+        lo = bisect.bisect_left(self._hashes, h)
+        hi = bisect.bisect_right(self._hashes, h, lo)
+        values, members = self.values, self.members
+        return [members[k] for k in self._positions[lo:hi] if values[k] == value]
 
     def shapes(self) -> dict[tuple | None, tuple[np.ndarray, np.ndarray, list[tuple]]]:
         """The members by the shape of their other conditions: shape -> (positions in
@@ -164,10 +174,15 @@ class Selectors(Sequence):
     field; the others are listed per meter in :attr:`unkeyed`.  Building one
     costs a few Python operations per selector and allocates little (a
     million selectors are compiled at once).
+
+    A list (or any iterable that is not a sequence) is copied; any other sequence is
+    read where it is, and must not change: one that makes each triple when asked (as
+    a threshold group's, from its rules) keeps no triple per selector.
     """
 
     def __init__(self, selectors: Iterable[tuple[str, Query, str | None]]) -> None:
-        self._items = list(selectors)
+        self._items = selectors if isinstance(selectors, Sequence) \
+            and not isinstance(selectors, list) else list(selectors)
         self.groups: dict[tuple[str, str], KeyGroup] = {}
         self.unkeyed: dict[str, list[int]] = {}
         project_rank = _KEY_RANK["project_id"]
@@ -195,6 +210,8 @@ class Selectors(Sequence):
                 if group is None:
                     group = self.groups[(meter, key.field)] = KeyGroup(meter, key.field)
             group.add(i, key.value, rest)
+        for group in self.groups.values():
+            group.seal()
         self._shapes: dict[tuple[str, str], dict] = {}
 
     def conditions(self, i: int) -> tuple:

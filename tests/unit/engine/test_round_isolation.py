@@ -178,6 +178,31 @@ def test_a_failing_rule_is_narrowed_down_and_the_rest_of_its_group_decided(tmp_p
     world.close()
 
 
+class StoreFailingReasons(RollingStore):
+    """A fault injector: the refused samples of project-a, which a reason reads, cannot be
+    read."""
+
+    def refusals(self, project_id, meter=None):
+        if project_id == "project-a":
+            raise RuntimeError("no refusals today")
+        return super().refusals(project_id, meter)
+
+
+def test_an_alarm_whose_reason_cannot_be_made_fails_alone(tmp_path):
+    world = AlarmWorld(str(tmp_path / "a.sqlite"), store_class=StoreFailingReasons)
+    mine = world.evaluator.define(dict(threshold_alarm("project-a", "a-cpu"), state=OK))
+    theirs = world.evaluator.define(threshold_alarm("project-b", "b-cpu"))
+    results = world.feed({"project-a": 90.0, "project-b": 90.0})
+    assert {(r["alarm_id"], r["current"]) for r in results if r["transition"]} == {
+        (mine.alarm_id, UNKNOWN), (theirs.alarm_id, ALARM)}, "both decided in one round"
+    failed = world.committed(mine.alarm_id)
+    assert failed.state == UNKNOWN
+    assert failed.state_reason == ("Alarm could not be evaluated: RuntimeError: "
+                                   "no refusals today")
+    assert world.committed(theirs.alarm_id).state == ALARM
+    world.close()
+
+
 def test_a_failing_composite_fails_alone(world):
     mine = world.evaluator.define(threshold_alarm("project-a", "a-cpu"))
     bad = Alarm.from_dict(dict(composite({"or": [{"alarm_id": mine.alarm_id}]}), state=OK))
