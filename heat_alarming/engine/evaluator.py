@@ -974,23 +974,24 @@ class Evaluator:
         # the alarms keep, are made before the round's records (history, payloads,
         # results), which it drops, so that a storm's texts are not strewn over all the
         # memory those records leave free (the allocator keeps what is not wholly free)
-        moving = np.flatnonzero(touch).tolist()
+        indices = np.flatnonzero(touch)
+        # (as lists: Python reads its own ints faster than numpy's scalars)
+        moving = list(zip(indices.tolist(), [_STATE[code] for code in new[indices].tolist()],
+                          g.top[indices].tolist()))
         texts: list[str | None] = []
-        for j in moving:
+        for j, state, column in moving:
             alarm = g.top_alarms[j]
             try:
-                texts.append(self._threshold_text(alarm, _STATE[int(new[j])], g, v,
-                                                  int(g.top[j]), round_))
+                texts.append(self._threshold_text(alarm, state, g, v, column, round_))
             except Exception as exc:  # this alarm alone
                 texts.append(None)
                 round_.fail(alarm, describe_error(exc))
-                g.state[j] = _CODE[alarm.state]
-        for j, text in zip(moving, texts):
+        for (j, state, column), text in zip(moving, texts):
             if text is not None:
-                alarm = g.top_alarms[j]
-                round_.isolated(self._threshold_alarm, alarm, _STATE[int(new[j])], text, v,
-                                int(g.top[j]))
-                g.state[j] = _CODE[alarm.state]
+                round_.isolated(self._threshold_alarm, g.top_alarms[j], state, text, v,
+                                column)
+        if moving:  # each moving alarm's state as the round left it
+            g.state[indices] = [_CODE[g.top_alarms[j].state] for j in indices.tolist()]
         if isinstance(g, _Group) and g.unjudged.any():
             first = g.unjudged & active & ~touch & (verdict == V_UNKNOWN)
             later = np.flatnonzero(first)[FIRST_REASONS:]  # the next rounds say theirs
