@@ -14,6 +14,7 @@ import dataclasses
 import io
 import itertools
 import json
+import math
 import os
 import re
 import sqlite3
@@ -80,7 +81,8 @@ class EventIds:
     """
 
     def __init__(self, now: float) -> None:
-        stamp = f"{int(now * 1000) & 0xFFFF_FFFF_FFFF:012x}"
+        millis = int(now * 1000) if math.isfinite(now) else 0
+        stamp = f"{millis & 0xFFFF_FFFF_FFFF:012x}"
         rand = os.urandom(6).hex()
         self._prefix = (f"{stamp[:8]}-{stamp[8:]}-7{rand[:3]}-{_VARIANT[rand[3]]}"
                         f"{rand[4:7]}-{rand[7:11]}")
@@ -681,7 +683,7 @@ def _copy_field(value) -> str:
         return _NULL
     if isinstance(value, str):
         return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
-    return repr(value)  # an int or a float (nan, inf and -inf read back as such)
+    return str(value)  # an int or a float (nan, inf and -inf read back as such)
 
 
 def _copy_text(rows: Sequence[tuple], width: int) -> str:
@@ -695,7 +697,8 @@ def _copy_text(rows: Sequence[tuple], width: int) -> str:
                     for row in rows])
     nulls = sum([row.count(None) for row in rows])
     if (text.count("\n") == len(rows) and text.count("\t") == len(rows) * (width - 1)
-            and text.count("\\") == nulls and "\r" not in text):
+            and text.count("\\") == nulls and "\r" not in text
+            and sum(map(len, rows)) == len(rows) * width):
         return text
     return "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
 

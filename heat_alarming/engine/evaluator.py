@@ -94,7 +94,13 @@ def _collector_paused():
     transitions about 5 us per alarm. None of them is in a reference cycle, so
     reference counting frees them once the round is committed; the collector
     runs again, as configured, afterwards (and finds any cycle a failure's
-    traceback made). A collector some other code had turned off stays off.
+    traceback made). The pause lasts the round and its commit (whose rows are
+    made then), so a commit that waits on a database lock keeps the collector off
+    for the process meanwhile; the hourly history prune runs after it.
+
+    A collector turned off before the round stays off. The state is the
+    process's: two evaluators' rounds that overlap in time (threads) leave it on
+    when the later one ends, as does a ``gc.disable()`` elsewhere during a round.
     """
     was_on = gc.isenabled()
     gc.disable()
@@ -850,38 +856,39 @@ class Evaluator:
         return out
 
     def _round(self, now: float | None, periods: Iterable[int] | None) -> list[Transition]:
-        with self._lock, _collector_paused():  # (not while it waits for the lock)
-            now = self.clock() if now is None else float(now)
-            if self._dirty:
-                self._compile()
-            round_ = _Round(self, now)
-            wanted = None if periods is None else set(periods)
-            try:
-                for period, group in self._groups.items():
-                    if wanted is None or period in wanted:
-                        round_.periods.add(period)
-                        group.evaluate(self.store, now)
-                        self._threshold_alarms(group, round_)
-                promql_group = self._promql_group
-                if promql_group is not None:
-                    # decided in every round with the answers at hand; fetched afresh in
-                    # full rounds (once per evaluation interval)
-                    promql_group.evaluate(self.promql, now, self._promql_done,
-                                          fetch=periods is None)
-                    round_.promql = promql_group.decided
-                    self._threshold_alarms(promql_group, round_)
-                for alarm in self._composites:
-                    round_.isolated(self._composite_alarm, alarm)
-                self._invalid_alarms(round_)
-                self._pending = {i for i in self._pending if i in self._alarms}
-                round_.settle_pending([self._alarms[i] for i in sorted(self._pending)])
-                round_.commit()
-                self._pending |= {i for i, waits in round_.waiting.items() if waits}
-                self._pending -= {i for i, waits in round_.waiting.items() if not waits}
-            except Exception:
-                # what this round changed in memory was not stored: go back to the store
-                self._reload()
-                raise
+        with self._lock:
+            with _collector_paused():  # (not while it waits for the lock)
+                now = self.clock() if now is None else float(now)
+                if self._dirty:
+                    self._compile()
+                round_ = _Round(self, now)
+                wanted = None if periods is None else set(periods)
+                try:
+                    for period, group in self._groups.items():
+                        if wanted is None or period in wanted:
+                            round_.periods.add(period)
+                            group.evaluate(self.store, now)
+                            self._threshold_alarms(group, round_)
+                    promql_group = self._promql_group
+                    if promql_group is not None:
+                        # decided in every round with the answers at hand; fetched afresh in
+                        # full rounds (once per evaluation interval)
+                        promql_group.evaluate(self.promql, now, self._promql_done,
+                                              fetch=periods is None)
+                        round_.promql = promql_group.decided
+                        self._threshold_alarms(promql_group, round_)
+                    for alarm in self._composites:
+                        round_.isolated(self._composite_alarm, alarm)
+                    self._invalid_alarms(round_)
+                    self._pending = {i for i in self._pending if i in self._alarms}
+                    round_.settle_pending([self._alarms[i] for i in sorted(self._pending)])
+                    round_.commit()
+                    self._pending |= {i for i, waits in round_.waiting.items() if waits}
+                    self._pending -= {i for i, waits in round_.waiting.items() if not waits}
+                except Exception:
+                    # what this round changed in memory was not stored: go back to the store
+                    self._reload()
+                    raise
             if now - self._last_prune > 3600:
                 # the round is stored: a prune that fails is not a failed round, and
                 # waits for the next hour like one that succeeded
