@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import itertools
 import json
 import math
 import os
@@ -70,31 +69,36 @@ _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 class EventIds:
-    """Ids for the events of one moment (a round): version-7 UUIDs (RFC 9562) made of
-    the milliseconds of ``now``, 42 random bits drawn once, and a 32-bit counter.
+    """Ids for the events of one moment (a round): version-7 UUIDs (RFC 9562), the
+    milliseconds of ``now`` and then 74 random bits of each id's own.
 
     Ids of one round sort together and after those of earlier rounds, so the
     history's unique index on them grows at its end instead of at a random page per
-    event (as version 4's would, on a history of millions of rows); two workers'
-    rounds in the same millisecond differ in their random bits. Calling the object
-    gives the next id; a round of more than 2**32 events is not foreseen.
+    event (as version 4's would, on a history of millions of rows). The random bits
+    are each id's own, not a counter's: an id is a transition's idempotency key,
+    sent to webhooks, and one project's key must not tell another project's keys of
+    the same round. They are drawn from ``os.urandom`` for ``block`` ids at a time,
+    which a call then slices.
     """
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, block: int = 1024) -> None:
         millis = int(now * 1000) if math.isfinite(now) else 0
         stamp = f"{millis & 0xFFFF_FFFF_FFFF:012x}"
-        rand = os.urandom(6).hex()
-        self._prefix = (f"{stamp[:8]}-{stamp[8:]}-7{rand[:3]}-{_VARIANT[rand[3]]}"
-                        f"{rand[4:7]}-{rand[7:11]}")
-        self._count = itertools.count()
+        self._prefix = f"{stamp[:8]}-{stamp[8:]}-7"
+        self._random, self._at, self._block = "", 0, max(1, int(block))
 
     def __call__(self) -> str:
-        return f"{self._prefix}{next(self._count):08x}"
+        at = self._at
+        if at >= len(self._random):
+            self._random, at = os.urandom(10 * self._block).hex(), 0
+        self._at = at + 20
+        r = self._random[at:at + 20]
+        return f"{self._prefix}{r[:3]}-{_VARIANT[r[3]]}{r[4:7]}-{r[7:19]}"
 
 
 def new_event_id(now: float) -> str:
     """One new event's id (:class:`EventIds`)."""
-    return EventIds(now)()
+    return EventIds(now, block=1)()
 
 
 @dataclasses.dataclass(slots=True)
