@@ -713,15 +713,16 @@ def _copy(cursor, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> 
     cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(text))
 
 
-#: PostgreSQL without psycopg2: the alarms of a round, locked in the database's order
-_PG_LOCK_DEFINED = ("SELECT alarm_id FROM ha_alarms WHERE alarm_id = ANY(%s) "
-                    "ORDER BY alarm_id FOR UPDATE")
-
-
 def _round_ids(changed: Sequence[Alarm], history: Sequence[HistoryEntry],
                notifications: Sequence[Notification]) -> set[str]:
     return ({a.alarm_id for a in changed} | {h.alarm_id for h in history}
             | {n.alarm_id for n in notifications})
+
+
+def _of_defined(defined: set[str], records: Sequence) -> list:
+    """Those of ``records`` (alarms, history entries, notifications) whose alarm is in
+    ``defined``."""
+    return [r for r in records if r.alarm_id in defined]
 
 
 def _lock_defined(connection, ids: set[str]) -> set[str]:
@@ -729,14 +730,11 @@ def _lock_defined(connection, ids: set[str]) -> set[str]:
     transaction ends (SQLite: one writer at a time, nothing to lock).
 
     Every round locks in one order, so that two rounds sharing alarms (a rebalance)
-    wait for each other instead of deadlocking: on PostgreSQL one statement locks them
-    all in the database's own order of the ids (its collation's, whatever it is; with
-    psycopg2 through the round's table, :func:`_copy_round`); on MySQL/MariaDB, batches
-    of ``ROUND_BATCH`` in ascending order (the ids' binary collation is Python's
-    order)."""
+    wait for each other instead of deadlocking: batches of ``ROUND_BATCH`` in ascending
+    order, on MySQL/MariaDB (the ids' binary collation is Python's order) and any other
+    server; PostgreSQL with psycopg2 locks them all by one statement in the database's
+    own order instead (:func:`_copy_round`)."""
     dialect = connection.dialect
-    if dialect.name == "postgresql":
-        return set(connection.exec_driver_sql(_PG_LOCK_DEFINED, (list(ids),)).scalars())
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     lock = "" if dialect.name == "sqlite" else " ORDER BY alarm_id FOR UPDATE"
     ordered, defined = sorted(ids), set()
@@ -773,9 +771,8 @@ def _write_round(connection, changed: Sequence[Alarm], history: Sequence[History
         return
     if defined_only:
         defined = _lock_defined(connection, _round_ids(changed, history, notifications))
-        changed = [a for a in changed if a.alarm_id in defined]
-        history = [h for h in history if h.alarm_id in defined]
-        notifications = [n for n in notifications if n.alarm_id in defined]
+        changed, history, notifications = (_of_defined(defined, records) for records in
+                                           (changed, history, notifications))
     if dialect.name not in models.MYSQL and dialect.name != "sqlite":
         if changed:
             connection.execute(_STATE_UPDATE, [
@@ -826,8 +823,8 @@ def _copy_round(cursor, changed: Sequence[Alarm], history: Sequence[HistoryEntry
     if defined_only:
         cursor.execute(_PG_LOCK_ROUND)
         defined = {row[0] for row in cursor.fetchall()}
-        history = [h for h in history if h.alarm_id in defined]
-        notifications = [n for n in notifications if n.alarm_id in defined]
+        history, notifications = _of_defined(defined, history), _of_defined(defined,
+                                                                          notifications)
     if changed:
         cursor.execute(_PG_STATE_UPDATE, (now,))
     if rows:
