@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
+import itertools
 import json
 import math
 import os
@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,6 +47,9 @@ ROUND_BATCH = 1000
 #: of a million alarms takes many, in its one transaction): the rows, their JSON and the
 #: driver's parameters exist for one batch at a time, not for every alarm at once
 SAVE_BATCH = 1000
+#: rows of a round's COPY made and sent at a time (PostgreSQL): the server inserts
+#: one chunk while the next is made
+COPY_CHUNK = 500
 
 
 @dataclasses.dataclass(slots=True)  # one per transition: no __dict__ for the collector
@@ -619,9 +622,41 @@ _STATE_COLUMNS = ("state", "state_reason", "state_timestamp", "pending_state",
                   "pending_since")
 
 
+def _made_dumps() -> Callable[[Any], str]:
+    """``json.dumps`` with its default settings, for the two documents of every
+    transition (its reason data and its notification's payload).
+
+    json.dumps makes a new encoder at every call, about half the cost of encoding a
+    round's small documents; CPython's C encoder (``json.encoder.c_make_encoder``,
+    what json.dumps itself makes) is made here once, with json.dumps's settings but
+    no check for cycles (these documents are trees of plain values). json.dumps
+    itself where that encoder is absent, or answers differently."""
+    from json import encoder as stdlib
+    make = getattr(stdlib, "c_make_encoder", None)
+    if make is None:
+        return json.dumps
+    try:
+        encode = make(None, json.JSONEncoder().default, stdlib.encode_basestring_ascii,
+                      None, ": ", ", ", False, False, True)
+    except TypeError:  # another signature than CPython 3.9-3.13's
+        return json.dumps
+
+    def dumps(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    probe = {"a": [1, 2.5, float("nan"), -float("inf"), None, True], "\u00e9\n": {"b": "\""}}
+    try:
+        return dumps if dumps(probe) == json.dumps(probe) else json.dumps
+    except Exception:
+        return json.dumps
+
+
+_dumps = _made_dumps()
+
+
 def _history_values(h: HistoryEntry) -> tuple:
     return (h.event_id, h.alarm_id, h.type, h.timestamp, h.previous, h.current,
-            storable(h.reason), json.dumps(h.reason_data), h.severity)
+            storable(h.reason), _dumps(h.reason_data), h.severity)
 
 
 def _history_row(h: HistoryEntry) -> dict:
@@ -629,7 +664,7 @@ def _history_row(h: HistoryEntry) -> dict:
 
 
 def _notification_values(n: Notification) -> tuple:
-    return (n.idempotency_key, n.alarm_id, n.action, json.dumps(n.payload), n.attempts,
+    return (n.idempotency_key, n.alarm_id, n.action, _dumps(n.payload), n.attempts,
             n.next_attempt, n.created, storable(n.last_error))
 
 
@@ -707,10 +742,26 @@ def _copy_text(rows: Sequence[tuple], width: int) -> str:
     return "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
 
 
+class _CopyStream:
+    """The COPY text of ``rows`` (tuples of ``width`` fields), made ``COPY_CHUNK``
+    rows at a time as psycopg2 reads it: the server parses and inserts one chunk
+    while the next is made (the rows' values, their JSON included, are made here
+    too when ``rows`` is lazy), so that a round's Python and the server's work on
+    it overlap instead of following each other."""
+
+    def __init__(self, rows: Iterable[tuple], width: int) -> None:
+        self._rows, self._width = iter(rows), width
+
+    def read(self, size: int = -1) -> str:  # psycopg2's size: how much it would take
+        chunk = list(itertools.islice(self._rows, COPY_CHUNK))
+        return _copy_text(chunk, self._width) if chunk else ""
+
+
 def _copy(cursor, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
-    """PostgreSQL (psycopg2): ``rows`` into ``table`` by one COPY, in its text format."""
-    text = _copy_text(list(rows), len(columns))
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(text))
+    """PostgreSQL (psycopg2): ``rows`` into ``table`` by one COPY, in its text format,
+    streamed (:class:`_CopyStream`)."""
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN",
+                       _CopyStream(rows, len(columns)))
 
 
 def _round_ids(changed: Sequence[Alarm], history: Sequence[HistoryEntry],
@@ -742,7 +793,7 @@ def _lock_defined(connection, ids: set[str]) -> set[str]:
         batch = ordered[start:start + ROUND_BATCH]
         defined.update(connection.exec_driver_sql(
             f"SELECT alarm_id FROM ha_alarms WHERE alarm_id IN "
-            f"({', '.join([mark] * len(batch))}){lock}", tuple(batch)).scalars())
+            f"({', '.join([mark] * len(batch))}){lock}", tuple(batch)).scalars().all())
     return defined
 
 
@@ -753,9 +804,9 @@ def _write_round(connection, changed: Sequence[Alarm], history: Sequence[History
     the caller's transaction, a few statements for the lot: on PostgreSQL (psycopg2)
     by COPY, the states into a temporary table and then one UPDATE from it; on
     MySQL/MariaDB likewise with multi-row INSERTs (PyMySQL's executemany); on SQLite
-    by one executemany of each statement; elsewhere by SQLAlchemy's executemany.
-    ``defined_only``: first lock the round's alarms and keep only those still stored
-    (:meth:`AlarmStore.commit_round`)."""
+    by one executemany of each statement (:func:`_sqlite_round`); elsewhere by
+    SQLAlchemy's executemany. ``defined_only``: keep only the records of alarms still
+    stored, their rows locked first on a server (:meth:`AlarmStore.commit_round`)."""
     dialect = connection.dialect
     if dialect.name == "postgresql" and dialect.driver == "psycopg2":
         cursor = connection.connection.cursor()  # the transaction's own connection
@@ -769,11 +820,14 @@ def _write_round(connection, changed: Sequence[Alarm], history: Sequence[History
         finally:
             cursor.close()
         return
+    if dialect.name == "sqlite":
+        _sqlite_round(connection, changed, history, notifications, now, defined_only)
+        return
     if defined_only:
         defined = _lock_defined(connection, _round_ids(changed, history, notifications))
         changed, history, notifications = (_of_defined(defined, records) for records in
                                            (changed, history, notifications))
-    if dialect.name not in models.MYSQL and dialect.name != "sqlite":
+    if dialect.name not in models.MYSQL:
         if changed:
             connection.execute(_STATE_UPDATE, [
                 dict(zip(("changed_alarm_id",) + _STATE_COLUMNS, _state_values(a)),
@@ -785,7 +839,7 @@ def _write_round(connection, changed: Sequence[Alarm], history: Sequence[History
                                [_notification_row(n) for n in notifications])
         return
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    if changed and dialect.name in models.MYSQL:
+    if changed:
         # (a round that failed before its DROP left the table in this connection)
         connection.exec_driver_sql("DROP TEMPORARY TABLE IF EXISTS ha_round_states")
         connection.exec_driver_sql(_MYSQL_STATES.format(models.id_collation(dialect)))
@@ -794,9 +848,12 @@ def _write_round(connection, changed: Sequence[Alarm], history: Sequence[History
             [_state_values(a) for a in changed])
         connection.exec_driver_sql(_MYSQL_STATE_UPDATE, (now,))
         connection.exec_driver_sql("DROP TEMPORARY TABLE ha_round_states")
-    elif changed:
-        connection.exec_driver_sql(_SQLITE_STATE_UPDATE, [
-            _state_values(a)[1:] + (now, a.alarm_id) for a in changed])
+    _insert_records(connection, history, notifications, mark)
+
+
+def _insert_records(connection, history: Sequence[HistoryEntry],
+                    notifications: Sequence[Notification], mark: str) -> None:
+    """A round's history rows and notifications, by one executemany each."""
     if history:
         connection.exec_driver_sql(_insert(models.history.name, _HISTORY_COLUMNS, mark),
                                    [_history_values(h) for h in history])
@@ -804,6 +861,29 @@ def _write_round(connection, changed: Sequence[Alarm], history: Sequence[History
         connection.exec_driver_sql(
             _insert(models.notifications.name, _NOTIFICATION_COLUMNS, mark),
             [_notification_values(n) for n in notifications])
+
+
+def _sqlite_round(connection, changed: Sequence[Alarm], history: Sequence[HistoryEntry],
+                  notifications: Sequence[Notification], now: float,
+                  defined_only: bool) -> None:
+    """:func:`_write_round` on SQLite, whose writers take turns (nothing to lock).
+
+    The states come first, by one executemany, which also opens the transaction and
+    takes the database's write lock: from then on no alarm can go. When it updated a
+    row for every state and the round's other records are all of those alarms (a
+    storm), every alarm of the round is still stored; otherwise (``defined_only``)
+    the stored ones are read, and only their history and notifications written."""
+    updated = connection.exec_driver_sql(_SQLITE_STATE_UPDATE, [
+        _state_values(a)[1:] + (now, a.alarm_id) for a in changed]).rowcount \
+        if changed else 0
+    if defined_only:
+        moved = {a.alarm_id for a in changed}
+        if not (updated == len(changed) and all(h.alarm_id in moved for h in history)
+                and all(n.alarm_id in moved for n in notifications)):
+            defined = _lock_defined(connection, _round_ids((), history, notifications))
+            history, notifications = (_of_defined(defined, history),
+                                      _of_defined(defined, notifications))
+    _insert_records(connection, history, notifications, "?")
 
 
 def _copy_round(cursor, changed: Sequence[Alarm], history: Sequence[HistoryEntry],

@@ -92,11 +92,12 @@ def _collector_paused():
     notifications, payloads) that live until its commit, and so set off the
     collector's full passes over every object of the process: at 10,000
     transitions about 5 us per alarm. None of them is in a reference cycle, so
-    reference counting frees them once the round is committed; the collector
-    runs again, as configured, afterwards (and finds any cycle a failure's
-    traceback made). The pause lasts the round and its commit (whose rows are
-    made then), so a commit that waits on a database lock keeps the collector off
-    for the process meanwhile; the hourly history prune runs after it.
+    reference counting frees them once the round is committed (before the pause
+    ends, but for what the round returns and delivers); the collector runs again,
+    as configured, afterwards (and finds any cycle a failure's traceback made).
+    The pause lasts the round and its commit (whose rows are made then), so a
+    commit that waits on a database lock keeps the collector off for the process
+    meanwhile; the hourly history prune runs after it.
 
     A collector turned off before the round stays off. The state is the
     process's: two evaluators' rounds that overlap in time (threads) leave it on
@@ -889,6 +890,13 @@ class Evaluator:
                     # what this round changed in memory was not stored: go back to the store
                     self._reload()
                     raise
+                # what is returned and what is delivered taken out of the round, whose
+                # other records (history, queued notifications) are then freed before
+                # the collector runs again, which would go over each of them once
+                results = round_.results
+                inline = round_.notifications if self.notify_inline else []
+                queued = bool(round_.notifications) and not self.notify_inline
+                del round_
             if now - self._last_prune > 3600:
                 # the round is stored: a prune that fails is not a failed round, and
                 # waits for the next hour like one that succeeded
@@ -897,12 +905,11 @@ class Evaluator:
                     self.alarm_store.prune_history(now - self.history_retention)
                 except Exception as exc:
                     LOG.warning("Pruning the alarm history failed: %s", exc)
-        if round_.notifications:
-            if self.notify_inline:
-                self._notify_now(round_.notifications)
-            else:
-                self.dispatcher.wake()
-        return round_.results
+        if inline:
+            self._notify_now(inline)
+        elif queued:
+            self.dispatcher.wake()
+        return results
 
     def _notify_now(self, notifications: list[Notification]) -> None:
         """Deliver a committed round's notifications (``notify_inline``); a failure is

@@ -2,6 +2,7 @@
 alarm database (SQLite, PostgreSQL, MariaDB): every state, history row and queued
 notification, and nothing for an alarm deleted while the round ran."""
 import gc
+import json
 import uuid
 
 import numpy as np
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from heat_alarming.engine import models
 from heat_alarming.engine.alarm import ALARM, OK, UNKNOWN, Alarm
 from heat_alarming.engine.alarm_store import (
+    COPY_CHUNK,
     ROUND_BATCH,
     AlarmStore,
     HistoryEntry,
@@ -23,7 +25,9 @@ from tests.support.databases import DATABASES, database_url
 T0 = 1_767_225_600.0
 PERIOD = 60
 #: more alarms than one locking SELECT of a round names, so that the round takes several
+#: (and more than one chunk of PostgreSQL's COPY holds)
 ALARMS = ROUND_BATCH + 500
+assert ALARMS > 2 * COPY_CHUNK
 
 
 @pytest.fixture(params=DATABASES)
@@ -127,6 +131,44 @@ def test_reasons_and_payloads_with_tabs_newlines_and_backslashes_read_back_exact
     assert (entry.reason, entry.reason_data) == (text, {"why": text})
     (note,) = alarm_store.due_notifications(T0)
     assert (note.payload, note.attempts, note.last_error) == ({"reason": text}, 0, None)
+
+
+def test_a_round_whose_texts_need_escapes_in_one_chunk_alone_reads_back_exactly(
+        alarm_store):
+    # PostgreSQL's COPY is made and sent a chunk at a time, each checked on its own:
+    # a chunk with a tab or a backslash between chunks without one, and documents
+    # whose JSON spells non-finite and non-ASCII values, all read back as written
+    count = 2 * COPY_CHUNK + 7
+    special = {COPY_CHUNK + 3, count - 1}  # in the middle chunk, and the last row
+    alarms = [Alarm.from_dict({"alarm_id": f"a{i:04d}", "name": f"a{i}", "project_id": "p",
+                               "threshold_rule": {"meter_name": "cpu_util",
+                                                  "threshold": 50}})
+              for i in range(count)]
+    alarm_store.save_alarms(alarms)
+    texts = [f"tab\there \\N back\\slash {i}" if i in special else f"plain reason {i}"
+             for i in range(count)]
+    data = [{"most_recent": float("nan") if i in special else 90.0 + i,
+             "bounds": [float("inf"), -float("inf"), None, True], "name": "é \u2603",
+             "nested": {"i": i}} for i in range(count)]
+    for alarm, text in zip(alarms, texts):
+        alarm.state, alarm.state_reason, alarm.state_timestamp = ALARM, text, T0
+    alarm_store.commit_round(
+        alarms,
+        [HistoryEntry(f"e{i}", a.alarm_id, "state transition", T0, OK, ALARM, text, d, "low")
+         for i, (a, text, d) in enumerate(zip(alarms, texts, data))],
+        [Notification(f"e{i}", a.alarm_id, "log://", {"reason": text, "reason_data": d},
+                      T0, T0) for i, (a, text, d) in enumerate(zip(alarms, texts, data))],
+        defined_only=True)
+    assert [a.state_reason for a in sorted(alarm_store.load_alarms(),
+                                           key=lambda a: a.alarm_id)] == texts
+    spelled = [json.dumps(d) for d in data]  # (NaN is not equal to itself)
+    for i in sorted(special | {0, COPY_CHUNK, count - 2}):
+        (entry,) = alarm_store.history(f"a{i:04d}")
+        assert (entry.reason, json.dumps(entry.reason_data)) == (texts[i], spelled[i])
+    notes = {n.alarm_id: n.payload for n in alarm_store.due_notifications(T0, limit=count)}
+    assert len(notes) == count
+    assert [(p["reason"], json.dumps(p["reason_data"])) for _, p in sorted(notes.items())] \
+        == list(zip(texts, spelled))
 
 
 def test_a_reason_with_nul_or_a_lone_surrogate_is_stored_cleaned_with_the_round(
