@@ -30,6 +30,7 @@ from oslo_log import log as logging
 
 from heat_alarming.engine import models
 from heat_alarming.engine.alarm import Alarm
+from heat_alarming.engine.sqlite_wal import Checkpointer, checkpoint_deferred
 
 LOG = logging.getLogger(__name__)
 MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
@@ -197,6 +198,10 @@ class AlarmStore:
         elif self.engine.dialect.name in models.MYSQL:
             sa.event.listen(self.engine, "connect", _mysql_strict)
         self._lock = threading.Lock()  # SQLite allows one writer; keep writes serial
+        #: SQLite file: the checkpoints of the rounds' commits, off their path
+        self.checkpointer = Checkpointer(sqlite_file, SQLITE_BUSY_TIMEOUT) \
+            if self.url.startswith("sqlite") and "creator" not in kwargs \
+            and sqlite_file not in (None, "", ":memory:") else None
         if upgrade:
             self.upgrade()
 
@@ -230,6 +235,8 @@ class AlarmStore:
                 return None
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.engine.dispose()
 
     # -- alarms ----------------------------------------------------------
@@ -320,8 +327,15 @@ class AlarmStore:
         # versions the definitions): the wall clock, not a round's time, which the
         # states carry in state_timestamp
         now = time.time()
-        with self._lock, self.engine.begin() as connection:
-            _write_round(connection, changed, history, notifications, now, defined_only)
+        with self._lock, self.engine.connect() as connection:
+            # (SQLite: the commit leaves its checkpoint to the checkpointer's thread)
+            deferred = contextlib.nullcontext() if self.checkpointer is None else \
+                checkpoint_deferred(connection.connection.driver_connection)
+            with deferred, connection.begin():
+                _write_round(connection, changed, history, notifications, now,
+                             defined_only)
+        if self.checkpointer is not None:
+            self.checkpointer.ask()
 
     def record(self, entries: Iterable[HistoryEntry]) -> None:
         """Add history entries outside a round (action outcomes, for example)."""
