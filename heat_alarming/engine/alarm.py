@@ -713,5 +713,10 @@ class Alarm:
         return [leaf[1] for leaf in self.rule.leaves() if leaf[0] == "rule"]
 
     def actions_for(self, state: str) -> tuple[str, ...]:
-        return {ALARM: self.alarm_actions, OK: self.ok_actions,
-                UNKNOWN: self.insufficient_data_actions}[state]
+        if state == ALARM:
+            return self.alarm_actions
+        if state == OK:
+            return self.ok_actions
+        if state == UNKNOWN:
+            return self.insufficient_data_actions
+        raise KeyError(state)

@@ -652,7 +652,7 @@ def _made_dumps() -> Callable[[Any], str]:
     try:
         encode = make(None, json.JSONEncoder().default, stdlib.encode_basestring_ascii,
                       None, ": ", ", ", False, False, True)
-    except TypeError:  # another signature than CPython 3.9-3.13's
+    except TypeError:  # not the arguments json.encoder itself passes it
         return json.dumps
 
     def dumps(value: Any) -> str:

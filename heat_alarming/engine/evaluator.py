@@ -58,7 +58,14 @@ from heat_alarming.engine.notifiers.dispatcher import Dispatcher
 from heat_alarming.engine.promql import PromQLError
 from heat_alarming.engine.promql_source import PromQLSource
 from heat_alarming.engine.promql_source import unknown_reason as promql_unknown_reason
-from heat_alarming.engine.rules import V_ALARM, V_KEEP, V_OK, V_UNKNOWN, Verdicts
+from heat_alarming.engine.rules import (
+    V_ALARM,
+    V_KEEP,
+    V_OK,
+    V_UNKNOWN,
+    PickedVerdicts,
+    Verdicts,
+)
 from heat_alarming.engine.threshold import (
     ThresholdGroup,
     Window,
@@ -992,17 +999,19 @@ class Evaluator:
         # (as lists: Python reads its own ints faster than numpy's scalars)
         moving = list(zip(indices.tolist(), [_STATE[code] for code in new[indices].tolist()],
                           g.top[indices].tolist()))
+        # the verdicts of the moving columns, read once each
+        picked = v.picked(g.top[indices]) if moving else v
         texts: list[str | None] = []
         for j, state, column in moving:
             alarm = g.top_alarms[j]
             try:
-                texts.append(self._threshold_text(alarm, state, g, v, column, round_))
+                texts.append(self._threshold_text(alarm, state, g, picked, column, round_))
             except Exception as exc:  # this alarm alone
                 texts.append(None)
                 round_.fail(alarm, describe_error(exc))
         for (j, state, column), text in zip(moving, texts):
             if text is not None:
-                round_.isolated(self._threshold_alarm, g.top_alarms[j], state, text, v,
+                round_.isolated(self._threshold_alarm, g.top_alarms[j], state, text, picked,
                                 column)
         if moving:  # each moving alarm's state as the round left it
             g.state[indices] = [_CODE[g.top_alarms[j].state] for j in indices.tolist()]
@@ -1014,7 +1023,7 @@ class Evaluator:
             g.unjudged &= ~active
             g.unjudged[later] = True
 
-    def _threshold_alarm(self, alarm: Alarm, state: str, text: str, v: Verdicts,
+    def _threshold_alarm(self, alarm: Alarm, state: str, text: str, v: Verdicts | PickedVerdicts,
                          column: int, round_: _Round) -> None:
         """Refresh a threshold or PromQL alarm to ``state``, saying ``text``
         (:meth:`_threshold_text`)."""
@@ -1026,7 +1035,7 @@ class Evaluator:
         round_.refresh(alarm, state, text, data)
 
     def _threshold_text(self, alarm: Alarm, state: str, g: _Group | _PromQLGroup,
-                        v: Verdicts, column: int, round_: _Round) -> str:
+                        v: Verdicts | PickedVerdicts, column: int, round_: _Round) -> str:
         """The reason text of a threshold or PromQL alarm going to ``state``."""
         text, _ = self._aodh_reason(alarm, state, v, column)
         if isinstance(g, _Group):  # the explanation's sentence first, Aodh's words after
@@ -1034,7 +1043,8 @@ class Evaluator:
         return text
 
     @staticmethod
-    def _aodh_reason(alarm: Alarm, state: str, v: Verdicts, column: int) -> tuple[str, dict]:
+    def _aodh_reason(alarm: Alarm, state: str, v: Verdicts | PickedVerdicts,
+                     column: int) -> tuple[str, dict]:
         """Aodh's reason text and reason_data for an alarm going to ``state``."""
         if state == UNKNOWN and isinstance(alarm.rule, PromQLRule):
             text, data = promql_unknown_reason()
@@ -1055,7 +1065,7 @@ class Evaluator:
         text, _ = unknown_reason(alarm.rule.evaluation_periods, float(v.most_recent[column]))
         round_.reason(alarm, f"{self._sentence(alarm, UNKNOWN, g, v, column, round_)}. {text}")
 
-    def _sentence(self, alarm: Alarm, state: str, g: _Group, v: Verdicts,
+    def _sentence(self, alarm: Alarm, state: str, g: _Group, v: Verdicts | PickedVerdicts,
                   column: int, round_: _Round) -> str:
         """What :meth:`explain` would say first, from this round's facts: the costly
         parts (the nearest series, the periods) only when they are the story."""
@@ -1200,8 +1210,12 @@ class _Round:
         #: alarms whose transition waits in the stabilisation window after this round
         #: (True) or no longer waits (False); the evaluator applies it once committed
         self.waiting: dict[str, bool] = {}
-        #: transitions by new state (logged one by one at INFO up to LOGGED_TRANSITIONS)
+        #: transitions by new state (logged one by one at INFO up to LOGGED_TRANSITIONS,
+        #: then at DEBUG, when that is on: asked once per round)
         self.moved: Counter = Counter()
+        self._transitions = 0
+        self._debug = LOG.isEnabledFor(logging.DEBUG)
+        self._due: float | None = None  # its notifications' first attempt: the first's
         self._refusals: dict[tuple, list[dict]] = {}  # (project, meter) -> refusals
         self.event_id = EventIds(now)  # the next history event's id
 
@@ -1276,7 +1290,8 @@ class _Round:
                                                              alarm.pending_since)
         decision = rules.step(alarm.state, state, alarm.repeat_actions, pending,
                               alarm.stabilization_window, self.now, stabilize)
-        self._set_pending(alarm, decision.pending)
+        if decision.pending is not None or pending is not None:
+            self._set_pending(alarm, decision.pending)
         if not decision.fire:
             return
         previous, transition = alarm.state, decision.transition
@@ -1288,16 +1303,20 @@ class _Round:
                                              self.now, previous, state, reason, reason_data,
                                              alarm.severity))
             self.moved[state] += 1
-            LOG.log(logging.INFO if self.moved.total() <= LOGGED_TRANSITIONS else logging.DEBUG,
-                    "Alarm %s (%s) transitioning to %s because %s", alarm.name,
-                    alarm.alarm_id, state, reason)
+            self._transitions += 1
+            if self._transitions <= LOGGED_TRANSITIONS or self._debug:
+                LOG.log(logging.INFO if self._transitions <= LOGGED_TRANSITIONS
+                        else logging.DEBUG, "Alarm %s (%s) transitioning to %s because %s",
+                        alarm.name, alarm.alarm_id, state, reason)
         payload = {"alarm_id": alarm.alarm_id, "alarm_name": alarm.name,
                    "severity": alarm.severity, "previous": previous, "current": state,
                    "reason": reason, "reason_data": reason_data}
-        due = self.dispatcher.clock()  # due now, by the dispatcher's own clock
+        due = self._due
+        if due is None:  # due now, by the dispatcher's own clock (once per round)
+            due = self._due = self.dispatcher.clock()
         for action in alarm.actions_for(state):
             self.notifications.append(Notification(event_id, alarm.alarm_id, action, payload,
-                                                   next_attempt=due, created=self.now))
+                                                   due, self.now))
         self.results.append(Transition(payload, transition=transition, event_id=event_id))
 
     def settle_pending(self, waiting: Iterable[Alarm]) -> None:

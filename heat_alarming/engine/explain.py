@@ -84,7 +84,8 @@ def period_facts(first: int, period: int, facts: rules.PeriodFacts,
     return out
 
 
-def verdict_facts(verdicts: rules.Verdicts, column: int) -> dict[str, Any]:
+def verdict_facts(verdicts: rules.Verdicts | rules.PickedVerdicts,
+                  column: int) -> dict[str, Any]:
     recent = float(verdicts.most_recent[column])
     return {"verdict": rules.VERDICT_NAMES[int(verdicts.verdict[column])],
             "trend": rules.STATE[int(verdicts.trend[column])],

@@ -73,6 +73,26 @@ class Verdicts:
     outside: np.ndarray       # of which breaching
     most_recent: np.ndarray   # value of the newest evaluated datapoint (NaN: none)
 
+    def picked(self, columns: np.ndarray) -> PickedVerdicts:
+        """These verdicts at ``columns`` alone, in Python's own numbers: the reasons
+        of a round's moving alarms read each of their verdicts a few times, and a
+        numpy scalar costs more to read than a Python number."""
+        keys = columns.tolist()
+        return PickedVerdicts(*(dict(zip(keys, values[columns].tolist())) for values in (
+            self.verdict, self.trend, self.points, self.outside, self.most_recent)))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PickedVerdicts:
+    """Some columns of :class:`Verdicts` (:meth:`Verdicts.picked`), read as those
+    are (``v.points[column]``)."""
+
+    verdict: dict[int, int]
+    trend: dict[int, int]
+    points: dict[int, int]
+    outside: dict[int, int]
+    most_recent: dict[int, float]
+
 
 @dataclasses.dataclass
 class PeriodFacts:
@@ -391,7 +411,13 @@ def step(current: str, proposed: str, repeat_actions: bool,
             return Step(False, True, (proposed, now))  # the window starts
         if now - pending[1] < window:
             return Step(False, True, pending)  # still waiting
-    return Step(transition or repeat_actions, transition, None)
+    return _SETTLED[transition or repeat_actions, transition]
+
+
+#: the steps that leave nothing waiting, by (fire, transition): made once (a storm
+#: takes one per alarm), as a frozen Step may be shared
+_SETTLED = {(fire, transition): Step(fire, transition, None)
+            for fire in (False, True) for transition in (False, True)}
 
 
 def keeps_pending(pending_state: str, proposed: str | None, evaluated: bool) -> bool:
