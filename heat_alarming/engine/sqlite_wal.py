@@ -46,7 +46,8 @@ class Checkpointer:
     request and ends after ``IDLE_SECONDS`` without one; :meth:`close` ends it after
     the checkpoint in progress (the last connection to close a SQLite file
     checkpoints it anyway). A checkpoint that fails is logged, and the next request
-    tries again. ``completed`` counts the checkpoints run.
+    tries again. ``completed`` counts the checkpoints run; :meth:`wait_idle` waits
+    until none is asked for or running (a benchmark's quiet start).
     """
 
     def __init__(self, path: str, busy_timeout: float) -> None:
@@ -55,6 +56,8 @@ class Checkpointer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._idle = threading.Event()  # nothing asked for, nothing running
+        self._idle.set()
         self.completed = 0
 
     def ask(self) -> None:
@@ -62,6 +65,7 @@ class Checkpointer:
         with self._lock:
             if self._closed:
                 return
+            self._idle.clear()
             self._asked.set()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
@@ -75,6 +79,11 @@ class Checkpointer:
             self._asked.set()
         if thread is not None:
             thread.join(timeout)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no checkpoint is asked for or running: True, or False when
+        ``timeout`` seconds passed first."""
+        return self._idle.wait(timeout)
 
     def _run(self) -> None:
         connection = None
@@ -96,10 +105,16 @@ class Checkpointer:
     def _wanted(self) -> bool:
         """Wait for a request: True to run a checkpoint, False to end the thread
         (closed, or idle for ``IDLE_SECONDS``)."""
+        with self._lock:
+            if not self._asked.is_set():
+                self._idle.set()
         while not self._asked.wait(IDLE_SECONDS):
             with self._lock:
                 if not self._asked.is_set():  # (a request now would start a new thread)
                     self._thread = None
                     return False
         self._asked.clear()
-        return not self._closed
+        if self._closed:
+            self._idle.set()
+            return False
+        return True

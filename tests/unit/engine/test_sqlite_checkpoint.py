@@ -73,7 +73,8 @@ def test_the_checkpointers_thread_copies_the_round_into_the_file_and_ends_at_clo
     alarms = defined(alarm_store)
     before = os.path.getsize(database)
     storm_round(alarm_store, alarms)
-    wait_for(lambda: alarm_store.checkpointer.completed >= 1, what="a checkpoint")
+    assert alarm_store.checkpointer.wait_idle(20), "the checkpoint asked for has run"
+    assert alarm_store.checkpointer.completed == 1
     assert os.path.getsize(database) > before + ALARMS * REASON
     assert checkpoint_threads(database)
     alarm_store.close()
@@ -86,6 +87,7 @@ def test_an_idle_checkpointer_ends_its_thread_and_the_next_request_starts_anothe
     monkeypatch.setattr(sqlite_wal, "IDLE_SECONDS", 0.05)
     AlarmStore(database).close()  # a database in WAL mode
     checkpointer = Checkpointer(database, 5.0)
+    assert checkpointer.wait_idle(0), "nothing asked for yet"
     checkpointer.ask()
     wait_for(lambda: checkpointer.completed == 1, what="the first checkpoint")
     wait_for(lambda: not checkpoint_threads(database), what="the idle thread's end")
