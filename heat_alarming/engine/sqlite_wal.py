@@ -89,10 +89,10 @@ class Checkpointer:
         connection = None
         try:
             while self._wanted():
-                if connection is None:
-                    connection = sqlite3.connect(self._path, timeout=self._busy_timeout,
-                                                 check_same_thread=False)
                 try:
+                    if connection is None:
+                        connection = sqlite3.connect(self._path, check_same_thread=False,
+                                                     timeout=self._busy_timeout)
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.completed += 1
                 except sqlite3.Error as exc:
