@@ -103,3 +103,17 @@ def test_a_store_in_memory_or_read_only_has_no_checkpointer(database):
     AlarmStore(database).close()
     assert AlarmStore("sqlite://").checkpointer is None
     assert AlarmStore(database, read_only=True).checkpointer is None
+
+
+def test_a_checkpoint_that_cannot_run_is_logged_and_the_next_request_tries_again(
+        tmp_path, caplog):
+    database = str(tmp_path / "gone" / "alarms.sqlite")  # a directory that is not there
+    checkpointer = Checkpointer(database, 1.0)
+    checkpointer.ask()
+    assert checkpointer.wait_idle(20) and checkpointer.completed == 0
+    assert "Checkpointing the alarm database" in caplog.text
+    os.mkdir(tmp_path / "gone")
+    AlarmStore(database).close()  # now it is there, in WAL mode
+    checkpointer.ask()
+    assert checkpointer.wait_idle(20) and checkpointer.completed == 1
+    checkpointer.close()
