@@ -1213,9 +1213,11 @@ class _Round:
         #: transitions by new state (logged one by one at INFO up to LOGGED_TRANSITIONS,
         #: then at DEBUG, when that is on: asked once per round)
         self.moved: Counter = Counter()
-        self._transitions = 0
+        self._transitions = 0  # moved.total(), kept as it grows (read per transition)
         self._debug = LOG.isEnabledFor(logging.DEBUG)
-        self._due: float | None = None  # its notifications' first attempt: the first's
+        #: when the round's notifications are due: the dispatcher's clock as the first
+        #: of them is made (read once per round)
+        self._due: float | None = None
         self._refusals: dict[tuple, list[dict]] = {}  # (project, meter) -> refusals
         self.event_id = EventIds(now)  # the next history event's id
 
